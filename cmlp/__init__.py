@@ -1,0 +1,9 @@
+"""cmlp: compiled multi-layer perceptrons.
+
+Cython kernels over BLAS (scipy.linalg.cython_blas) train and run fully-connected
+networks; cmlp.reference holds the same math in plain numpy.
+"""
+from cmlp.network import Network, TrainingDiverged
+
+__version__ = "0.1.0"
+__all__ = ["Network", "TrainingDiverged", "__version__"]

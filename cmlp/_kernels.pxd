@@ -1,0 +1,48 @@
+# The compiled core of cmlp, for other Cython extensions to cimport.
+#
+# Every function trusts its inputs (the Python layer, cmlp/network.py, validates them) and
+# runs without the GIL. Parameters live in one flat array: for each layer l in order, the
+# weights W_l (sizes[l] x sizes[l+1], row-major) and then the biases b_l (sizes[l+1]).
+# Activations live in one flat work array: layer l's output for n rows starts at
+# n * (sizes[1] + ... + sizes[l]) and is (n x sizes[l+1]), row-major.
+from cython cimport floating
+
+cdef enum Activation:
+    RELU = 0
+    TANH = 1
+    LOGISTIC = 2
+
+cdef enum OptimizerKind:
+    SGD = 0
+    MOMENTUM = 1
+    NESTEROV = 2
+    ADAM = 3
+
+cdef struct OptimizerConfig:
+    int kind              # an OptimizerKind
+    double learning_rate
+    double momentum       # MOMENTUM and NESTEROV
+    double beta1          # ADAM
+    double beta2
+    double epsilon
+    long step             # updates done so far (ADAM's bias correction)
+
+cdef void forward(const floating* X, Py_ssize_t n, const int* sizes, int n_layers,
+                  const floating* params, int activation, floating* acts) noexcept nogil
+
+cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_classes,
+                                double* loss_sum, Py_ssize_t* n_correct) noexcept nogil
+
+cdef double backward(const floating* X, const int* y, Py_ssize_t n, const int* sizes,
+                     int n_layers, const floating* params, int activation, double l2,
+                     floating* acts, floating* delta_a, floating* delta_b,
+                     floating* grads) noexcept nogil
+
+cdef double loss_and_gradients_step(const floating* X, const int* y, Py_ssize_t n,
+                                    const int* sizes, int n_layers, const floating* params,
+                                    int activation, double l2, floating* acts,
+                                    floating* delta_a, floating* delta_b, floating* grads,
+                                    Py_ssize_t* n_correct) noexcept nogil
+
+cdef void update(floating* params, const floating* grads, Py_ssize_t n_params,
+                 OptimizerConfig* config, floating* state_a, floating* state_b) noexcept nogil

@@ -1,0 +1,306 @@
+"""The Network class: parameters, validation, fit/predict, save/load.
+
+Python validates, Cython computes: every array handed to cmlp._kernels here is already
+C-contiguous, of the network's dtype, finite and correctly shaped.
+"""
+import time
+from contextlib import nullcontext
+
+import numpy as np
+
+from cmlp import _kernels
+from cmlp import _serialization
+from cmlp._validation import (
+    check_choice, check_dtype, check_layer_sizes, check_positive_int, check_real, check_X,
+    check_y)
+from cmlp.initializers import INITIALIZERS, initial_layer
+from cmlp.optimizers import SCHEDULES, OptimizerState, scheduled_learning_rate
+
+ACTIVATIONS = ("relu", "tanh", "logistic")  # codes 0, 1, 2 of the Activation enum
+_PREDICT_CHUNK = 4096  # rows per forward pass when predicting: bounds the work memory
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss or the weights became NaN or infinite during fit."""
+
+
+class Network:
+    """A fully-connected network: ReLU (or tanh, logistic) hidden layers, softmax output.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Inputs, hidden widths, classes; ``[784, 10, 10]`` is the seed notebook's network.
+    dtype : "float32" or "float64"
+    seed : int or None
+        Seeds the numpy Generator used for the initial weights and for shuffling; the same
+        seed gives bit-identical networks and (at the same thread count) training runs.
+    activation : "relu", "tanh" or "logistic"
+        Hidden-layer activation.
+    init : "he", "glorot" or "uniform"
+        He normal (default, suited to ReLU), Glorot uniform, or the notebook's
+        uniform(-0.5, 0.5) for weights and biases.
+    n_threads : int or None
+        BLAS threads used while computing; None leaves the BLAS library's own setting.
+    """
+
+    def __init__(self, layer_sizes, *, dtype="float32", seed=None, activation="relu",
+                 init="he", n_threads=None):
+        self.layer_sizes = check_layer_sizes(layer_sizes)
+        self.dtype = check_dtype(dtype)
+        self.activation = check_choice("activation", activation, ACTIVATIONS)
+        self.init = check_choice("init", init, INITIALIZERS)
+        self.n_threads = check_positive_int("n_threads", n_threads, allow_none=True)
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        self._sizes = np.asarray(self.layer_sizes, dtype=np.int32)
+        layers = [initial_layer(self._rng, fan_in, fan_out, init)
+                  for fan_in, fan_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:])]
+        self._params = np.concatenate([np.concatenate([W.ravel(), b]) for W, b in layers])
+        self._params = self._params.astype(self.dtype)
+        self._workspaces = {}
+
+    # --- parameters: views into one flat array, the layout the kernels use ---
+
+    def _layer_views(self, flat):
+        weights, biases, offset = [], [], 0
+        for fan_in, fan_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:]):
+            weights.append(flat[offset:offset + fan_in * fan_out].reshape(fan_in, fan_out))
+            offset += fan_in * fan_out
+            biases.append(flat[offset:offset + fan_out])
+            offset += fan_out
+        return weights, biases
+
+    @property
+    def weights(self):
+        """Weights per layer, (fan_in, fan_out) views: writing to them changes the network."""
+        return self._layer_views(self._params)[0]
+
+    @property
+    def biases(self):
+        """Biases per layer, (fan_out,) views: writing to them changes the network."""
+        return self._layer_views(self._params)[1]
+
+    @property
+    def n_features(self):
+        return self.layer_sizes[0]
+
+    @property
+    def n_classes(self):
+        return self.layer_sizes[-1]
+
+    @property
+    def n_params(self):
+        return self._params.size
+
+    def __repr__(self):
+        return (f"Network({self.layer_sizes}, dtype={self.dtype.name!r}, "
+                f"activation={self.activation!r})")
+
+    # --- work buffers, allocated once per batch size and reused ---
+
+    def _workspace(self, rows):
+        if rows not in self._workspaces:
+            widths = self.layer_sizes[1:]
+            hidden = max(widths[:-1], default=1)
+            self._workspaces[rows] = {
+                "acts": np.empty(rows * sum(widths), dtype=self.dtype),
+                "delta_a": np.empty(rows * hidden, dtype=self.dtype),
+                "delta_b": np.empty(rows * hidden, dtype=self.dtype),
+                "grads": np.empty_like(self._params),
+            }
+        return self._workspaces[rows]
+
+    def _threads(self):
+        if self.n_threads is None:
+            return nullcontext()
+        from threadpoolctl import threadpool_limits
+        return threadpool_limits(limits=self.n_threads, user_api="blas")
+
+    def _activation_code(self):
+        return ACTIVATIONS.index(self.activation)
+
+    # --- inference ---
+
+    def predict_proba(self, X):
+        """Class probabilities, (n_samples, n_classes)."""
+        X = check_X(X, self.n_features, self.dtype)
+        out = np.empty((X.shape[0], self.n_classes), dtype=self.dtype)
+        work = self._workspace(min(X.shape[0], _PREDICT_CHUNK))
+        with self._threads():
+            _kernels.predict_proba(X, self._params, self._sizes, self._activation_code(),
+                                   work["acts"], out)
+        return out
+
+    def predict(self, X):
+        """Predicted class labels, (n_samples,) int64."""
+        return self.predict_proba(X).argmax(axis=1)
+
+    def score(self, X, y):
+        """Accuracy: the fraction of rows whose predicted label equals y."""
+        X = check_X(X, self.n_features, self.dtype)
+        y = check_y(y, X.shape[0], self.n_classes)
+        return float(np.mean(self.predict(X) == y))
+
+    def gradients(self, X, y, l2=0.0):
+        """(loss, grad_weights, grad_biases) of the mean cross-entropy, by the compiled kernels.
+
+        The same layout as cmlp.reference.gradients: lists of (fan_in, fan_out) and
+        (fan_out,) arrays. l2 adds l2/2 * sum of squared weights to the loss.
+        """
+        X = check_X(X, self.n_features, self.dtype)
+        y = check_y(y, X.shape[0], self.n_classes)
+        l2 = check_real("l2", l2, low=0.0)
+        work = self._workspace(X.shape[0])
+        with self._threads():
+            loss, _ = _kernels.loss_and_gradients(
+                X, y, self._params, self._sizes, self._activation_code(), l2, work["acts"],
+                work["delta_a"], work["delta_b"], work["grads"])
+        grad_weights, grad_biases = self._layer_views(work["grads"].copy())
+        return loss, grad_weights, grad_biases
+
+    # --- training ---
+
+    def fit(self, X, y, *, epochs, learning_rate, batch_size=None, shuffle=True,
+            validation_data=None, verbose=0, optimizer="sgd", momentum=0.9, nesterov=False,
+            beta1=0.9, beta2=0.999, epsilon=1e-8, l2=0.0, lr_schedule="constant",
+            lr_decay=0.95, early_stopping=False, validation_fraction=0.1, patience=10,
+            callback=None):
+        """Train by gradient descent; returns the history (a dict of per-epoch lists).
+
+        batch_size=None is full-batch gradient descent, the seed notebook's method: one
+        epoch is one iteration. An integer gives mini-batch training whose whole epoch loop
+        runs compiled without the GIL. optimizer is "sgd", "momentum" (nesterov=True for
+        Nesterov) or "adam"; l2 is the weight decay (weights only, not biases).
+        lr_schedule is "constant", "cosine" or "exponential" (times lr_decay each epoch).
+
+        early_stopping holds out validation_fraction of the rows (or uses validation_data
+        when given), stops after patience epochs without a better validation accuracy, and
+        restores the best epoch's weights.
+
+        verbose=k prints the iteration (or epoch), loss and training accuracy every k
+        epochs. callback(epoch, history) is called after each epoch.
+
+        History keys: "loss", "accuracy" (of the forward passes during the epoch),
+        "learning_rate", "elapsed" (seconds since fit started), and with validation
+        "val_loss" and "val_accuracy"; with early stopping, "best_epoch".
+        """
+        X = check_X(X, self.n_features, self.dtype)
+        y = check_y(y, X.shape[0], self.n_classes)
+        epochs = check_positive_int("epochs", epochs)
+        learning_rate = check_real("learning_rate", learning_rate, positive=True)
+        batch_size = check_positive_int("batch_size", batch_size, allow_none=True)
+        verbose = 1 if verbose is True else check_positive_int("verbose", verbose) if verbose else 0
+        l2 = check_real("l2", l2, low=0.0)
+        check_choice("lr_schedule", lr_schedule, SCHEDULES)
+        lr_decay = check_real("lr_decay", lr_decay, positive=True)
+        patience = check_positive_int("patience", patience)
+        opt = OptimizerState(optimizer, self.n_params, self.dtype, momentum=momentum,
+                             nesterov=nesterov, beta1=beta1, beta2=beta2, epsilon=epsilon)
+        if validation_data is not None:
+            X_val, y_val = self._check_validation_data(validation_data)
+        elif early_stopping:
+            X, y, X_val, y_val = self._split_validation(X, y, validation_fraction)
+        else:
+            X_val = y_val = None
+
+        n = X.shape[0]
+        rows = n if batch_size is None else min(batch_size, n)
+        work = self._workspace(rows)
+        x_batch = np.empty((rows, self.n_features), dtype=self.dtype)
+        y_batch = np.empty(rows, dtype=np.int32)
+        gather = shuffle and rows < n  # a full batch needs no shuffling
+
+        history = {"loss": [], "accuracy": [], "learning_rate": [], "elapsed": []}
+        if X_val is not None:
+            history["val_loss"], history["val_accuracy"] = [], []
+        best_score, best_params, best_epoch = -np.inf, None, None
+        last_good = self._params.copy()
+        start = time.perf_counter()
+        with self._threads():
+            for epoch in range(epochs):
+                opt.config["learning_rate"] = scheduled_learning_rate(
+                    lr_schedule, learning_rate, epoch, epochs, lr_decay)
+                order = self._rng.permutation(n).astype(np.int64) if gather else None
+                loss, n_correct = _kernels.train_epoch(
+                    X, y, order, rows, self._params, self._sizes, self._activation_code(),
+                    l2, opt.config, opt.state_a, opt.state_b, work["acts"],
+                    work["delta_a"], work["delta_b"], work["grads"], x_batch, y_batch)
+                self._check_finite(loss, epoch, last_good)
+                last_good[...] = self._params
+                history["loss"].append(loss)
+                history["accuracy"].append(n_correct / n)
+                history["learning_rate"].append(opt.config["learning_rate"])
+                if X_val is not None:
+                    val_loss, val_accuracy = self._evaluate(X_val, y_val)
+                    history["val_loss"].append(val_loss)
+                    history["val_accuracy"].append(val_accuracy)
+                history["elapsed"].append(time.perf_counter() - start)
+                if verbose and epoch % verbose == 0:
+                    print(_progress_line(history, epoch, full_batch=batch_size is None),
+                          flush=True)
+                if callback is not None:
+                    callback(epoch, history)
+                if early_stopping:
+                    if history["val_accuracy"][-1] > best_score:
+                        best_score, best_epoch = history["val_accuracy"][-1], epoch
+                        best_params = self._params.copy()
+                    elif epoch - best_epoch >= patience:
+                        break
+        if early_stopping:
+            self._params[...] = best_params
+            history["best_epoch"] = best_epoch
+        return history
+
+    def _check_validation_data(self, validation_data):
+        try:
+            X_val, y_val = validation_data
+        except (TypeError, ValueError):
+            raise TypeError("validation_data must be a pair (X_val, y_val)") from None
+        X_val = check_X(X_val, self.n_features, self.dtype, name="X_val")
+        return X_val, check_y(y_val, X_val.shape[0], self.n_classes, name="y_val")
+
+    def _split_validation(self, X, y, fraction):
+        fraction = check_real("validation_fraction", fraction, positive=True, high=1.0)
+        n_val = int(round(fraction * X.shape[0]))
+        if n_val < 1 or n_val >= X.shape[0]:
+            raise ValueError(
+                f"validation_fraction={fraction} of {X.shape[0]} rows leaves {n_val} "
+                "validation rows; expected at least one validation and one training row")
+        order = self._rng.permutation(X.shape[0])
+        val, train = order[:n_val], order[n_val:]
+        return X[train], y[train], X[val], y[val]
+
+    def _evaluate(self, X, y):
+        """(mean cross-entropy, accuracy) on validated arrays."""
+        proba = self.predict_proba(X)
+        picked = np.maximum(proba[np.arange(len(y)), y], np.finfo(self.dtype).tiny)
+        return float(-np.log(picked).mean()), float(np.mean(proba.argmax(axis=1) == y))
+
+    def _check_finite(self, loss, epoch, last_good):
+        if np.isfinite(loss) and np.isfinite(self._params).all():
+            return
+        self._params[...] = last_good
+        raise TrainingDiverged(
+            f"training diverged in epoch {epoch}: the loss became {loss}; the weights were "
+            "restored to those before that epoch. Try a smaller learning_rate.")
+
+    # --- persistence ---
+
+    def save(self, path):
+        """Write the network to a .npz file, atomically (a temp file renamed into place)."""
+        _serialization.save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Read a network written by save(); raises ValueError for anything else."""
+        return _serialization.load(cls, path)
+
+
+def _progress_line(history, epoch, full_batch):
+    label = "Iteration" if full_batch else "Epoch"
+    line = (f"{label}: {epoch:5d}  loss: {history['loss'][-1]:.4f}  "
+            f"accuracy: {history['accuracy'][-1]:.4f}")
+    if "val_accuracy" in history:
+        line += f"  val_accuracy: {history['val_accuracy'][-1]:.4f}"
+    return line

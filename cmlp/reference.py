@@ -1,0 +1,137 @@
+"""The math of cmlp in plain numpy: readable, slow, and the yardstick for the kernels.
+
+Same equations and the same parameter layout as cmlp/_kernels.pyx: weights[l] is
+(fan_in, fan_out), biases[l] is (fan_out,), X is (n_samples, n_features), row-major.
+The tests run this and the kernels on one set of weights and compare every result.
+"""
+import numpy as np
+
+ACTIVATIONS = ("relu", "tanh", "logistic")
+
+
+def activate(Z, activation):
+    if activation == "relu":
+        return np.maximum(Z, 0)
+    if activation == "tanh":
+        return np.tanh(Z)
+    if activation == "logistic":
+        return 1 / (1 + np.exp(-Z))
+    raise ValueError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
+
+
+def activation_derivative(A, activation):
+    """f'(Z) written through A = f(Z), as the kernels do."""
+    if activation == "relu":
+        return (A > 0).astype(A.dtype)
+    if activation == "tanh":
+        return 1 - A * A
+    if activation == "logistic":
+        return A * (1 - A)
+    raise ValueError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
+
+
+def log_softmax(Z):
+    """Row-wise log-softmax, shifted by the row max so exp never overflows."""
+    shifted = Z - Z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def softmax(Z):
+    return np.exp(log_softmax(Z))
+
+
+def forward(weights, biases, X, activation="relu"):
+    """Every layer's output [A_1, ..., A_{L-1}, P]; the last one the class probabilities."""
+    outputs = []
+    A = X
+    for l, (W, b) in enumerate(zip(weights, biases)):
+        Z = A @ W + b
+        A = activate(Z, activation) if l < len(weights) - 1 else softmax(Z)
+        outputs.append(A)
+    return outputs
+
+
+def _logits_and_hidden(weights, biases, X, activation):
+    hidden = [X]
+    for W, b in zip(weights[:-1], biases[:-1]):
+        hidden.append(activate(hidden[-1] @ W + b, activation))
+    return hidden[-1] @ weights[-1] + biases[-1], hidden
+
+
+def loss(weights, biases, X, y, activation="relu", l2=0.0):
+    """Mean cross-entropy from the log-sum-exp, plus l2/2 times the sum of squared weights."""
+    logits, _ = _logits_and_hidden(weights, biases, X, activation)
+    data_loss = -log_softmax(logits)[np.arange(len(y)), y].mean()
+    return data_loss + 0.5 * l2 * sum(float((W * W).sum()) for W in weights)
+
+
+def gradients(weights, biases, X, y, activation="relu", l2=0.0):
+    """(loss, grad_weights, grad_biases) of the mean loss, by backpropagation."""
+    n = X.shape[0]
+    logits, hidden = _logits_and_hidden(weights, biases, X, activation)
+    log_p = log_softmax(logits)
+    value = -log_p[np.arange(n), y].mean() + 0.5 * l2 * sum(float((W * W).sum()) for W in weights)
+    onehot = np.zeros_like(logits)
+    onehot[np.arange(n), y] = 1  # width = number of classes, not max(y) + 1
+    delta = (np.exp(log_p) - onehot) / n
+    grad_weights = [None] * len(weights)
+    grad_biases = [None] * len(weights)
+    for l in range(len(weights) - 1, -1, -1):
+        grad_weights[l] = hidden[l].T @ delta + l2 * weights[l]
+        grad_biases[l] = delta.sum(axis=0)  # per unit, not one scalar
+        if l > 0:
+            delta = (delta @ weights[l].T) * activation_derivative(hidden[l], activation)
+    return value, grad_weights, grad_biases
+
+
+# --- Optimizers: one update of a list of parameter arrays, PyTorch's formulation. ---
+
+class SGD:
+    def __init__(self, learning_rate):
+        self.learning_rate = learning_rate
+
+    def step(self, params, grads):
+        for p, g in zip(params, grads):
+            p -= self.learning_rate * g
+
+
+class Momentum:
+    """v = mu v + g; p -= lr v (or, Nesterov, p -= lr (g + mu v))."""
+
+    def __init__(self, learning_rate, momentum=0.9, nesterov=False):
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.velocity = None
+
+    def step(self, params, grads):
+        if self.velocity is None:
+            self.velocity = [np.zeros_like(p) for p in params]
+        for p, g, v in zip(params, grads, self.velocity):
+            v *= self.momentum
+            v += g
+            p -= self.learning_rate * (g + self.momentum * v if self.nesterov else v)
+
+
+class Adam:
+    """Kingma & Ba (2015) with bias correction, as torch.optim.Adam."""
+
+    def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8):
+        self.learning_rate = learning_rate
+        self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
+        self.t = 0
+        self.m = self.s = None
+
+    def step(self, params, grads):
+        if self.m is None:
+            self.m = [np.zeros_like(p) for p in params]
+            self.s = [np.zeros_like(p) for p in params]
+        self.t += 1
+        step_size = self.learning_rate / (1 - self.beta1 ** self.t)
+        root_correction = np.sqrt(1 - self.beta2 ** self.t)
+        for p, g, m, s in zip(params, grads, self.m, self.s):
+            m *= self.beta1
+            m += (1 - self.beta1) * g
+            s *= self.beta2
+            s += (1 - self.beta2) * g * g
+            p -= step_size * m / (np.sqrt(s) / root_correction + self.epsilon)
