@@ -78,7 +78,8 @@ def check_X(X, n_features, dtype, name="X"):
     if X.shape[1] != n_features:
         raise ValueError(
             f"{name} has {X.shape[1]} features per row, the network expects {n_features}")
-    X = np.ascontiguousarray(X, dtype=dtype)
+    with np.errstate(over="ignore"):  # values beyond float32 become inf, caught below
+        X = np.ascontiguousarray(X, dtype=dtype)
     if not np.isfinite(X).all():
         bad = np.argwhere(~np.isfinite(X))[0]
         raise ValueError(
