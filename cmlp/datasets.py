@@ -1,0 +1,645 @@
+"""MNIST readers: CSV (every common layout), IDX (gzip or raw), the bundled sample, downloads.
+
+Every loader returns ``(X, y)``: ``X`` float32, C-contiguous, ``(n_samples, n_pixels)``,
+scaled to [0, 1]; ``y`` int64 labels in 0-9 (``None`` for a CSV without labels).
+
+This module is the validation layer for data files: a bad file raises ``DatasetError`` (a
+``ValueError``) naming the file and, where it applies, the row, line and column, so nothing
+downstream (the network, the compiled kernels) ever sees malformed data. It imports no
+compiled code.
+"""
+import csv
+import gzip
+import hashlib
+import http.client
+import io
+import os
+import struct
+import tempfile
+import urllib.request
+import zlib
+from importlib import resources
+from pathlib import Path
+from typing import NamedTuple, Optional, Tuple
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DatasetError",
+    "DownloadError",
+    "MNIST_MIRRORS",
+    "fetch_mnist",
+    "load_csv",
+    "load_idx",
+    "load_mnist",
+    "load_path",
+    "load_sample",
+]
+
+# Public mirrors of the original MNIST .gz files, tried in order (the original
+# yann.lecun.com site is not dependable for downloads).
+# Override per call with ``fetch_mnist(mirrors=...)``.
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+
+# Standard file stems per split: (images, labels). Either ``stem`` or ``stem.gz`` is accepted.
+_SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+# md5 and size of the *decompressed* content. The .gz bytes differ between mirrors (gzip
+# header timestamps), the content does not, so this is what a download is checked against.
+_MNIST_CHECKSUMS = {
+    "train-images-idx3-ubyte": ("6bbc9ace898e44ae57da46a324031adb", 47_040_016),
+    "train-labels-idx1-ubyte": ("a25bea736e30d166cdddb491f175f624", 60_008),
+    "t10k-images-idx3-ubyte": ("2646ac647ad5339dbf082846283269ea", 7_840_016),
+    "t10k-labels-idx1-ubyte": ("27ae3e4e09519cfbb04c329615203637", 10_008),
+}
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
+_IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
+_N_CLASSES = 10
+_CHUNK = 1 << 20
+
+
+class DatasetError(ValueError):
+    """A data file is malformed; the message names the file and where the problem is."""
+
+
+class DownloadError(OSError):
+    """A download failed: no mirror delivered the file with the expected content."""
+
+
+# ---------------------------------------------------------------------------------------
+# shared helpers
+
+
+def _existing_file(path, what):
+    """Return ``path`` as a Path, or raise a FileNotFoundError that says what was expected."""
+    path = Path(os.fspath(path))
+    if not path.exists():
+        raise FileNotFoundError(f"{what} not found: '{path}'")
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} expected, got a directory: '{path}'")
+    return path
+
+
+def _is_gzip(path):
+    # Detect by content, not by name: mirrors and users rename files freely.
+    with open(path, "rb") as f:
+        return f.read(2) == _GZIP_MAGIC
+
+
+def _open_binary(path):
+    """Open a file for reading bytes, transparently decompressing gzip."""
+    return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
+
+
+def _scale(pixels):
+    """uint8 or float pixel values 0-255 -> new float32 C-contiguous array in [0, 1].
+
+    CSV and IDX both go through here so the same image gives bit-identical rows.
+    """
+    X = np.array(pixels, dtype=np.float32, order="C", copy=True)
+    X /= np.float32(255)
+    return X
+
+
+# ---------------------------------------------------------------------------------------
+# CSV
+
+
+class _Layout(NamedTuple):
+    """What the first line of a CSV file told us."""
+
+    header_line: int  # 1-based line of the header, 0 without a header
+    has_label: bool  # label in the first column
+    n_columns: int
+    names: Optional[Tuple[str, ...]]  # header names, None without a header
+
+
+_KNOWN_LAYOUTS = (
+    "'label,1x1,...,28x28' (Kaggle MNIST in CSV), 'label,pixel0,...', 'label,pixel1,...', "
+    "'pixel0,...' without a label column (Kaggle digit-recognizer test.csv), "
+    "or no header with the label in the first column"
+)
+
+
+def _open_text(path):
+    """Text view of a maybe-gzipped file, ready for csv.reader.
+
+    utf-8-sig drops the byte-order mark spreadsheet programs put in front of the header.
+    """
+    return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", newline="")
+
+
+# What reading a file as text can raise when the file is binary or a damaged gzip.
+_UNREADABLE_TEXT = (UnicodeDecodeError, csv.Error, EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def _unreadable(path, exc):
+    if isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)):
+        return DatasetError(f"'{path}': truncated or corrupt gzip data ({exc})")
+    return DatasetError(f"'{path}': not a readable text CSV file ({type(exc).__name__}: {exc})")
+
+
+def _is_blank(fields):
+    # pandas skips empty and whitespace-only lines; the error-path scan does the same so
+    # both count rows alike.
+    return not fields or (len(fields) == 1 and not fields[0].strip())
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_first_row(path):
+    """(fields, line number) of the first non-blank line, or (None, 0) for an empty file."""
+    try:
+        with _open_text(path) as f:
+            reader = csv.reader(f)
+            for fields in reader:
+                if not _is_blank(fields):
+                    return fields, reader.line_num
+    except _UNREADABLE_TEXT as exc:
+        raise _unreadable(path, exc) from None
+    return None, 0
+
+
+def _grid_width(lower):
+    """Width of a Kaggle 'RxC' pixel grid: how many '1x1', '1x2', ... names lead (28)."""
+    width = 0
+    while width < len(lower) and lower[width] == f"1x{width + 1}":
+        width += 1
+    return width
+
+
+def _expected_pixel_names(lower):
+    """The pixel column names of the layout that ``lower[0]`` announces, or None."""
+    n = len(lower)
+    if lower[0] == "pixel0":
+        return [f"pixel{i}" for i in range(n)]
+    if lower[0] == "pixel1":
+        return [f"pixel{i}" for i in range(1, n + 1)]
+    if lower[0] == "1x1":
+        width = _grid_width(lower)
+        n_rows = -(-n // width)
+        return [f"{r}x{c}" for r in range(1, n_rows + 1) for c in range(1, width + 1)][:n]
+    return None
+
+
+def _pixel_header_problem(names, first_column):
+    """None if ``names`` are the pixel columns of a known layout, else what is wrong."""
+    if not names:
+        return "no pixel columns"
+    lower = [name.lower() for name in names]
+    expected = _expected_pixel_names(lower)
+    if expected is None:
+        hint = ""
+        if lower[0] in ("", "unnamed: 0"):
+            hint = " (an index column? write the CSV with index=False)"
+        return (
+            f"column {first_column} is {names[0]!r}, expected 'pixel0', 'pixel1' or '1x1'{hint}"
+        )
+    for j, (got, want) in enumerate(zip(lower, expected)):
+        if got != want:
+            return f"column {first_column + j} is {names[j]!r}, expected {want!r}"
+    if lower[0] == "1x1" and len(lower) % _grid_width(lower):
+        last = first_column + len(lower) - 1
+        return f"the pixel grid ends mid-row at column {last} ({names[-1]!r})"
+    return None
+
+
+def _detect_layout(path):
+    """Read only the first line and decide which CSV layout the file uses."""
+    first, line = _read_first_row(path)
+    if first is None:
+        raise DatasetError(f"'{path}': empty file, expected MNIST-like CSV")
+    if all(_is_number(field) for field in first):
+        if len(first) < 2:
+            raise DatasetError(f"'{path}': line {line} has a single column, no pixel columns")
+        return _Layout(0, True, len(first), None)
+
+    names = tuple(field.strip() for field in first)
+    has_label = names[0].lower() == "label"
+    pixel_names = names[1:] if has_label else names
+    problem = _pixel_header_problem(pixel_names, first_column=2 if has_label else 1)
+    if problem is None:
+        return _Layout(line, has_label, len(names), names)
+
+    if sum(map(_is_number, first)) > len(first) // 2:
+        # Mostly numbers: a data row with a bad cell, not a header.
+        j = next(j for j, field in enumerate(first) if not _is_number(field))
+        raise DatasetError(
+            f"'{path}': row 1 (line {line}), column {j + 1}: {_describe_cell(first[j])}"
+        )
+    raise DatasetError(
+        f"'{path}': line {line}: header matches no known MNIST CSV layout: {problem}. "
+        f"Known layouts: {_KNOWN_LAYOUTS}"
+    )
+
+
+_MISSING = {"na", "n/a", "nan", "-nan", "null", "none", "<na>"}
+
+
+def _describe_cell(text):
+    """Why a cell that should hold a finite number does not."""
+    stripped = text.strip()
+    if not stripped:
+        return "empty cell, expected a number"
+    if stripped.lower() in _MISSING:
+        return f"missing value {text!r}, expected a number"
+    if _is_number(stripped):
+        return f"value {text!r} is not finite"
+    return f"non-numeric value {text!r}, expected a number"
+
+
+def _column(layout, j):
+    """', column 3 ('1x2')' for messages; columns are 1-based like a spreadsheet's."""
+    if layout.names is not None:
+        return f", column {j + 1} ({layout.names[j]!r})"
+    if layout.has_label and j == 0:
+        return ", column 1 (label)"
+    return f", column {j + 1}"
+
+
+def _row_problem(fields, layout):
+    """What is wrong with one CSV row (a list of strings) as ``(where, what)``, or None."""
+    if len(fields) != layout.n_columns:
+        source = "the header" if layout.header_line else "the first row"
+        return "", f"{len(fields)} fields, expected {layout.n_columns} as in {source}"
+    try:
+        values = np.array(fields, dtype=np.float64)
+    except ValueError:
+        j = next(j for j, field in enumerate(fields) if not _is_number(field))
+        return _column(layout, j), _describe_cell(fields[j])
+    nonfinite = np.flatnonzero(~np.isfinite(values))
+    if nonfinite.size:
+        j = nonfinite[0]
+        return _column(layout, j), _describe_cell(fields[j])
+    start = 0
+    if layout.has_label:
+        label = values[0]
+        if label != int(label) or not 0 <= label < _N_CLASSES:
+            return _column(layout, 0), f"label {fields[0].strip()} is not an integer in 0-9"
+        start = 1
+    outside = np.flatnonzero((values[start:] < 0) | (values[start:] > 255))
+    if outside.size:
+        j = start + outside[0]
+        return _column(layout, j), f"pixel value {fields[j].strip()} is outside 0-255"
+    return None
+
+
+def _find_csv_problem(path, layout):
+    """Scan the file row by row and describe its first problem (slow: error path only)."""
+    with _open_text(path) as f:
+        reader = csv.reader(f)
+        row = 0
+        for fields in reader:
+            if reader.line_num <= layout.header_line or _is_blank(fields):
+                continue
+            row += 1
+            problem = _row_problem(fields, layout)
+            if problem is not None:
+                where, what = problem
+                return f"'{path}': row {row} (line {reader.line_num}){where}: {what}"
+    return None
+
+
+def _csv_error(path, layout, cause):
+    """The DatasetError for a file the fast path rejected, located by a row-by-row scan."""
+    try:
+        problem = _find_csv_problem(path, layout)
+    except _UNREADABLE_TEXT as exc:
+        return _unreadable(path, exc)
+    if problem is not None:
+        return DatasetError(problem)
+    # Not expected: pandas rejected something the scan accepts. Keep pandas' words.
+    detail = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+    return DatasetError(f"'{path}': could not read as MNIST-like CSV{detail}")
+
+
+def _read_values(path, layout):
+    """The whole table as float32 via pandas' C parser: the fast path, no validation."""
+    return pd.read_csv(
+        path,
+        header=None,
+        skiprows=layout.header_line,  # lines up to and including the header
+        # float32 parses as fast as uint8 here and also accepts '0.0'-style pixels; empty
+        # cells become NaN, which the range check below turns into an error.
+        dtype=np.float32,
+        engine="c",
+        compression="gzip" if _is_gzip(path) else None,
+        encoding="utf-8-sig",
+    ).to_numpy()
+
+
+def _values_ok(values, layout):
+    """Cheap whole-array checks; any failure sends us to the row-by-row diagnosis."""
+    if values.shape[1] != layout.n_columns:
+        return False
+    pixels = values[:, 1:] if layout.has_label else values
+    # NaN (an empty cell, a short row) makes min/max NaN and fails both comparisons.
+    if not (pixels.min() >= 0 and pixels.max() <= 255):
+        return False
+    if layout.has_label:
+        labels = values[:, 0]
+        return bool(np.all((labels >= 0) & (labels < _N_CLASSES) & (labels == np.floor(labels))))
+    return True
+
+
+def load_csv(path):
+    """Read MNIST-like CSV in any common layout; return ``(X, y)``, or ``(X, None)`` unlabeled.
+
+    The layout is detected from the first line: Kaggle "MNIST in CSV" (``label,1x1,...,28x28``),
+    ``label,pixel0,...`` or ``label,pixel1,...``, no header with the label first, or a header
+    ``pixel0,...`` without a label column (for prediction). Pixels must be 0-255 and labels
+    integers 0-9. Any pixel count is accepted; the file may be gzip-compressed.
+
+    Returns ``X`` float32 C-contiguous ``(n, n_pixels)`` scaled to [0, 1] and ``y`` int64.
+    Raises ``DatasetError`` naming the file, row, line and column of the first problem.
+    """
+    path = _existing_file(path, "CSV file")
+    layout = _detect_layout(path)
+    values, parse_error = None, None
+    try:
+        values = _read_values(path, layout)
+    except pd.errors.EmptyDataError:
+        raise DatasetError(f"'{path}': has a header but no data rows") from None
+    except (ValueError, OverflowError) as exc:
+        # e.g. "could not convert string to float: 'x'": no row, no column. Locate it below,
+        # outside this block, so pandas' traceback is not chained to ours.
+        parse_error = exc
+    except _UNREADABLE_TEXT as exc:  # a truncated .gz (undecodable text went to ValueError)
+        raise _unreadable(path, exc) from None
+    if values is None or not _values_ok(values, layout):
+        raise _csv_error(path, layout, parse_error)
+
+    if layout.has_label:
+        return _scale(values[:, 1:]), values[:, 0].astype(np.int64)
+    return _scale(values), None
+
+
+# ---------------------------------------------------------------------------------------
+# IDX
+
+
+def _read_bytes(path):
+    """The whole (decompressed) content of a file; a damaged gzip stream is a DatasetError."""
+    try:
+        with _open_binary(path) as f:
+            return f.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DatasetError(f"'{path}': truncated or corrupt gzip data ({exc})") from None
+
+
+def _parse_idx(data, path, kind):
+    """Check an IDX header against the data and return the uint8 items as a 2-D array."""
+    magic, ndim = (_IDX_IMAGES_MAGIC, 3) if kind == "images" else (_IDX_LABELS_MAGIC, 1)
+    header_size = 4 + 4 * ndim
+    if len(data) < header_size:
+        raise DatasetError(
+            f"'{path}': truncated IDX {kind} file: {len(data)} bytes, shorter than the "
+            f"{header_size}-byte header"
+        )
+    (found,) = struct.unpack(">I", data[:4])
+    if found != magic:
+        hint = ""
+        if found in (_IDX_IMAGES_MAGIC, _IDX_LABELS_MAGIC):
+            other = "images" if found == _IDX_IMAGES_MAGIC else "labels"
+            hint = f" (this is an IDX {other} file; are images and labels swapped?)"
+        raise DatasetError(
+            f"'{path}': magic number {found}, expected {magic} for an IDX {kind} file{hint}"
+        )
+    dims = struct.unpack(f">{ndim}I", data[4:header_size])
+    n_items = dims[0]
+    item_size = dims[1] * dims[2] if kind == "images" else 1
+    if item_size == 0:
+        raise DatasetError(f"'{path}': header declares {dims[1]}x{dims[2]} images")
+    expected = n_items * item_size
+    found_size = len(data) - header_size
+    if found_size < expected:
+        raise DatasetError(
+            f"'{path}': truncated: header declares {n_items} {kind} ({expected} bytes of data) "
+            f"but the file has {found_size} bytes"
+        )
+    if found_size > expected:
+        raise DatasetError(
+            f"'{path}': {found_size - expected} unexpected bytes after the {n_items} {kind} "
+            f"declared in the header"
+        )
+    return np.frombuffer(data, dtype=np.uint8, count=expected, offset=header_size).reshape(
+        n_items, item_size
+    )
+
+
+def load_idx(images_path, labels_path):
+    """Read an IDX images file and an IDX labels file (each gzip or raw); return ``(X, y)``.
+
+    Checks the magic numbers (2051 images, 2049 labels), that the data length matches the
+    header, that both files hold the same number of items and that labels are 0-9.
+    Returns ``X`` float32 C-contiguous ``(n, rows * cols)`` scaled to [0, 1] and ``y`` int64.
+    """
+    images_path = _existing_file(images_path, "IDX images file")
+    labels_path = _existing_file(labels_path, "IDX labels file")
+    images = _parse_idx(_read_bytes(images_path), images_path, "images")
+    labels = _parse_idx(_read_bytes(labels_path), labels_path, "labels")[:, 0]
+    if len(images) != len(labels):
+        raise DatasetError(
+            f"'{images_path}' holds {len(images)} images but '{labels_path}' holds "
+            f"{len(labels)} labels"
+        )
+    bad = np.flatnonzero(labels >= _N_CLASSES)
+    if bad.size:
+        raise DatasetError(
+            f"'{labels_path}': label {labels[bad[0]]} of item {bad[0]} is outside 0-9"
+        )
+    return _scale(images), labels.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------
+# Standard MNIST files: finding, loading, downloading
+
+
+def _cache_dir():
+    """Per-user cache: $XDG_CACHE_HOME/cmlp/mnist, else ~/.cache/cmlp/mnist."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "cmlp" / "mnist"
+
+
+def _search_dirs(data_dir):
+    """Where to look, in order: the argument if given, else $CMLP_DATA, then the cache."""
+    if data_dir is not None:
+        return [Path(os.fspath(data_dir))]
+    dirs = []
+    if os.environ.get("CMLP_DATA"):
+        dirs.append(Path(os.environ["CMLP_DATA"]))
+    dirs.append(_cache_dir())
+    return dirs
+
+
+def _find_file(directory, stem):
+    """``stem.gz`` or ``stem`` inside directory, or None."""
+    for name in (stem + ".gz", stem):
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def _check_split(split):
+    if split not in _SPLIT_FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+
+
+def load_mnist(split="train", data_dir=None):
+    """Load the standard MNIST IDX files of one split; return ``(X, y)``.
+
+    Looks in ``data_dir`` if given, else in ``$CMLP_DATA`` and then the user cache
+    (``$XDG_CACHE_HOME/cmlp/mnist`` or ``~/.cache/cmlp/mnist``), for
+    ``train-images-idx3-ubyte[.gz]`` and ``train-labels-idx1-ubyte[.gz]`` (``t10k-*`` for
+    ``split="test"``). ``fetch_mnist()`` downloads them into the cache.
+    """
+    _check_split(split)
+    stems = _SPLIT_FILES[split]
+    searched = _search_dirs(data_dir)
+    for directory in searched:
+        found = [_find_file(directory, stem) for stem in stems]
+        if all(found):
+            return load_idx(*found)
+    looked = ", ".join(f"'{d}'" for d in searched)
+    raise FileNotFoundError(
+        f"MNIST {split} files {stems[0]}[.gz] and {stems[1]}[.gz] not found in {looked}. "
+        f"Download them with cmlp.datasets.fetch_mnist() (or `fetch_mnist(data_dir=...)`), "
+        f"or set $CMLP_DATA to a directory that holds them."
+    )
+
+
+def _content_md5(path):
+    """md5 and length of a file's decompressed content (gzip or raw), streamed."""
+    digest = hashlib.md5(usedforsecurity=False)
+    size = 0
+    with _open_binary(path) as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _checksum_problem(path, stem):
+    """None if the file holds exactly the expected MNIST content, else what is wrong."""
+    md5, size = _MNIST_CHECKSUMS[stem]
+    try:
+        found_md5, found_size = _content_md5(path)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        return f"truncated or corrupt gzip data ({exc})"
+    if (found_md5, found_size) != (md5, size):
+        return (
+            f"checksum mismatch: decompressed content has md5 {found_md5} ({found_size} bytes), "
+            f"expected {md5} ({size} bytes)"
+        )
+    return None
+
+
+def _copy(source, target):
+    """Copy a stream in chunks; return the number of bytes copied."""
+    total = 0
+    for chunk in iter(lambda: source.read(_CHUNK), b""):
+        target.write(chunk)
+        total += len(chunk)
+    return total
+
+
+def _download_to(url, final_path, stem, timeout):
+    """Download url into a temp file next to final_path; rename it only once it verifies."""
+    # Same directory, so os.replace is a rename within one file system, never a copy.
+    fd, tmp_name = tempfile.mkstemp(
+        dir=final_path.parent, prefix=f".{final_path.name}.", suffix=".part"
+    )
+    try:
+        with os.fdopen(fd, "wb") as out:
+            request = urllib.request.Request(url, headers={"User-Agent": "cmlp"})
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                expected = response.headers.get("Content-Length")
+                received = _copy(response, out)
+        # http.client's read(n) returns short data, not an error, when the server hangs up
+        # early; without Content-Length the gzip check below catches the truncation.
+        if expected is not None and received != int(expected):
+            raise DownloadError(f"connection closed after {received} of {expected} bytes")
+        problem = _checksum_problem(tmp_name, stem)
+        if problem is not None:
+            raise DownloadError(problem)
+        os.replace(tmp_name, final_path)  # atomic: readers see the old file or the whole new one
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+
+
+def fetch_mnist(data_dir=None, mirrors=None, timeout=60.0):
+    """Download the four MNIST .gz files, verified, and return the directory holding them.
+
+    ``data_dir`` defaults to ``$CMLP_DATA`` if set, else the user cache
+    (``$XDG_CACHE_HOME/cmlp/mnist`` or ``~/.cache/cmlp/mnist``). Each file is tried from each
+    of ``mirrors`` (default ``MNIST_MIRRORS``) in turn; the md5 of its decompressed content
+    must match before it is moved into place, so no partial or corrupt file is ever left.
+    Files already present with the right content are not downloaded again. ``timeout`` is
+    in seconds per network operation. Raises ``DownloadError`` if no mirror delivers a file.
+    """
+    mirrors = MNIST_MIRRORS if mirrors is None else tuple(mirrors)
+    if not mirrors:
+        raise ValueError("mirrors must name at least one base URL")
+    directory = _search_dirs(data_dir)[0]
+    directory.mkdir(parents=True, exist_ok=True)
+    for stem in _MNIST_CHECKSUMS:
+        existing = _find_file(directory, stem)
+        if existing is not None and _checksum_problem(existing, stem) is None:
+            continue
+        failures = []
+        for mirror in mirrors:
+            url = mirror.rstrip("/") + "/" + stem + ".gz"
+            try:
+                _download_to(url, directory / (stem + ".gz"), stem, timeout)
+                break
+            except (OSError, ValueError, http.client.HTTPException) as exc:
+                # URLError/HTTPError/timeouts are OSError; DownloadError covers the checks.
+                failures.append(f"{url}: {exc}")
+        else:
+            raise DownloadError(
+                f"could not download {stem}.gz into '{directory}':\n  " + "\n  ".join(failures)
+            )
+    return directory
+
+
+# ---------------------------------------------------------------------------------------
+# Bundled sample and path dispatch
+
+
+def load_sample():
+    """The 10,000 MNIST test images shipped inside the package; return ``(X, y)``.
+
+    Source: MNIST (LeCun, Cortes, Burges), CC BY-SA 3.0; see ``cmlp/data/README.md``.
+    Found through importlib.resources, so it works from an installed wheel.
+    """
+    data = resources.files(__package__).joinpath("data")
+    images, labels = (data.joinpath(stem + ".gz") for stem in _SPLIT_FILES["test"])
+    with resources.as_file(images) as images_path, resources.as_file(labels) as labels_path:
+        return load_idx(images_path, labels_path)
+
+
+def load_path(path, split="train"):
+    """Load whatever ``path`` is: a CSV file via ``load_csv``, a directory of MNIST IDX
+    files via ``load_mnist(split, data_dir=path)``. Returns ``(X, y)`` (``y`` may be None).
+    """
+    path = Path(os.fspath(path))
+    if path.is_dir():
+        _check_split(split)
+        return load_mnist(split, data_dir=path)
+    return load_csv(path)
