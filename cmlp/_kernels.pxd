@@ -3,8 +3,12 @@
 # Every function trusts its inputs (the Python layer, cmlp/network.py, validates them) and
 # runs without the GIL. Parameters live in one flat array: for each layer l in order, the
 # weights W_l (sizes[l] x sizes[l+1], row-major) and then the biases b_l (sizes[l+1]).
-# Activations live in one flat work array: layer l's output for n rows starts at
+# A block's activations live in one flat work array: layer l's output for n rows starts at
 # n * (sizes[1] + ... + sizes[l]) and is (n x sizes[l+1]), row-major.
+#
+# Narrow layers (few outputs, many inputs; see is_narrow) run on their own kernels, which
+# read the weights transposed from `wt` (the params layout, narrow layers transposed) and
+# accumulate their weight gradients transposed too ("kernel layout").
 from cython cimport floating
 
 cdef enum Activation:
@@ -18,6 +22,13 @@ cdef enum OptimizerKind:
     NESTEROV = 2
     ADAM = 3
 
+cdef struct Net:
+    const int* sizes      # n_layers + 1 layer sizes
+    int n_layers
+    int activation        # an Activation
+    Py_ssize_t n_params
+    Py_ssize_t act_width  # sizes[1] + ... + sizes[n_layers]: activation values per row
+
 cdef struct OptimizerConfig:
     int kind              # an OptimizerKind
     double learning_rate
@@ -27,22 +38,21 @@ cdef struct OptimizerConfig:
     double epsilon
     long step             # updates done so far (ADAM's bias correction)
 
-cdef void forward(const floating* X, Py_ssize_t n, const int* sizes, int n_layers,
-                  const floating* params, int activation, floating* acts) noexcept nogil
+cdef bint is_narrow(int n_in, int n_out) noexcept nogil
+
+cdef void transpose_narrow_layers(const Net* net, const floating* params,
+                                  floating* wt) noexcept nogil
+
+cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floating* params,
+                  const floating* wt, floating* acts) noexcept nogil
 
 cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_classes,
                                 double* loss_sum, Py_ssize_t* n_correct) noexcept nogil
 
-cdef double backward(const floating* X, const int* y, Py_ssize_t n, const int* sizes,
-                     int n_layers, const floating* params, int activation, double l2,
-                     floating* acts, floating* delta_a, floating* delta_b,
-                     floating* grads) noexcept nogil
-
-cdef double loss_and_gradients_step(const floating* X, const int* y, Py_ssize_t n,
-                                    const int* sizes, int n_layers, const floating* params,
-                                    int activation, double l2, floating* acts,
-                                    floating* delta_a, floating* delta_b, floating* grads,
-                                    Py_ssize_t* n_correct) noexcept nogil
+cdef void backward_accumulate(const Net* net, const floating* X, const int* y, Py_ssize_t n,
+                              floating scale, const floating* params, floating* acts,
+                              floating* delta_a, floating* delta_b,
+                              floating* grads_kernel) noexcept nogil
 
 cdef void update(floating* params, const floating* grads, Py_ssize_t n_params,
                  OptimizerConfig* config, floating* state_a, floating* state_b) noexcept nogil

@@ -1,23 +1,48 @@
 """Forward and backward propagation, the optimizers and the epoch loop, for any depth.
 
-Layout (see _kernels.pxd): one flat parameter array, one flat activation array. Every
-matrix product goes through cmlp._blas.gemm. The per-element loops are plain C loops on
-raw pointers; the Python entry points at the bottom take typed memoryviews, release the
-GIL once and run a whole step or a whole epoch without it.
-
 The equations (per batch of n rows, L layers, hidden activation f):
     A_0 = X,  A_l = f(A_{l-1} W_l + b_l),  P = softmax(A_{L-1} W_L + b_L)
     loss = mean_i(-log P[i, y_i]) + l2/2 * sum_l |W_l|^2
     D_L = (P - onehot(y)) / n
     dW_l = A_{l-1}^T D_l + l2 W_l,   db_l = column sums of D_l
     D_{l-1} = (D_l W_l^T) * f'(A_{l-1})     (f' written in terms of f's output)
+
+Rows are independent until the gradients are summed, so a batch is cut into one chunk per
+thread (OpenMP, single-threaded BLAS inside), and each chunk into blocks of rows that go
+through forward and backward while they are still in cache. Each thread sums its gradients
+privately; the chunks' sums are added in a fixed order, so a thread count always gives the
+same result. Layout: see _kernels.pxd. Every wide matrix product goes through
+cmlp._blas.gemm; narrow layers go through the SIMD kernels of _src/narrow.c.
 """
 from cython cimport floating
+from cython.parallel cimport prange
 from libc.math cimport exp, expf, log, tanh, tanhf, sqrt
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
 
 from cmlp._blas cimport gemm
+
+cdef extern from "narrow.h" nogil:
+    void cmlp_narrow_forward_f32(const float* X, Py_ssize_t n, int K, const float* WT,
+                                 const float* b, int H, float* Z)
+    void cmlp_narrow_forward_f64(const double* X, Py_ssize_t n, int K, const double* WT,
+                                 const double* b, int H, double* Z)
+    void cmlp_narrow_accumulate_f32(const float* X, Py_ssize_t n, int K, const float* D,
+                                    int H, float* dWT)
+    void cmlp_narrow_accumulate_f64(const double* X, Py_ssize_t n, int K, const double* D,
+                                    int H, double* dWT)
+    int cmlp_simd_select(const char* name)
+    const char* cmlp_simd_name()
+    int cmlp_simd_available(const char* name)
+    int cmlp_openmp_enabled()
+
+# BLAS gemm reaches a fraction of its peak when a layer has few outputs; below this width
+# (and with enough inputs to be worth it) a layer runs on the narrow kernels instead.
+cdef enum:
+    NARROW_MAX_OUTPUTS = 16
+    NARROW_MIN_INPUTS = 64
+
+cmlp_simd_select(b"auto")
 
 
 # ---------------------------------------------------------------------------------------
@@ -28,13 +53,6 @@ cdef inline floating _exp(floating x) noexcept nogil:
         return expf(x)
     else:
         return exp(x)
-
-
-cdef void _add_bias_rows(floating* Z, const floating* b, Py_ssize_t n, int width) noexcept nogil:
-    """Every row of Z (n x width) becomes b; the gemm then adds the product (beta = 1)."""
-    cdef Py_ssize_t i
-    for i in range(n):
-        memcpy(Z + i * width, b, width * sizeof(floating))
 
 
 cdef void _activate(floating* A, Py_ssize_t size, int activation) noexcept nogil:
@@ -70,36 +88,88 @@ cdef void _multiply_by_derivative(floating* D, const floating* A, Py_ssize_t siz
             D[i] *= A[i] * (1 - A[i])
 
 
-cdef void _column_sums(const floating* D, Py_ssize_t n, int width, floating* out) noexcept nogil:
-    cdef Py_ssize_t i, j
-    for j in range(width):
-        out[j] = 0
+cdef void _add_column_sums(const floating* D, Py_ssize_t n, int width,
+                           floating* out) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef int j
     for i in range(n):
         for j in range(width):
             out[j] += D[i * width + j]
 
 
+cdef inline Py_ssize_t _layer_size(const Net* net, int l) noexcept nogil:
+    """Parameters of layer l: weights and biases."""
+    return <Py_ssize_t> net.sizes[l] * net.sizes[l + 1] + net.sizes[l + 1]
+
+
+# ---------------------------------------------------------------------------------------
+# Narrow layers
+
+cdef bint is_narrow(int n_in, int n_out) noexcept nogil:
+    return n_out <= NARROW_MAX_OUTPUTS and n_in >= NARROW_MIN_INPUTS
+
+
+cdef void _transpose(const floating* A, int rows, int cols, floating* out) noexcept nogil:
+    cdef int r, c
+    for r in range(rows):
+        for c in range(cols):
+            out[<Py_ssize_t> c * rows + r] = A[<Py_ssize_t> r * cols + c]
+
+
+cdef void transpose_narrow_layers(const Net* net, const floating* params,
+                                  floating* wt) noexcept nogil:
+    """wt gets the narrow layers' weights as (fan_out x fan_in), at their params offsets."""
+    cdef Py_ssize_t offset = 0
+    cdef int l
+    for l in range(net.n_layers):
+        if is_narrow(net.sizes[l], net.sizes[l + 1]):
+            _transpose(params + offset, net.sizes[l], net.sizes[l + 1], wt + offset)
+        offset += _layer_size(net, l)
+
+
+cdef inline void _narrow_forward(const floating* X, Py_ssize_t n, int K, const floating* WT,
+                                 const floating* b, int H, floating* Z) noexcept nogil:
+    if floating is float:
+        cmlp_narrow_forward_f32(X, n, K, WT, b, H, Z)
+    else:
+        cmlp_narrow_forward_f64(X, n, K, WT, b, H, Z)
+
+
+cdef inline void _narrow_accumulate(const floating* X, Py_ssize_t n, int K,
+                                    const floating* D, int H, floating* dWT) noexcept nogil:
+    if floating is float:
+        cmlp_narrow_accumulate_f32(X, n, K, D, H, dWT)
+    else:
+        cmlp_narrow_accumulate_f64(X, n, K, D, H, dWT)
+
+
 # ---------------------------------------------------------------------------------------
 # Forward, loss, backward, update
 
-cdef void forward(const floating* X, Py_ssize_t n, const int* sizes, int n_layers,
-                  const floating* params, int activation, floating* acts) noexcept nogil:
+cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floating* params,
+                  const floating* wt, floating* acts) noexcept nogil:
     """Fill acts with every layer's output; the last layer holds the logits (no softmax)."""
     cdef const floating* inputs = X
-    cdef const floating* W = params
+    cdef const floating* b
     cdef floating* out = acts
+    cdef Py_ssize_t offset = 0, i
     cdef int l, n_in, n_out
-    for l in range(n_layers):
-        n_in = sizes[l]
-        n_out = sizes[l + 1]
-        _add_bias_rows(out, W + <Py_ssize_t> n_in * n_out, n, n_out)
-        gemm(False, False, <int> n, n_out, n_in, <floating> 1, inputs, n_in, W, n_out,
-             <floating> 1, out, n_out)
-        if l < n_layers - 1:
-            _activate(out, n * n_out, activation)
+    for l in range(net.n_layers):
+        n_in = net.sizes[l]
+        n_out = net.sizes[l + 1]
+        b = params + offset + <Py_ssize_t> n_in * n_out
+        if is_narrow(n_in, n_out):
+            _narrow_forward(inputs, n, n_in, wt + offset, b, n_out, out)
+        else:
+            for i in range(n):  # rows start as the bias; gemm adds the product (beta = 1)
+                memcpy(out + i * n_out, b, n_out * sizeof(floating))
+            gemm(False, False, <int> n, n_out, n_in, <floating> 1, inputs, n_in,
+                 params + offset, n_out, <floating> 1, out, n_out)
+        if l < net.n_layers - 1:
+            _activate(out, n * n_out, net.activation)
         inputs = out
         out += n * n_out
-        W += <Py_ssize_t> n_in * n_out + n_out
+        offset += _layer_size(net, l)
 
 
 cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_classes,
@@ -135,20 +205,19 @@ cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_c
                 n_correct[0] += 1
 
 
-cdef double backward(const floating* X, const int* y, Py_ssize_t n, const int* sizes,
-                     int n_layers, const floating* params, int activation, double l2,
-                     floating* acts, floating* delta_a, floating* delta_b,
-                     floating* grads) noexcept nogil:
-    """Gradients of the mean loss into grads (same layout as params); returns the L2 penalty.
+cdef void backward_accumulate(const Net* net, const floating* X, const int* y, Py_ssize_t n,
+                              floating scale, const floating* params, floating* acts,
+                              floating* delta_a, floating* delta_b,
+                              floating* grads_kernel) noexcept nogil:
+    """Add scale times the gradients of the summed loss of n rows to grads_kernel.
 
     Expects acts from forward() with the last layer already turned into probabilities,
     and overwrites those with the output delta. delta_a and delta_b each hold
     n x (widest hidden layer) values; the deltas of hidden layers alternate between them.
+    grads_kernel is in kernel layout (narrow layers' weight gradients transposed).
     """
-    cdef Py_ssize_t i, p, n_w, param_offset = 0, output_offset = 0
-    cdef int l, n_in, n_out, n_classes = sizes[n_layers]
-    cdef double penalty = 0
-    cdef floating scale = <floating> (1.0 / n)
+    cdef Py_ssize_t i, p, param_offset = 0, output_offset = 0
+    cdef int l, n_in, n_out, n_classes = net.sizes[net.n_layers]
     cdef floating* delta
     cdef floating* spare = delta_a
     cdef floating* inputs
@@ -156,57 +225,37 @@ cdef double backward(const floating* X, const int* y, Py_ssize_t n, const int* s
     cdef floating* gW
 
     # Walk to the last layer's offsets; the loop below steps back from there.
-    for l in range(n_layers - 1):
-        param_offset += <Py_ssize_t> sizes[l] * sizes[l + 1] + sizes[l + 1]
-        output_offset += n * sizes[l + 1]
+    for l in range(net.n_layers - 1):
+        param_offset += _layer_size(net, l)
+        output_offset += n * net.sizes[l + 1]
 
-    # Output delta (P - onehot(y)) / n, in place over the probabilities.
+    # Output delta scale * (P - onehot(y)), in place over the probabilities.
     delta = acts + output_offset
     for i in range(n):
         delta[i * n_classes + y[i]] -= 1
     for p in range(n * n_classes):
         delta[p] *= scale
 
-    for l in range(n_layers - 1, -1, -1):
-        n_in = sizes[l]
-        n_out = sizes[l + 1]
-        n_w = <Py_ssize_t> n_in * n_out
+    for l in range(net.n_layers - 1, -1, -1):
+        n_in = net.sizes[l]
+        n_out = net.sizes[l + 1]
         W = params + param_offset
-        gW = grads + param_offset
+        gW = grads_kernel + param_offset
         inputs = <floating*> X if l == 0 else acts + output_offset - n * n_in
-        gemm(True, False, n_in, n_out, <int> n, <floating> 1, inputs, n_in, delta, n_out,
-             <floating> 0, gW, n_out)
-        _column_sums(delta, n, n_out, gW + n_w)
-        if l2 != 0:
-            for p in range(n_w):
-                penalty += <double> W[p] * W[p]
-                gW[p] += <floating> l2 * W[p]
+        if is_narrow(n_in, n_out):
+            _narrow_accumulate(inputs, n, n_in, delta, n_out, gW)
+        else:
+            gemm(True, False, n_in, n_out, <int> n, <floating> 1, inputs, n_in, delta, n_out,
+                 <floating> 1, gW, n_out)
+        _add_column_sums(delta, n, n_out, gW + <Py_ssize_t> n_in * n_out)
         if l > 0:
             gemm(False, True, <int> n, n_in, n_out, <floating> 1, delta, n_out, W, n_out,
                  <floating> 0, spare, n_in)
-            _multiply_by_derivative(spare, inputs, n * n_in, activation)
+            _multiply_by_derivative(spare, inputs, n * n_in, net.activation)
             delta = spare
             spare = delta_b if delta == delta_a else delta_a
-            param_offset -= <Py_ssize_t> sizes[l - 1] * n_in + n_in
+            param_offset -= _layer_size(net, l - 1)
             output_offset -= n * n_in
-    return 0.5 * l2 * penalty
-
-
-cdef double loss_and_gradients_step(const floating* X, const int* y, Py_ssize_t n,
-                                    const int* sizes, int n_layers, const floating* params,
-                                    int activation, double l2, floating* acts,
-                                    floating* delta_a, floating* delta_b, floating* grads,
-                                    Py_ssize_t* n_correct) noexcept nogil:
-    """Forward, loss and backward over one batch; returns the mean loss with its penalty."""
-    cdef double loss_sum = 0
-    cdef Py_ssize_t last = 0
-    cdef int l
-    for l in range(n_layers - 1):
-        last += n * sizes[l + 1]
-    forward(X, n, sizes, n_layers, params, activation, acts)
-    softmax_cross_entropy(acts + last, y, n, sizes[n_layers], &loss_sum, n_correct)
-    return loss_sum / n + backward(X, y, n, sizes, n_layers, params, activation, l2,
-                                   acts, delta_a, delta_b, grads)
 
 
 cdef void update(floating* params, const floating* grads, Py_ssize_t n_params,
@@ -247,67 +296,251 @@ cdef void update(floating* params, const floating* grads, Py_ssize_t n_params,
 
 
 # ---------------------------------------------------------------------------------------
+# A batch across threads
+
+cdef struct Work:
+    # Per-thread buffers are laid out thread after thread with these strides.
+    void* acts            # block_rows * act_width
+    void* delta_a         # block_rows * delta_width
+    void* delta_b
+    void* grads           # n_params, kernel layout
+    void* x_block         # block_rows * n_features (rows gathered in shuffled order)
+    int* y_block          # block_rows
+    double* loss          # one per thread
+    Py_ssize_t* correct   # one per thread
+    void* wt              # n_params, shared: narrow layers' weights transposed
+    Py_ssize_t block_rows
+    Py_ssize_t delta_width
+    int n_threads
+
+
+cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* X,
+                       const int* y, const int64_t* order, Py_ssize_t start, Py_ssize_t stop,
+                       floating scale, const floating* params) noexcept nogil:
+    """Thread t's share of a batch: rows [start, stop), block by block, into its own sums."""
+    cdef Py_ssize_t n_features = net.sizes[0], rows, r, block_start
+    cdef int n_layers = net.n_layers
+    cdef floating* acts = <floating*> work.acts + t * work.block_rows * net.act_width
+    cdef floating* delta_a = <floating*> work.delta_a + t * work.block_rows * work.delta_width
+    cdef floating* delta_b = <floating*> work.delta_b + t * work.block_rows * work.delta_width
+    cdef floating* grads = <floating*> work.grads + t * net.n_params
+    cdef floating* x_block = <floating*> work.x_block + t * work.block_rows * n_features
+    cdef int* y_block = work.y_block + t * work.block_rows
+    cdef const floating* xb
+    cdef const int* yb
+    memset(grads, 0, net.n_params * sizeof(floating))
+    work.loss[t] = 0
+    work.correct[t] = 0
+    block_start = start
+    while block_start < stop:
+        rows = min(work.block_rows, stop - block_start)
+        if order != NULL:
+            for r in range(rows):
+                memcpy(x_block + r * n_features, X + order[block_start + r] * n_features,
+                       n_features * sizeof(floating))
+                y_block[r] = y[order[block_start + r]]
+            xb = x_block
+            yb = y_block
+        else:
+            xb = X + block_start * n_features
+            yb = y + block_start
+        forward(net, xb, rows, params, <floating*> work.wt, acts)
+        softmax_cross_entropy(acts + rows * (net.act_width - net.sizes[n_layers]), yb, rows,
+                              net.sizes[n_layers], &work.loss[t], &work.correct[t])
+        backward_accumulate(net, xb, yb, rows, scale, params, acts, delta_a, delta_b, grads)
+        block_start += rows
+
+
+cdef void _sum_thread_gradients(const Net* net, const Work* work, int n_threads,
+                                floating* grads) noexcept nogil:
+    """grads (params layout) = the threads' sums (kernel layout), added in thread order."""
+    cdef Py_ssize_t offset = 0, p, n_w
+    cdef int l, t, n_in, n_out
+    cdef const floating* part
+    memset(grads, 0, net.n_params * sizeof(floating))
+    for t in range(n_threads):
+        part = <floating*> work.grads + t * net.n_params
+        offset = 0
+        for l in range(net.n_layers):
+            n_in = net.sizes[l]
+            n_out = net.sizes[l + 1]
+            n_w = <Py_ssize_t> n_in * n_out
+            if is_narrow(n_in, n_out):
+                for p in range(n_w):  # part holds (n_out x n_in); grads wants (n_in x n_out)
+                    grads[offset + p] += part[offset + (p % n_out) * n_in + p // n_out]
+                for p in range(n_w, n_w + n_out):
+                    grads[offset + p] += part[offset + p]
+            else:
+                for p in range(n_w + n_out):
+                    grads[offset + p] += part[offset + p]
+            offset += n_w + n_out
+
+
+cdef double _add_l2(const Net* net, const floating* params, double l2,
+                    floating* grads) noexcept nogil:
+    """grads += l2 W for every weight (not bias); returns the penalty l2/2 sum W^2."""
+    cdef Py_ssize_t offset = 0, p, n_w
+    cdef double penalty = 0
+    cdef int l
+    if l2 == 0:
+        return 0
+    for l in range(net.n_layers):
+        n_w = <Py_ssize_t> net.sizes[l] * net.sizes[l + 1]
+        for p in range(offset, offset + n_w):
+            penalty += <double> params[p] * params[p]
+            grads[p] += <floating> l2 * params[p]
+        offset += n_w + net.sizes[l + 1]
+    return 0.5 * l2 * penalty
+
+
+cdef double _batch_gradients(const Net* net, const Work* work, const floating* X,
+                             const int* y, const int64_t* order, Py_ssize_t start,
+                             Py_ssize_t n, const floating* params, double l2,
+                             floating* grads, Py_ssize_t* n_correct) noexcept nogil:
+    """Gradients of rows [start, start + n) (of order, if given) into grads; returns the
+    mean loss with its penalty and adds the correct predictions to n_correct."""
+    cdef int t, n_threads = <int> min(<Py_ssize_t> work.n_threads, n)
+    cdef Py_ssize_t chunk = (n + n_threads - 1) // n_threads
+    cdef floating scale = <floating> (1.0 / n)
+    cdef double loss = 0
+    transpose_narrow_layers(net, params, <floating*> work.wt)
+    if n_threads == 1:  # no OpenMP region: cheaper for small batches
+        _thread_pass(net, work, 0, X, y, order, start, start + n, scale, params)
+    else:
+        for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
+            _thread_pass(net, work, t, X, y, order, start + t * chunk,
+                         start + min(n, (t + 1) * chunk), scale, params)
+    _sum_thread_gradients(net, work, n_threads, grads)
+    for t in range(n_threads):
+        loss += work.loss[t]
+        n_correct[0] += work.correct[t]
+    return loss / n + _add_l2(net, params, l2, grads)
+
+
+# ---------------------------------------------------------------------------------------
 # Python entry points: typed memoryviews in, one nogil block each.
 
-def predict_proba(const floating[:, ::1] X, const floating[::1] params, const int[::1] sizes,
-                  int activation, floating[::1] acts, floating[:, ::1] out):
-    """Class probabilities of every row of X into out, chunk by chunk through acts.
+def simd_path():
+    """The instruction set the narrow kernels use: "avx512", "avx_fma" or "generic"."""
+    return cmlp_simd_name().decode()
 
-    acts must hold chunk * sum(sizes[1:]) values; the chunk is derived from its length.
-    """
-    cdef int n_layers = sizes.shape[0] - 1
-    cdef Py_ssize_t width = 0, chunk, start, rows, last = 0, i
-    cdef int n_classes = sizes[n_layers]
+
+def simd_available(str name):
+    return bool(cmlp_simd_available(name.encode()))
+
+
+def select_simd_path(str name):
+    """Force the narrow kernels onto one instruction set ("auto" picks the best)."""
+    if cmlp_simd_select(name.encode()) != 0:
+        raise ValueError(f"SIMD path {name!r} is not available on this CPU")
+
+
+def openmp_enabled():
+    """Whether this build runs threads of its own (OpenMP); without, n_threads goes to BLAS."""
+    return bool(cmlp_openmp_enabled())
+
+
+def narrow_layer(int n_in, int n_out):
+    """Whether a layer of this shape runs on the narrow kernels."""
+    return bool(is_narrow(n_in, n_out))
+
+
+cdef Net _net(const int[::1] sizes, int activation, Py_ssize_t n_params):
+    cdef Net net
     cdef int l
-    for l in range(1, n_layers + 1):
-        width += sizes[l]
-    chunk = acts.shape[0] // width
+    net.sizes = &sizes[0]
+    net.n_layers = sizes.shape[0] - 1
+    net.activation = activation
+    net.n_params = n_params
+    net.act_width = 0
+    for l in range(1, sizes.shape[0]):
+        net.act_width += sizes[l]
+    return net
+
+
+cdef Work _work(dict buffers, floating[::1] params) except *:
+    """Pointers into the buffers made by cmlp.network._Workspace (one dtype, C order)."""
+    cdef Work work
+    cdef floating[:, ::1] acts = buffers["acts"]
+    cdef floating[:, ::1] delta_a = buffers["delta_a"]
+    cdef floating[:, ::1] delta_b = buffers["delta_b"]
+    cdef floating[:, ::1] grads = buffers["grads"]
+    cdef floating[:, ::1] x_block = buffers["x_block"]
+    cdef int[:, ::1] y_block = buffers["y_block"]
+    cdef double[::1] loss = buffers["loss"]
+    cdef Py_ssize_t[::1] correct = buffers["correct"]
+    cdef floating[::1] wt = buffers["wt"]
+    work.acts = &acts[0, 0]
+    work.delta_a = &delta_a[0, 0]
+    work.delta_b = &delta_b[0, 0]
+    work.grads = &grads[0, 0]
+    work.x_block = &x_block[0, 0]
+    work.y_block = &y_block[0, 0]
+    work.loss = &loss[0]
+    work.correct = &correct[0]
+    work.wt = &wt[0]
+    work.block_rows = acts.shape[1] // (buffers["act_width"])
+    work.delta_width = delta_a.shape[1] // work.block_rows
+    work.n_threads = acts.shape[0]
+    return work
+
+
+def predict_proba(const floating[:, ::1] X, floating[::1] params, const int[::1] sizes,
+                  int activation, dict buffers, floating[:, ::1] out):
+    """Class probabilities of every row of X into out, block by block on every thread."""
+    cdef Net net = _net(sizes, activation, params.shape[0])
+    cdef Work work = _work(buffers, params)
+    cdef Py_ssize_t n = X.shape[0], chunk, block, first
+    cdef int n_classes = sizes[sizes.shape[0] - 1]
+    cdef int t, n_threads = <int> min(<Py_ssize_t> work.n_threads, n)
+    cdef floating* acts
+    chunk = (n + n_threads - 1) // n_threads
     with nogil:
-        start = 0
-        while start < X.shape[0]:
-            rows = min(chunk, X.shape[0] - start)
-            last = rows * (width - n_classes)
-            forward(&X[start, 0], rows, &sizes[0], n_layers, &params[0], activation, &acts[0])
-            softmax_cross_entropy(&acts[last], NULL, rows, n_classes, NULL, NULL)
-            memcpy(&out[start, 0], &acts[last], rows * n_classes * sizeof(floating))
-            start += rows
+        transpose_narrow_layers(&net, &params[0], <floating*> work.wt)
+        for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
+            acts = <floating*> work.acts + t * work.block_rows * net.act_width
+            first = t * chunk
+            while first < min(n, (t + 1) * chunk):
+                block = min(work.block_rows, min(n, (t + 1) * chunk) - first)
+                forward(&net, &X[first, 0], block, &params[0], <floating*> work.wt, acts)
+                softmax_cross_entropy(acts + block * (net.act_width - n_classes), NULL, block,
+                                      n_classes, NULL, NULL)
+                memcpy(&out[first, 0], acts + block * (net.act_width - n_classes),
+                       block * n_classes * sizeof(floating))
+                first = first + block
 
 
-def loss_and_gradients(const floating[:, ::1] X, const int[::1] y, const floating[::1] params,
-                       const int[::1] sizes, int activation, double l2,
-                       floating[::1] acts, floating[::1] delta_a, floating[::1] delta_b,
+def loss_and_gradients(const floating[:, ::1] X, const int[::1] y, floating[::1] params,
+                       const int[::1] sizes, int activation, double l2, dict buffers,
                        floating[::1] grads):
     """Mean loss (with penalty) and number of correct argmax predictions; gradients to grads."""
+    cdef Net net = _net(sizes, activation, params.shape[0])
+    cdef Work work = _work(buffers, params)
     cdef Py_ssize_t n_correct = 0
     cdef double loss
     with nogil:
-        loss = loss_and_gradients_step(&X[0, 0], &y[0], X.shape[0], &sizes[0],
-                                       sizes.shape[0] - 1, &params[0], activation, l2,
-                                       &acts[0], &delta_a[0], &delta_b[0], &grads[0],
-                                       &n_correct)
+        loss = _batch_gradients(&net, &work, &X[0, 0], &y[0], NULL, 0, X.shape[0],
+                                &params[0], l2, &grads[0], &n_correct)
     return loss, n_correct
 
 
 def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] order,
                 Py_ssize_t batch_size, floating[::1] params, const int[::1] sizes,
                 int activation, double l2, dict optimizer,
-                floating[::1] state_a, floating[::1] state_b,
-                floating[::1] acts, floating[::1] delta_a, floating[::1] delta_b,
-                floating[::1] grads, floating[:, ::1] x_batch, int[::1] y_batch):
+                floating[::1] state_a, floating[::1] state_b, dict buffers,
+                floating[::1] grads):
     """One pass over X in batches, updating params after each; all of it without the GIL.
 
-    order is a permutation of the rows (rows are gathered into x_batch/y_batch) or None
-    (rows are taken in place, in file order). optimizer holds the OptimizerConfig fields;
-    its "step" is advanced. Returns (mean loss over the epoch, correct predictions).
+    order is a permutation of the rows (each batch takes the next rows of it) or None
+    (rows in place, in order). optimizer holds the OptimizerConfig fields; its "step" is
+    advanced. Returns (mean loss over the epoch, correct predictions).
     """
+    cdef Net net = _net(sizes, activation, params.shape[0])
+    cdef Work work = _work(buffers, params)
     cdef OptimizerConfig config
-    cdef Py_ssize_t n = X.shape[0], n_features = X.shape[1], start, rows, r
-    cdef Py_ssize_t n_correct = 0
-    cdef int n_layers = sizes.shape[0] - 1
+    cdef Py_ssize_t n = X.shape[0], start, rows, n_correct = 0
     cdef double loss_sum = 0
-    cdef bint gather = order is not None
-    cdef const floating* xb
-    cdef const int* yb
+    cdef const int64_t* order_data = &order[0] if order is not None else NULL
     # Optimizers without state are handed empty arrays.
     cdef floating* state_a_data = &state_a[0] if state_a.shape[0] > 0 else NULL
     cdef floating* state_b_data = &state_b[0] if state_b.shape[0] > 0 else NULL
@@ -322,21 +555,10 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
         start = 0
         while start < n:
             rows = min(batch_size, n - start)
-            if gather:
-                for r in range(rows):
-                    memcpy(&x_batch[r, 0], &X[order[start + r], 0],
-                           n_features * sizeof(floating))
-                    y_batch[r] = y[order[start + r]]
-                xb = &x_batch[0, 0]
-                yb = &y_batch[0]
-            else:
-                xb = &X[start, 0]
-                yb = &y[start]
-            loss_sum += rows * loss_and_gradients_step(
-                xb, yb, rows, &sizes[0], n_layers, &params[0], activation, l2, &acts[0],
-                &delta_a[0], &delta_b[0], &grads[0], &n_correct)
-            update(&params[0], &grads[0], params.shape[0], &config,
-                   state_a_data, state_b_data)
+            loss_sum += rows * _batch_gradients(&net, &work, &X[0, 0], &y[0], order_data,
+                                                start, rows, &params[0], l2, &grads[0],
+                                                &n_correct)
+            update(&params[0], &grads[0], net.n_params, &config, state_a_data, state_b_data)
             start += rows
     optimizer["step"] = config.step
     return loss_sum / n, n_correct

@@ -3,8 +3,10 @@
 Python validates, Cython computes: every array handed to cmlp._kernels here is already
 C-contiguous, of the network's dtype, finite and correctly shaped.
 """
+import os
 import time
 from contextlib import nullcontext
+from functools import lru_cache
 
 import numpy as np
 
@@ -17,7 +19,11 @@ from cmlp.initializers import INITIALIZERS, initial_layer
 from cmlp.optimizers import SCHEDULES, OptimizerState, scheduled_learning_rate
 
 ACTIVATIONS = ("relu", "tanh", "logistic")  # codes 0, 1, 2 of the Activation enum
-_PREDICT_CHUNK = 4096  # rows per forward pass when predicting: bounds the work memory
+# Rows a thread puts through forward and backward at once. Narrow layers want blocks small
+# enough for X's rows to stay in cache between the forward and the weight-gradient pass;
+# wide layers want long gemms; the cap bounds the work memory of full-batch runs.
+_NARROW_BLOCK_ROWS = 128
+_MAX_BLOCK_ROWS = 2048
 
 
 class TrainingDiverged(FloatingPointError):
@@ -41,7 +47,8 @@ class Network:
         He normal (default, suited to ReLU), Glorot uniform, or the notebook's
         uniform(-0.5, 0.5) for weights and biases.
     n_threads : int or None
-        BLAS threads used while computing; None leaves the BLAS library's own setting.
+        Threads used while computing (None: one per CPU). A batch is split across them,
+        each calling single-threaded BLAS; the result depends on the count, not on timing.
     """
 
     def __init__(self, layer_sizes, *, dtype="float32", seed=None, activation="relu",
@@ -99,23 +106,27 @@ class Network:
 
     # --- work buffers, allocated once per batch size and reused ---
 
-    def _workspace(self, rows):
-        if rows not in self._workspaces:
-            widths = self.layer_sizes[1:]
-            hidden = max(widths[:-1], default=1)
-            self._workspaces[rows] = {
-                "acts": np.empty(rows * sum(widths), dtype=self.dtype),
-                "delta_a": np.empty(rows * hidden, dtype=self.dtype),
-                "delta_b": np.empty(rows * hidden, dtype=self.dtype),
-                "grads": np.empty_like(self._params),
-            }
-        return self._workspaces[rows]
+    def _workspace(self, batch_rows):
+        """Per-thread buffers for batches of batch_rows, made once and kept."""
+        if batch_rows not in self._workspaces:
+            self._workspaces[batch_rows] = _Workspace(
+                self.layer_sizes, self.dtype, batch_rows, self._kernel_threads())
+        return self._workspaces[batch_rows].buffers
+
+    def _kernel_threads(self):
+        if not _kernels.openmp_enabled():
+            return 1
+        return self.n_threads or os.cpu_count() or 1
 
     def _threads(self):
-        if self.n_threads is None:
+        """While computing, BLAS runs one thread inside each of cmlp's own threads.
+
+        Without OpenMP, cmlp runs one thread and n_threads goes to BLAS instead.
+        """
+        blas_threads = 1 if _kernels.openmp_enabled() else self.n_threads
+        if blas_threads is None:
             return nullcontext()
-        from threadpoolctl import threadpool_limits
-        return threadpool_limits(limits=self.n_threads, user_api="blas")
+        return _blas_controller().limit(limits=blas_threads, user_api="blas")
 
     def _activation_code(self):
         return ACTIVATIONS.index(self.activation)
@@ -126,10 +137,9 @@ class Network:
         """Class probabilities, (n_samples, n_classes)."""
         X = check_X(X, self.n_features, self.dtype)
         out = np.empty((X.shape[0], self.n_classes), dtype=self.dtype)
-        work = self._workspace(min(X.shape[0], _PREDICT_CHUNK))
         with self._threads():
             _kernels.predict_proba(X, self._params, self._sizes, self._activation_code(),
-                                   work["acts"], out)
+                                   self._workspace(X.shape[0]), out)
         return out
 
     def predict(self, X):
@@ -151,12 +161,12 @@ class Network:
         X = check_X(X, self.n_features, self.dtype)
         y = check_y(y, X.shape[0], self.n_classes)
         l2 = check_real("l2", l2, low=0.0)
-        work = self._workspace(X.shape[0])
+        grads = np.empty_like(self._params)
         with self._threads():
             loss, _ = _kernels.loss_and_gradients(
-                X, y, self._params, self._sizes, self._activation_code(), l2, work["acts"],
-                work["delta_a"], work["delta_b"], work["grads"])
-        grad_weights, grad_biases = self._layer_views(work["grads"].copy())
+                X, y, self._params, self._sizes, self._activation_code(), l2,
+                self._workspace(X.shape[0]), grads)
+        grad_weights, grad_biases = self._layer_views(grads)
         return loss, grad_weights, grad_biases
 
     # --- training ---
@@ -207,8 +217,7 @@ class Network:
         n = X.shape[0]
         rows = n if batch_size is None else min(batch_size, n)
         work = self._workspace(rows)
-        x_batch = np.empty((rows, self.n_features), dtype=self.dtype)
-        y_batch = np.empty(rows, dtype=np.int32)
+        grads = np.empty_like(self._params)
         gather = shuffle and rows < n  # a full batch needs no shuffling
 
         history = {"loss": [], "accuracy": [], "learning_rate": [], "elapsed": []}
@@ -224,8 +233,7 @@ class Network:
                 order = self._rng.permutation(n).astype(np.int64) if gather else None
                 loss, n_correct = _kernels.train_epoch(
                     X, y, order, rows, self._params, self._sizes, self._activation_code(),
-                    l2, opt.config, opt.state_a, opt.state_b, work["acts"],
-                    work["delta_a"], work["delta_b"], work["grads"], x_batch, y_batch)
+                    l2, opt.config, opt.state_a, opt.state_b, work, grads)
                 self._check_finite(loss, epoch, last_good)
                 last_good[...] = self._params
                 history["loss"].append(loss)
@@ -295,6 +303,39 @@ class Network:
     def load(cls, path):
         """Read a network written by save(); raises ValueError for anything else."""
         return _serialization.load(cls, path)
+
+
+class _Workspace:
+    """Work buffers of every thread for batches of up to batch_rows rows (see _kernels)."""
+
+    def __init__(self, layer_sizes, dtype, batch_rows, n_threads):
+        n_threads = max(1, min(n_threads, batch_rows))
+        per_thread = -(-batch_rows // n_threads)
+        has_narrow = any(_kernels.narrow_layer(a, b)
+                         for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+        block = min(per_thread, _NARROW_BLOCK_ROWS if has_narrow else _MAX_BLOCK_ROWS)
+        act_width = sum(layer_sizes[1:])
+        delta_width = max(layer_sizes[1:-1], default=1)
+        n_params = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+        self.buffers = {
+            "acts": np.empty((n_threads, block * act_width), dtype=dtype),
+            "delta_a": np.empty((n_threads, block * delta_width), dtype=dtype),
+            "delta_b": np.empty((n_threads, block * delta_width), dtype=dtype),
+            "grads": np.empty((n_threads, n_params), dtype=dtype),
+            "x_block": np.empty((n_threads, block * layer_sizes[0]), dtype=dtype),
+            "y_block": np.empty((n_threads, block), dtype=np.int32),
+            "loss": np.empty(n_threads, dtype=np.float64),
+            "correct": np.empty(n_threads, dtype=np.intp),
+            "wt": np.zeros(n_params, dtype=dtype),
+            "act_width": act_width,
+        }
+
+
+@lru_cache(maxsize=None)
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()  # inspecting the loaded libraries is slow: do it once
 
 
 def _progress_line(history, epoch, full_batch):

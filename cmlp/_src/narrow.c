@@ -1,0 +1,140 @@
+/* Run-time choice among the instruction-set versions of the narrow kernels (narrow.h). */
+#include <string.h>
+
+#include "narrow.h"
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define CMLP_X86 1
+#endif
+
+/* Baseline: whatever the compiler targets by default (SSE2 on x86-64, NEON on arm64). */
+#define TARGET
+#define T float
+#define VW 4
+#define SUFFIX generic_f32
+#include "narrow_impl.h"
+#undef T
+#undef VW
+#undef SUFFIX
+#define T double
+#define VW 2
+#define SUFFIX generic_f64
+#include "narrow_impl.h"
+#undef T
+#undef VW
+#undef SUFFIX
+#undef TARGET
+
+#ifdef CMLP_X86
+#define TARGET __attribute__((target("avx,fma")))
+#define T float
+#define VW 8
+#define SUFFIX avx_fma_f32
+#include "narrow_impl.h"
+#undef T
+#undef VW
+#undef SUFFIX
+#define T double
+#define VW 4
+#define SUFFIX avx_fma_f64
+#include "narrow_impl.h"
+#undef T
+#undef VW
+#undef SUFFIX
+#undef TARGET
+
+#define TARGET __attribute__((target("avx512f,fma")))
+#define T float
+#define VW 16
+#define SUFFIX avx512_f32
+#include "narrow_impl.h"
+#undef T
+#undef VW
+#undef SUFFIX
+#define T double
+#define VW 8
+#define SUFFIX avx512_f64
+#include "narrow_impl.h"
+#undef T
+#undef VW
+#undef SUFFIX
+#undef TARGET
+#endif
+
+typedef struct {
+    const char *name;
+    void (*forward_f32)(const float *, ptrdiff_t, int, const float *, const float *, int,
+                        float *);
+    void (*forward_f64)(const double *, ptrdiff_t, int, const double *, const double *, int,
+                        double *);
+    void (*accumulate_f32)(const float *, ptrdiff_t, int, const float *, int, float *);
+    void (*accumulate_f64)(const double *, ptrdiff_t, int, const double *, int, double *);
+} simd_path;
+
+static const simd_path PATHS[] = {
+#ifdef CMLP_X86
+    {"avx512", forward_avx512_f32, forward_avx512_f64, accumulate_avx512_f32,
+     accumulate_avx512_f64},
+    {"avx_fma", forward_avx_fma_f32, forward_avx_fma_f64, accumulate_avx_fma_f32,
+     accumulate_avx_fma_f64},
+#endif
+    {"generic", forward_generic_f32, forward_generic_f64, accumulate_generic_f32,
+     accumulate_generic_f64},
+};
+#define N_PATHS ((int)(sizeof(PATHS) / sizeof(PATHS[0])))
+
+static const simd_path *current = &PATHS[N_PATHS - 1];
+
+static int supported(const char *name) {
+#ifdef CMLP_X86
+    __builtin_cpu_init();
+    if (strcmp(name, "avx512") == 0) return __builtin_cpu_supports("avx512f");
+    if (strcmp(name, "avx_fma") == 0)
+        return __builtin_cpu_supports("avx") && __builtin_cpu_supports("fma");
+#endif
+    return strcmp(name, "generic") == 0;
+}
+
+int cmlp_simd_available(const char *name) { return supported(name); }
+
+int cmlp_simd_select(const char *name) {
+    for (int p = 0; p < N_PATHS; p++) {
+        /* PATHS is ordered best first: "auto" takes the first one the CPU supports. */
+        int wanted = strcmp(name, "auto") == 0 || strcmp(name, PATHS[p].name) == 0;
+        if (wanted && supported(PATHS[p].name)) {
+            current = &PATHS[p];
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *cmlp_simd_name(void) { return current->name; }
+
+int cmlp_openmp_enabled(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+void cmlp_narrow_forward_f32(const float *X, ptrdiff_t n, int K, const float *WT,
+                             const float *b, int H, float *Z) {
+    current->forward_f32(X, n, K, WT, b, H, Z);
+}
+
+void cmlp_narrow_forward_f64(const double *X, ptrdiff_t n, int K, const double *WT,
+                             const double *b, int H, double *Z) {
+    current->forward_f64(X, n, K, WT, b, H, Z);
+}
+
+void cmlp_narrow_accumulate_f32(const float *X, ptrdiff_t n, int K, const float *D, int H,
+                                float *dWT) {
+    current->accumulate_f32(X, n, K, D, H, dWT);
+}
+
+void cmlp_narrow_accumulate_f64(const double *X, ptrdiff_t n, int K, const double *D, int H,
+                                double *dWT) {
+    current->accumulate_f64(X, n, K, D, H, dWT);
+}

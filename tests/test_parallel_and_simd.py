@@ -1,0 +1,92 @@
+"""The narrow-layer SIMD kernels and the thread split, each against the numpy reference.
+
+Every instruction-set path the CPU supports is forced in turn; the shapes cross the
+kernels' tile edges (rows not a multiple of 2, outputs not a multiple of 6 or 4, inputs not
+a multiple of any vector width) and the 128-row blocks each thread works in.
+"""
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from cmlp import Network, _kernels, reference
+
+PATHS = [p for p in ("avx512", "avx_fma", "generic") if _kernels.simd_available(p)]
+TOL = {"float32": {"rtol": 2e-4, "atol": 2e-6}, "float64": {"rtol": 1e-10, "atol": 1e-13}}
+NARROW_SHAPES = [
+    (1, [64, 1, 2]),            # smallest narrow layer, one row
+    (3, [65, 3, 4]),            # K = 65: one past every vector width
+    (257, [784, 10, 10]),       # the notebook's net; two full 128-row blocks and one row
+    (131, [100, 13, 7]),        # 13 outputs: tiles of 6, 6 and 1
+    (130, [77, 16, 5, 3]),      # 16 outputs, then a second narrow-sized but small layer
+    (40, [200, 64, 11, 4]),     # a narrow layer (64 -> 11) that is not the first
+]
+
+
+@pytest.fixture(params=PATHS)
+def simd_path(request):
+    _kernels.select_simd_path(request.param)
+    yield request.param
+    _kernels.select_simd_path("auto")
+
+
+def _problem(sizes, n, dtype, n_threads=None, seed=0):
+    net = Network(sizes, dtype=dtype, seed=seed, n_threads=n_threads)
+    rng = np.random.default_rng(seed + 1)
+    for b in net.biases:
+        b[...] = rng.normal(0, 0.1, b.shape)
+    X = rng.uniform(0, 1, (n, sizes[0])).astype(dtype)
+    return net, X, rng.integers(0, sizes[-1], n)
+
+
+def _check_against_reference(net, X, y, dtype):
+    W = [w.astype(np.float64) for w in net.weights]
+    b = [v.astype(np.float64) for v in net.biases]
+    loss, grad_weights, grad_biases = net.gradients(X, y, l2=0.01)
+    ref_loss, ref_weights, ref_biases = reference.gradients(W, b, X.astype(np.float64), y,
+                                                            l2=0.01)
+    assert_allclose(loss, ref_loss, **TOL[dtype])
+    for got, expected in zip(grad_weights + grad_biases, ref_weights + ref_biases):
+        assert_allclose(got, expected, **TOL[dtype])
+    assert_allclose(net.predict_proba(X), reference.forward(W, b, X.astype(np.float64))[-1],
+                    **TOL[dtype])
+
+
+def test_narrow_layers_are_detected():
+    assert _kernels.narrow_layer(784, 10)
+    assert not _kernels.narrow_layer(784, 128)
+    assert not _kernels.narrow_layer(10, 10)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n, sizes", NARROW_SHAPES)
+def test_every_simd_path_matches_reference(simd_path, dtype, n, sizes):
+    assert _kernels.simd_path() == simd_path
+    net, X, y = _problem(sizes, n, dtype)
+    _check_against_reference(net, X, y, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("n, sizes", [(1, [5, 4, 3]), (2, [784, 10, 10]),
+                                      (301, [784, 10, 10]), (97, [30, 50, 20, 4])])
+def test_thread_counts_match_reference(dtype, n_threads, n, sizes):
+    net, X, y = _problem(sizes, n, dtype, n_threads=n_threads)
+    _check_against_reference(net, X, y, dtype)
+
+
+def test_unknown_simd_path_is_refused():
+    with pytest.raises(ValueError, match="not available"):
+        _kernels.select_simd_path("neon-9000")
+
+
+@pytest.mark.parametrize("batch_size", [None, 50])
+def test_thread_count_gives_reproducible_training(batch_size):
+    net, X, y = _problem([784, 10, 10], 300, "float32", n_threads=2)
+    histories, weights = [], []
+    for _ in range(2):
+        net, _, _ = _problem([784, 10, 10], 300, "float32", n_threads=2)
+        histories.append(net.fit(X, y, epochs=4, learning_rate=0.1,
+                                 batch_size=batch_size)["loss"])
+        weights.append(net.weights[0].copy())
+    assert histories[0] == histories[1]
+    assert np.array_equal(weights[0], weights[1])
