@@ -121,11 +121,16 @@ def test_load_rejects_bad_files(tmp_path):
     Network([6, 3], seed=0).save(good)
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(good.read_bytes()[:200])
-    with pytest.raises(ValueError, match="not a readable cmlp model"):
+    with pytest.raises(ValueError, match="not a cmlp model file: expected a .npz"):
         Network.load(truncated)
+    cut_short = tmp_path / "cut_short.npz"  # the zip directory is intact, a member is not
+    data = good.read_bytes()
+    cut_short.write_bytes(data[:60] + bytes(len(data) - 60))
+    with pytest.raises(ValueError, match="cmlp model"):
+        Network.load(cut_short)
     text = tmp_path / "text.npz"
     text.write_text("label,1x1\n")
-    with pytest.raises(ValueError, match="not a readable cmlp model"):
+    with pytest.raises(ValueError, match="not a cmlp model file: expected a .npz"):
         Network.load(text)
     foreign = tmp_path / "foreign.npz"
     np.savez(foreign, weights=np.ones(3))

@@ -1,0 +1,616 @@
+"""The ``cmlp`` command (console script and ``python -m cmlp``): train, evaluate, predict.
+
+    cmlp train                 # the seed notebook's experiment on the bundled sample
+    cmlp train --train mnist/ --test mnist/ --hidden 128 64 --batch-size 64 --epochs 10 \\
+               --optimizer adam --lr 0.001 --save model.npz --plot plots/
+    cmlp evaluate model.npz --test mnist/ --plot plots/
+    cmlp predict model.npz test.csv --out submission.csv
+
+Thin by design (DESIGN.md): argument parsing, progress, printing and plots only. Files are
+read and checked by cmlp.datasets, training and inference belong to Network, the confusion
+matrix and per-class scores to cmlp.metrics, figures to cmlp.plots.
+
+Exit status: 0 success; 1 training diverged; 2 a usage or user error (bad option, missing or
+malformed file, a file that is not a model); 130 interrupted. Errors are one line on stderr,
+never a traceback (set CMLP_DEBUG=1 to get the traceback of a user error).
+
+Progress: no dependency. The notebook-style lines ("Iteration:    10  loss: ...") go to
+stdout every --print-every epochs through Network.fit's callback, so logs and pipes get plain
+lines. When stderr is a terminal (and TERM is not "dumb") a one-line bar with the epoch count
+and time left is also kept at the bottom of the screen, redrawn at most ten times a second and
+erased before each line is printed. tqdm would be the library to pick for more, but this
+needs some forty lines, and a mandatory dependency for a carriage return is not worth it.
+"""
+import argparse
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from cmlp import __version__
+from cmlp.initializers import INITIALIZERS
+from cmlp.network import ACTIVATIONS, Network, TrainingDiverged
+from cmlp.optimizers import OPTIMIZERS, SCHEDULES
+from cmlp.plots import PlottingUnavailable  # matplotlib itself is imported only to draw
+
+EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+N_CLASSES = 10  # MNIST digits; cmlp.datasets guarantees labels in 0-9
+SAMPLE = "the bundled sample"
+SAMPLE_ORIGIN = "the 10,000 MNIST test images"
+
+__all__ = ["main", "build_parser"]
+
+
+class UserError(Exception):
+    """Something the user can fix; main() prints it as one line and exits with status 2."""
+
+
+class _UsageError(UserError):
+    """A bad command line, already worded by argparse and prefixed with the command."""
+
+
+# --------------------------------------------------------------------------------------
+# argument parsing
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (argparse prints usage lines too)."""
+
+    def error(self, message):
+        raise _UsageError(f"{self.prog}: error: {message} (see '{self.prog} --help')")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Appends "(default: X)" to an option's help unless the default is None/False or the
+    help already talks about the default."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or default is None or default is False
+                or default is argparse.SUPPRESS or "default" in text):
+            return text
+        if isinstance(default, list):
+            default = " ".join(map(str, default))
+        return f"{text} (default: {default})"
+
+
+def _positive_int(text):
+    value = _parse(int, text, "an integer")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _nonnegative_int(text):
+    value = _parse(int, text, "an integer")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    value = _parse(float, text, "a number")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _nonnegative_float(text):
+    value = _parse(float, text, "a number")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
+def _fraction(text):
+    value = _parse(float, text, "a number")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return value
+
+
+def _parse(kind, text, what):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
+def build_parser():
+    formatter = _HelpFormatter
+    parser = _Parser(
+        prog="cmlp",
+        description="Train, evaluate and apply compiled multi-layer perceptrons on MNIST.",
+        epilog="Exit status: 0 ok, 1 training diverged, 2 usage or data error.")
+    parser.add_argument("--version", action="version", version=f"cmlp {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                     parser_class=_Parser, required=True)
+
+    train = commands.add_parser(
+        "train", formatter_class=formatter, help="train a network (default: the notebook run)",
+        description="Train a network. With no options: the seed notebook's experiment on "
+                    "the bundled sample (shuffle, hold out 1,000 dev rows, 784-10-10 by "
+                    "full-batch gradient descent, learning rate 0.11, 1,000 iterations).")
+    data = train.add_argument_group("data")
+    data.add_argument("--train", metavar="PATH",
+                      help="CSV file, or a directory holding MNIST's train-* IDX files "
+                           "(default: the bundled sample, the 10,000 MNIST test images)")
+    data.add_argument("--test", metavar="PATH",
+                      help="labelled CSV file, or a directory holding MNIST's t10k-* IDX "
+                           "files, scored after training")
+    data.add_argument("--dev-size", type=_nonnegative_int, default=1000, metavar="N",
+                      help="rows of the shuffled training data held out and scored after "
+                           "training (0: none)")
+    net = train.add_argument_group("network")
+    net.add_argument("--hidden", type=_positive_int, nargs="*", default=[10], metavar="N",
+                     help="hidden layer widths; '--hidden' alone means no hidden layer")
+    net.add_argument("--activation", choices=ACTIVATIONS, default="relu",
+                     help="hidden-layer activation")
+    net.add_argument("--init", choices=INITIALIZERS, default="he",
+                     help="initial weights ('uniform' is the notebook's uniform(-0.5, 0.5))")
+    net.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                     help="floating-point type of the weights and the computation")
+    net.add_argument("--seed", type=_nonnegative_int, default=0,
+                     help="seeds the dev split, the initial weights and the shuffling")
+    fit = train.add_argument_group("training")
+    fit.add_argument("--epochs", type=_positive_int, default=1000,
+                     help="epochs; with full batch one epoch is one iteration")
+    fit.add_argument("--lr", type=_positive_float, default=0.11, metavar="RATE",
+                     help="learning rate")
+    fit.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
+                     help="mini-batch size (default: full-batch gradient descent)")
+    fit.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd",
+                     help="update rule: plain gradient descent, momentum or Adam")
+    fit.add_argument("--momentum", type=_fraction, default=None, metavar="BETA",
+                     help="momentum coefficient of --optimizer momentum (default 0.9)")
+    fit.add_argument("--nesterov", action="store_true",
+                     help="Nesterov momentum (with --optimizer momentum)")
+    fit.add_argument("--l2", type=_nonnegative_float, default=0.0, metavar="LAMBDA",
+                     help="L2 weight decay (weights only)")
+    fit.add_argument("--lr-schedule", choices=SCHEDULES, default="constant",
+                     help="learning rate over the epochs: constant, cosine annealing to 0, "
+                          "or times --lr-decay each epoch")
+    fit.add_argument("--lr-decay", type=_positive_float, default=None, metavar="FACTOR",
+                     help="per-epoch factor of --lr-schedule exponential (default 0.95)")
+    fit.add_argument("--early-stopping", action="store_true",
+                     help="stop when the dev accuracy has not improved for --patience epochs "
+                          "and keep the best weights (with --dev-size 0, 10%% of the "
+                          "training rows are held out for it)")
+    fit.add_argument("--patience", type=_positive_int, default=None, metavar="EPOCHS",
+                     help="epochs without improvement before --early-stopping stops "
+                          "(default 10)")
+    fit.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                     help="threads that share each batch (default: one per CPU)")
+    out = train.add_argument_group("output")
+    out.add_argument("--print-every", type=_nonnegative_int, default=None, metavar="N",
+                     help="print a progress line every N epochs (default: 10 for full "
+                          "batch, 1 with --batch-size; 0: none)")
+    out.add_argument("--save", metavar="MODEL.npz", help="write the trained network here")
+    out.add_argument("--plot", metavar="DIR",
+                     help="write PNG figures here: training curves, confusion matrix, "
+                          "misclassified digits (needs matplotlib: pip install 'cmlp[plot]')")
+    train.set_defaults(run=_train, parser=train)
+
+    evaluate = commands.add_parser(
+        "evaluate", formatter_class=formatter,
+        help="accuracy, per-class precision and recall, confusion matrix",
+        description="Score a saved network on labelled data: accuracy, per-class precision "
+                    "and recall, and the confusion matrix.")
+    evaluate.add_argument("model", metavar="MODEL.npz", help="a network saved by cmlp")
+    evaluate.add_argument("--test", metavar="PATH",
+                          help="labelled CSV file, or a directory holding MNIST's t10k-* "
+                               "IDX files (default: the bundled sample)")
+    evaluate.add_argument("--plot", metavar="DIR",
+                          help="write the confusion matrix and misclassified digits as PNGs "
+                               "(needs matplotlib: pip install 'cmlp[plot]')")
+    evaluate.set_defaults(run=_evaluate, parser=evaluate)
+
+    predict = commands.add_parser(
+        "predict", formatter_class=formatter,
+        help="predicted labels as a Kaggle submission CSV",
+        description="Predict labels for the images of a CSV file (pixels only or labelled) "
+                    "or an IDX directory; write them as CSV with the header ImageId,Label "
+                    "(ImageId counts from 1), Kaggle's digit-recognizer submission layout.")
+    predict.add_argument("model", metavar="MODEL.npz", help="a network saved by cmlp")
+    predict.add_argument("images", metavar="IMAGES",
+                         help="CSV file, or a directory holding MNIST's t10k-* IDX files")
+    predict.add_argument("--out", metavar="FILE.csv", default="-",
+                         help="where to write the predictions; '-' is standard output")
+    predict.set_defaults(run=_predict, parser=predict)
+    return parser
+
+
+# --------------------------------------------------------------------------------------
+# shared helpers
+
+
+def _load(path, split, *, need_labels, purpose):
+    """(X, y, description) from a CSV file, an IDX directory, or the bundled sample (None)."""
+    from cmlp import datasets  # pandas: imported only when data is read
+    if path is None:
+        X, y = datasets.load_sample()
+        return X, y, SAMPLE
+    X, y = datasets.load_path(path, split=split)
+    description = f"'{path}'"
+    if Path(path).is_dir():
+        description += f" (MNIST {'t10k' if split == 'test' else 'train'} files)"
+    if need_labels and y is None:
+        raise UserError(f"{description} has no label column; {purpose} needs labelled data")
+    return X, y, description
+
+
+def _prepare_plot_dir(directory):
+    """Fail before any work when plotting cannot happen: no matplotlib, unusable directory."""
+    if directory is None:
+        return None
+    from cmlp import plots
+    plots.require_matplotlib()
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"--plot {directory}: exists and is not a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def _check_output_file(path, option):
+    """Catch an impossible output path before a long run rather than after it."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{option} {path}: is a directory, expected a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"{option} {path}: directory '{parent}' does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"{option} {path}: directory '{parent}' is not writable")
+
+
+def _check_width(X, n_features, description):
+    if X.shape[1] != n_features:
+        raise UserError(f"{description} has {X.shape[1]} pixels per image, the network "
+                        f"expects {n_features}")
+
+
+def _architecture(layer_sizes):
+    return "-".join(str(size) for size in layer_sizes)
+
+
+def _note(message):
+    print(f"note: {message}", file=sys.stderr, flush=True)
+
+
+def _write_plots(directory, figures):
+    """Call each (file name, function) and print where the PNGs went."""
+    written = []
+    for name, draw in figures:
+        try:
+            written.append(draw(directory / name))
+        except ValueError as error:  # e.g. images that are not square: skip that figure
+            _note(f"skipped {name}: {error}")
+    if written:
+        print("Plots: " + ", ".join(str(p) for p in written))
+
+
+def _score_figures(X, y, proba, label):
+    """The confusion-matrix and misclassified-digit figures of one labelled set."""
+    from cmlp import metrics, plots
+    predicted = proba.argmax(axis=1)
+    cm = metrics.confusion_matrix(y, predicted, N_CLASSES)
+    return [
+        ("confusion_matrix.png",
+         lambda path: plots.plot_confusion_matrix(cm, path, title=f"Confusion matrix, {label}")),
+        ("misclassified.png",
+         lambda path: plots.plot_misclassified(X, y, predicted, path, proba=proba,
+                                               title=f"Misclassified, {label}")),
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# progress
+
+
+def _is_terminal(stream):
+    try:
+        return stream.isatty() and os.environ.get("TERM", "") != "dumb"
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def _duration(seconds):
+    seconds = int(round(seconds))
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+class Progress:
+    """Network.fit callback: a line on `out` every `every` epochs, a bar on a terminal.
+
+    Lines: "Iteration:    10  loss: 1.9402  accuracy: 0.4431" (the seed notebook printed
+    the iteration and the training accuracy every 10 iterations), "Epoch:" with mini-batches,
+    plus the dev accuracy when one is computed during training.
+    """
+
+    def __init__(self, total, every, unit, *, val_name="dev_accuracy", out=None,
+                 bar_stream=None, bar=None):
+        self.total, self.every, self.unit, self.val_name = total, every, unit, val_name
+        self.out = sys.stdout if out is None else out
+        self.bar_stream = sys.stderr if bar_stream is None else bar_stream
+        self.bar = _is_terminal(self.bar_stream) if bar is None else bar
+        self._start = time.perf_counter()
+        self._drawn_at = -math.inf
+        self._bar_visible = False
+        self._unicode = "utf" in (getattr(self.bar_stream, "encoding", "") or "").lower()
+
+    def start(self):
+        """Show the empty bar at once: a first mini-batch epoch can take a while."""
+        self._start = time.perf_counter()
+        if self.bar:
+            self._draw(0, None, self._start)
+
+    def line(self, epoch, history):
+        text = (f"{self.unit}: {epoch:5d}  loss: {history['loss'][-1]:.4f}  "
+                f"accuracy: {history['accuracy'][-1]:.4f}")
+        if history.get("val_accuracy"):
+            text += f"  {self.val_name}: {history['val_accuracy'][-1]:.4f}"
+        return text
+
+    def __call__(self, epoch, history):
+        printed = self.every and epoch % self.every == 0
+        if printed:
+            self.clear()
+            print(self.line(epoch, history), file=self.out, flush=True)
+        if self.bar:
+            now = time.perf_counter()
+            if printed or now - self._drawn_at >= 0.1 or epoch + 1 == self.total:
+                self._draw(epoch + 1, history, now)
+                self._drawn_at = now
+
+    def _draw(self, done, history, now):
+        elapsed = now - self._start
+        digits = len(f"{self.total:,}")  # fixed-width fields keep the bar from jittering
+        info = f" {done / self.total:4.0%}  {self.unit.lower()} {done:>{digits},}/{self.total:,}"
+        if done:
+            left = _duration(elapsed / done * (self.total - done))
+            loss = f"{history['loss'][-1]:.4f}"
+        else:
+            left, loss = "?:??", "     -"
+        info += f"  {_duration(elapsed)} elapsed, {left} left  loss {loss}"
+        columns = shutil.get_terminal_size((80, 24)).columns
+        width = min(30, columns - len(info) - 3)
+        if width >= 10:
+            full, empty = ("\u2588", "\u2591") if self._unicode else ("#", "-")
+            filled = int(width * done / self.total)
+            info = f"|{full * filled}{empty * (width - filled)}|" + info
+        self.bar_stream.write("\r" + info[:columns - 1] + "\x1b[K")
+        self.bar_stream.flush()
+        self._bar_visible = True
+
+    def clear(self):
+        """Erase the bar so that a line printed now starts at the left margin."""
+        if self._bar_visible:
+            self.bar_stream.write("\r\x1b[K")
+            self.bar_stream.flush()
+            self._bar_visible = False
+
+
+# --------------------------------------------------------------------------------------
+# commands
+
+
+def _train(args):
+    if args.nesterov and args.optimizer != "momentum":
+        raise UserError("--nesterov needs --optimizer momentum")
+    if args.momentum is not None and args.optimizer != "momentum":
+        raise UserError("--momentum needs --optimizer momentum")
+    if args.patience is not None and not args.early_stopping:
+        raise UserError("--patience needs --early-stopping")
+    if args.lr_decay is not None and args.lr_schedule != "exponential":
+        raise UserError("--lr-decay needs --lr-schedule exponential")
+    plot_dir = _prepare_plot_dir(args.plot)
+    _check_output_file(args.save, "--save")
+
+    import numpy as np
+    X, y, source = _load(args.train, "train", need_labels=True, purpose="training")
+    if args.test is not None:
+        X_test, y_test, test_source = _load(args.test, "test", need_labels=True,
+                                            purpose="--test")
+        _check_width(X_test, X.shape[1], f"--test {test_source}")
+        if args.train is None:
+            _note("the bundled sample is the MNIST test set; a --test file made from MNIST's "
+                  "test images overlaps the training rows and overstates the accuracy")
+    if args.dev_size >= len(X):
+        raise UserError(f"--dev-size {args.dev_size} leaves no training rows: {source} has "
+                        f"{len(X):,} rows")
+
+    # The notebook's split: shuffle the rows, the first dev-size are the dev set.
+    order = np.random.default_rng(args.seed).permutation(len(X))
+    dev, rest = order[:args.dev_size], order[args.dev_size:]
+    X_dev, y_dev, X_train, y_train = X[dev], y[dev], X[rest], y[rest]
+
+    network = Network([X.shape[1], *args.hidden, N_CLASSES], dtype=args.dtype, seed=args.seed,
+                      activation=args.activation, init=args.init, n_threads=args.threads)
+    full_batch = args.batch_size is None
+    unit = "Iteration" if full_batch else "Epoch"
+    every = args.print_every if args.print_every is not None else (10 if full_batch else 1)
+    # Scoring the dev set every epoch costs time, so it happens only when something uses
+    # it: early stopping, or the training curves of --plot.
+    track_dev = args.dev_size > 0 and (args.early_stopping or plot_dir is not None)
+    method = ("full-batch gradient descent" if full_batch
+              else f"mini-batches of {args.batch_size}")
+    held_out = (f"{len(X_dev):,} dev rows held out" if len(X_dev) else "no dev set")
+    print(f"Training {_architecture(network.layer_sizes)} ({args.activation}, {args.init} "
+          f"init, {args.dtype}) on {len(X_train):,} rows of {source}, {held_out}")
+    print(f"{method.capitalize()}, {args.optimizer}, learning rate {args.lr:g}, "
+          f"{args.epochs:,} {unit.lower()}s", flush=True)
+
+    progress = Progress(args.epochs, every, unit,
+                        val_name="dev_accuracy" if track_dev else "val_accuracy")
+    fit_options = dict(
+        epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
+        optimizer=args.optimizer, nesterov=args.nesterov, l2=args.l2,
+        lr_schedule=args.lr_schedule, early_stopping=args.early_stopping,
+        validation_data=(X_dev, y_dev) if track_dev else None, callback=progress)
+    if args.momentum is not None:
+        fit_options["momentum"] = args.momentum
+    if args.lr_decay is not None:
+        fit_options["lr_decay"] = args.lr_decay
+    if args.patience is not None:
+        fit_options["patience"] = args.patience
+    start = time.perf_counter()
+    progress.start()
+    try:
+        history = network.fit(X_train, y_train, **fit_options)
+    finally:
+        progress.clear()
+    seconds = time.perf_counter() - start
+
+    n_done = len(history["loss"])
+    if args.early_stopping:
+        where = "dev" if track_dev else "validation"
+        stopped = f"stopped after {n_done:,} {unit.lower()}s; " if n_done < args.epochs else ""
+        print(f"Early stopping: {stopped}kept the weights of {unit.lower()} "
+              f"{history['best_epoch']} (best {where} accuracy "
+              f"{history['val_accuracy'][history['best_epoch']]:.4f})")
+    print(f"Training accuracy: {network.score(X_train, y_train):.4f}")
+    if len(X_dev):
+        print(f"Dev accuracy: {network.score(X_dev, y_dev):.4f}")
+    if args.test is not None:
+        print(f"Test accuracy: {network.score(X_test, y_test):.4f}")
+    print(f"Time: {seconds:.2f} s for {n_done:,} {unit.lower()}s "
+          f"({1000 * seconds / n_done:.1f} ms each)")
+    if args.save is not None:
+        network.save(args.save)
+        print(f"Saved the model to {args.save}")
+
+    if plot_dir is not None:
+        from cmlp import plots
+        if args.test is not None:
+            X_eval, y_eval, label = X_test, y_test, "test set"
+        elif len(X_dev):
+            X_eval, y_eval, label = X_dev, y_dev, "dev set"
+        else:
+            X_eval, y_eval, label = X_train, y_train, "training set"
+        data_name = "the bundled sample" if args.train is None else Path(args.train).name
+        title = (f"{_architecture(network.layer_sizes)} on {data_name}: {method}, "
+                 f"{args.optimizer}, learning rate {args.lr:g}")
+        figures = [("training_curves.png",
+                    lambda path: plots.plot_history(
+                        history, path, unit=unit, title=title,
+                        val_label="dev" if track_dev else "validation"))]
+        figures += _score_figures(X_eval, y_eval, network.predict_proba(X_eval), label)
+        _write_plots(plot_dir, figures)
+    return EXIT_OK
+
+
+def _evaluate(args):
+    from cmlp import metrics
+    plot_dir = _prepare_plot_dir(args.plot)
+    network = Network.load(args.model)
+    X, y, source = _load(args.test, "test", need_labels=True, purpose="evaluate")
+    _check_width(X, network.n_features, source)
+    proba = network.predict_proba(X)
+    predicted = proba.argmax(axis=1)
+    cm = metrics.confusion_matrix(y, predicted, network.n_classes)
+    precision, recall = metrics.precision_recall(cm)
+    correct = int(cm.trace())
+
+    print(f"Model: {args.model} ({_architecture(network.layer_sizes)}, "
+          f"{network.activation}, {network.dtype.name})")
+    origin = f" ({SAMPLE_ORIGIN})" if source == SAMPLE else ""
+    print(f"Data: {source}{origin}, {len(y):,} images")
+    print(f"Accuracy: {correct / len(y):.4f} ({correct:,} of {len(y):,})")
+    print()
+    print("Class  Precision  Recall  Support")
+    for k in range(network.n_classes):
+        p = "-" if math.isnan(precision[k]) else f"{precision[k]:.4f}"
+        r = "-" if math.isnan(recall[k]) else f"{recall[k]:.4f}"
+        print(f"{k:>5}  {p:>9}  {r:>6}  {int(cm[k].sum()):>7}")
+    print()
+    print("Confusion matrix (rows: true label, columns: predicted label)")
+    width = max(5, len(str(int(cm.max()))) + 1)
+    print("true\\pred" + "".join(f"{k:>{width}}" for k in range(network.n_classes)))
+    for k, row in enumerate(cm):
+        print(f"{k:>9}" + "".join(f"{int(v):>{width}}" for v in row))
+
+    if plot_dir is not None:
+        label = "sample" if source == SAMPLE else Path(args.test).name
+        _write_plots(plot_dir, _score_figures(X, y, proba, label))
+    return EXIT_OK
+
+
+def _predict(args):
+    network = Network.load(args.model)
+    X, y, source = _load(args.images, "test", need_labels=False, purpose="predict")
+    _check_width(X, network.n_features, source)
+    if args.out != "-":
+        _check_output_file(args.out, "--out")
+    labels = network.predict(X)
+    rows = "".join(f"{i},{label}\n" for i, label in enumerate(labels.tolist(), start=1))
+    if args.out == "-":
+        sys.stdout.write("ImageId,Label\n" + rows)
+        sys.stdout.flush()
+        return EXIT_OK
+    with open(args.out, "w", newline="") as f:
+        f.write("ImageId,Label\n" + rows)
+    print(f"Wrote {len(labels):,} predictions for {source} to {args.out}")
+    if y is not None:
+        print(f"Accuracy against the labels in {source}: {network.score(X, y):.4f}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------
+# entry point
+
+
+def _one_line(text):
+    return " ".join(str(text).split("\n")).strip()
+
+
+def _fail(message, status):
+    print(_one_line(message), file=sys.stderr, flush=True)
+    return status
+
+
+def main(argv=None):
+    """Run the command line; return the exit status (the console script exits with it)."""
+    parser = build_parser()
+    command = "cmlp"
+    debug = bool(os.environ.get("CMLP_DEBUG"))
+    try:
+        args, extra = parser.parse_known_args(argv)
+        command = f"cmlp {args.command}"
+        if extra:  # reported by the subcommand's parser, which names the command
+            args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return args.run(args)
+    except _UsageError as error:
+        return _fail(error, EXIT_USAGE)
+    except UserError as error:
+        if debug:
+            raise
+        return _fail(f"{command}: error: {error}", EXIT_USAGE)
+    except TrainingDiverged as error:
+        if debug:
+            raise
+        return _fail(f"{command}: error: {error}", EXIT_DIVERGED)
+    except BrokenPipeError:
+        # The reader went away (`cmlp predict ... | head`): stop quietly, and point stdout at
+        # devnull so the interpreter's final flush does not complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (OSError, ValueError, PlottingUnavailable) as error:
+        # Bad files and values (DatasetError is a ValueError, a missing file an OSError,
+        # a missing matplotlib a plots.PlottingUnavailable): the user's to fix.
+        if debug:
+            raise
+        return _fail(f"{command}: error: {error}", EXIT_USAGE)
+    except KeyboardInterrupt:
+        return _fail(f"{command}: interrupted", EXIT_INTERRUPTED)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
