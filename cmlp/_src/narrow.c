@@ -1,5 +1,5 @@
 /* Run-time choice among the instruction-set versions of the narrow kernels (narrow.h). */
-#include <string.h>
+#include <string.h> /* memcpy, strcmp */
 
 #include "narrow.h"
 

@@ -12,10 +12,14 @@ typedef T VEC __attribute__((vector_size(VW * sizeof(T))));
 /* The same vector type with element alignment, for unaligned loads and stores. */
 typedef T UVEC __attribute__((vector_size(VW * sizeof(T)), aligned(sizeof(T))));
 
+/* Sum of the lanes as a tree (log2(VW) dependent adds, not VW): the forward kernel does
+ * one of these per row and output, so a serial chain here dominated narrow layers. */
 TARGET static inline T FN(hsum)(VEC v) {
-    T total = 0;
-    for (int lane = 0; lane < VW; lane++) total += v[lane];
-    return total;
+    T lanes[VW];
+    memcpy(lanes, &v, sizeof(v));
+    for (int width = VW / 2; width >= 1; width /= 2)
+        for (int lane = 0; lane < width; lane++) lanes[lane] += lanes[lane + width];
+    return lanes[0];
 }
 
 /* Dot products of R rows of X with J rows of WT: out[r][j] = x_r . w_j over K. */
