@@ -5,6 +5,7 @@ C-contiguous, of the network's dtype, finite and correctly shaped.
 """
 import os
 import time
+from collections import OrderedDict
 from contextlib import nullcontext
 from functools import lru_cache
 
@@ -24,6 +25,7 @@ ACTIVATIONS = ("relu", "tanh", "logistic")  # codes 0, 1, 2 of the Activation en
 # wide layers want long gemms; the cap bounds the work memory of full-batch runs.
 _NARROW_BLOCK_ROWS = 128
 _MAX_BLOCK_ROWS = 2048
+_KEPT_WORKSPACES = 4
 
 
 class TrainingDiverged(FloatingPointError):
@@ -65,7 +67,7 @@ class Network:
                   for fan_in, fan_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:])]
         self._params = np.concatenate([np.concatenate([W.ravel(), b]) for W, b in layers])
         self._params = self._params.astype(self.dtype)
-        self._workspaces = {}
+        self._workspaces = OrderedDict()
 
     # --- parameters: views into one flat array, the layout the kernels use ---
 
@@ -107,11 +109,19 @@ class Network:
     # --- work buffers, allocated once per batch size and reused ---
 
     def _workspace(self, batch_rows):
-        """Per-thread buffers for batches of batch_rows, made once and kept."""
-        if batch_rows not in self._workspaces:
-            self._workspaces[batch_rows] = _Workspace(
-                self.layer_sizes, self.dtype, batch_rows, self._kernel_threads())
-        return self._workspaces[batch_rows].buffers
+        """Per-thread buffers for batches of batch_rows, made once and reused.
+
+        The few most recent batch sizes are kept (training's, prediction's), so a loop of
+        predictions on ever new sizes does not pile up memory.
+        """
+        key = (batch_rows, self._kernel_threads())
+        if key in self._workspaces:
+            self._workspaces.move_to_end(key)
+        else:
+            self._workspaces[key] = _Workspace(self.layer_sizes, self.dtype, *key)
+            if len(self._workspaces) > _KEPT_WORKSPACES:
+                self._workspaces.popitem(last=False)
+        return self._workspaces[key].buffers
 
     def _kernel_threads(self):
         if not _kernels.openmp_enabled():

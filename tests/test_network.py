@@ -306,3 +306,11 @@ def test_gil_is_released_during_training(data):
     during = [t for t in ticks if start < t < end]
     # With the GIL held for the whole step the counter could not tick during it.
     assert len(during) >= 3, (end - start, len(during))
+
+
+def test_work_buffers_do_not_pile_up(data):
+    X, _ = data
+    net = Network([6, 3], seed=0)
+    for rows in range(1, 30):
+        net.predict(X[:rows])
+    assert len(net._workspaces) <= 4
