@@ -28,6 +28,7 @@ cdef struct Net:
     int activation        # an Activation
     Py_ssize_t n_params
     Py_ssize_t act_width  # sizes[1] + ... + sizes[n_layers]: activation values per row
+    bint has_narrow       # some layer runs on the narrow kernels
 
 cdef struct OptimizerConfig:
     int kind              # an OptimizerKind
@@ -55,4 +56,5 @@ cdef void backward_accumulate(const Net* net, const floating* X, const int* y, P
                               floating* grads_kernel) noexcept nogil
 
 cdef void update(floating* params, const floating* grads, Py_ssize_t n_params,
-                 OptimizerConfig* config, floating* state_a, floating* state_b) noexcept nogil
+                 OptimizerConfig* config, floating* state_a, floating* state_b,
+                 int n_threads) noexcept nogil

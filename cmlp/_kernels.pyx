@@ -16,7 +16,7 @@ cmlp._blas.gemm; narrow layers go through the SIMD kernels of _src/narrow.c.
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, expf, log, tanh, tanhf, sqrt
+from libc.math cimport exp, expf, log, tanh, tanhf, sqrt, sqrtf
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
 
@@ -53,6 +53,13 @@ cdef inline floating _exp(floating x) noexcept nogil:
         return expf(x)
     else:
         return exp(x)
+
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
 
 
 cdef void _activate(floating* A, Py_ssize_t size, int activation) noexcept nogil:
@@ -259,40 +266,42 @@ cdef void backward_accumulate(const Net* net, const floating* X, const int* y, P
 
 
 cdef void update(floating* params, const floating* grads, Py_ssize_t n_params,
-                 OptimizerConfig* config, floating* state_a, floating* state_b) noexcept nogil:
+                 OptimizerConfig* config, floating* state_a, floating* state_b,
+                 int n_threads) noexcept nogil:
     """One optimizer step over the flat parameters, in PyTorch's formulation.
 
     MOMENTUM: v = mu v + g; p -= lr v.  NESTEROV: the same v; p -= lr (g + mu v).
     ADAM: m = b1 m + (1-b1) g; s = b2 s + (1-b2) g^2; p -= lr m_hat / (sqrt(s_hat) + eps).
+    Element-wise, so splitting it over n_threads changes nothing in the result.
     """
     cdef Py_ssize_t i
     cdef floating lr = <floating> config.learning_rate
     cdef floating mu = <floating> config.momentum
     cdef floating b1 = <floating> config.beta1
     cdef floating b2 = <floating> config.beta2
-    cdef floating eps = <floating> config.epsilon
-    cdef floating step_size, root_correction
+    cdef floating step_size, eps
     config.step += 1
     if config.kind == SGD:
-        for i in range(n_params):
+        for i in prange(n_params, num_threads=n_threads, schedule="static"):
             params[i] -= lr * grads[i]
-    elif config.kind == MOMENTUM or config.kind == NESTEROV:
-        for i in range(n_params):
+    elif config.kind == MOMENTUM:
+        for i in prange(n_params, num_threads=n_threads, schedule="static"):
             state_a[i] = mu * state_a[i] + grads[i]
-        if config.kind == MOMENTUM:
-            for i in range(n_params):
-                params[i] -= lr * state_a[i]
-        else:
-            for i in range(n_params):
-                params[i] -= lr * (grads[i] + mu * state_a[i])
+            params[i] -= lr * state_a[i]
+    elif config.kind == NESTEROV:
+        for i in prange(n_params, num_threads=n_threads, schedule="static"):
+            state_a[i] = mu * state_a[i] + grads[i]
+            params[i] -= lr * (grads[i] + mu * state_a[i])
     else:  # ADAM
-        step_size = <floating> (config.learning_rate / (1 - config.beta1 ** config.step))
-        root_correction = <floating> sqrt(1 - config.beta2 ** config.step)
-        for i in range(n_params):
+        # lr m_hat / (sqrt(s_hat) + eps) = step_size m / (sqrt(s) + eps'), with the bias
+        # corrections folded into two per-step constants so the loop vectorises.
+        step_size = <floating> (config.learning_rate * sqrt(1 - config.beta2 ** config.step)
+                                / (1 - config.beta1 ** config.step))
+        eps = <floating> (config.epsilon * sqrt(1 - config.beta2 ** config.step))
+        for i in prange(n_params, num_threads=n_threads, schedule="static"):
             state_a[i] = b1 * state_a[i] + (1 - b1) * grads[i]
             state_b[i] = b2 * state_b[i] + (1 - b2) * grads[i] * grads[i]
-            params[i] -= step_size * state_a[i] / (
-                (<floating> sqrt(state_b[i])) / root_correction + eps)
+            params[i] -= step_size * state_a[i] / (_sqrt(state_b[i]) + eps)
 
 
 # ---------------------------------------------------------------------------------------
@@ -316,14 +325,14 @@ cdef struct Work:
 
 cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* X,
                        const int* y, const int64_t* order, Py_ssize_t start, Py_ssize_t stop,
-                       floating scale, const floating* params) noexcept nogil:
-    """Thread t's share of a batch: rows [start, stop), block by block, into its own sums."""
+                       floating scale, const floating* params, floating* grads) noexcept nogil:
+    """Thread t's share of a batch: rows [start, stop), block by block, summed into grads
+    (kernel layout), which it zeroes first."""
     cdef Py_ssize_t n_features = net.sizes[0], rows, r, block_start
     cdef int n_layers = net.n_layers
     cdef floating* acts = <floating*> work.acts + t * work.block_rows * net.act_width
     cdef floating* delta_a = <floating*> work.delta_a + t * work.block_rows * work.delta_width
     cdef floating* delta_b = <floating*> work.delta_b + t * work.block_rows * work.delta_width
-    cdef floating* grads = <floating*> work.grads + t * net.n_params
     cdef floating* x_block = <floating*> work.x_block + t * work.block_rows * n_features
     cdef int* y_block = work.y_block + t * work.block_rows
     cdef const floating* xb
@@ -356,24 +365,28 @@ cdef void _sum_thread_gradients(const Net* net, const Work* work, int n_threads,
     """grads (params layout) = the threads' sums (kernel layout), added in thread order."""
     cdef Py_ssize_t offset = 0, p, n_w
     cdef int l, t, n_in, n_out
-    cdef const floating* part
-    memset(grads, 0, net.n_params * sizeof(floating))
-    for t in range(n_threads):
-        part = <floating*> work.grads + t * net.n_params
-        offset = 0
-        for l in range(net.n_layers):
-            n_in = net.sizes[l]
-            n_out = net.sizes[l + 1]
-            n_w = <Py_ssize_t> n_in * n_out
-            if is_narrow(n_in, n_out):
-                for p in range(n_w):  # part holds (n_out x n_in); grads wants (n_in x n_out)
-                    grads[offset + p] += part[offset + (p % n_out) * n_in + p // n_out]
-                for p in range(n_w, n_w + n_out):
-                    grads[offset + p] += part[offset + p]
-            else:
-                for p in range(n_w + n_out):
-                    grads[offset + p] += part[offset + p]
-            offset += n_w + n_out
+    cdef const floating* parts = <floating*> work.grads
+    cdef floating total
+    for l in range(net.n_layers):
+        n_in = net.sizes[l]
+        n_out = net.sizes[l + 1]
+        n_w = <Py_ssize_t> n_in * n_out
+        if is_narrow(n_in, n_out):  # small: parts hold (n_out x n_in), grads wants (n_in x n_out)
+            for p in range(n_w):
+                total = 0
+                for t in range(n_threads):
+                    total = total + parts[t * net.n_params + offset + (p % n_out) * n_in
+                                          + p // n_out]
+                grads[offset + p] = total
+            offset += n_w
+            n_w = 0
+        for p in prange(offset, offset + n_w + n_out, num_threads=n_threads,
+                        schedule="static"):
+            total = 0
+            for t in range(n_threads):
+                total = total + parts[t * net.n_params + p]
+            grads[p] = total
+        offset += n_w + n_out
 
 
 cdef double _add_l2(const Net* net, const floating* params, double l2,
@@ -404,13 +417,18 @@ cdef double _batch_gradients(const Net* net, const Work* work, const floating* X
     cdef floating scale = <floating> (1.0 / n)
     cdef double loss = 0
     transpose_narrow_layers(net, params, <floating*> work.wt)
-    if n_threads == 1:  # no OpenMP region: cheaper for small batches
-        _thread_pass(net, work, 0, X, y, order, start, start + n, scale, params)
+    if n_threads == 1 and not net.has_narrow:  # same layout: sum straight into grads
+        _thread_pass(net, work, 0, X, y, order, start, start + n, scale, params, grads)
+    elif n_threads == 1:  # no OpenMP region: cheaper for small batches
+        _thread_pass(net, work, 0, X, y, order, start, start + n, scale, params,
+                     <floating*> work.grads)
+        _sum_thread_gradients(net, work, 1, grads)
     else:
         for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
             _thread_pass(net, work, t, X, y, order, start + t * chunk,
-                         start + min(n, (t + 1) * chunk), scale, params)
-    _sum_thread_gradients(net, work, n_threads, grads)
+                         start + min(n, (t + 1) * chunk), scale, params,
+                         <floating*> work.grads + t * net.n_params)
+        _sum_thread_gradients(net, work, n_threads, grads)
     for t in range(n_threads):
         loss += work.loss[t]
         n_correct[0] += work.correct[t]
@@ -453,8 +471,10 @@ cdef Net _net(const int[::1] sizes, int activation, Py_ssize_t n_params):
     net.activation = activation
     net.n_params = n_params
     net.act_width = 0
+    net.has_narrow = False
     for l in range(1, sizes.shape[0]):
         net.act_width += sizes[l]
+        net.has_narrow = net.has_narrow or is_narrow(sizes[l - 1], sizes[l])
     return net
 
 
@@ -558,7 +578,8 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
             loss_sum += rows * _batch_gradients(&net, &work, &X[0, 0], &y[0], order_data,
                                                 start, rows, &params[0], l2, &grads[0],
                                                 &n_correct)
-            update(&params[0], &grads[0], net.n_params, &config, state_a_data, state_b_data)
+            update(&params[0], &grads[0], net.n_params, &config, state_a_data, state_b_data,
+                   work.n_threads)
             start += rows
     optimizer["step"] = config.step
     return loss_sum / n, n_correct

@@ -285,7 +285,8 @@ class Network:
             raise ValueError(
                 f"validation_fraction={fraction} of {X.shape[0]} rows leaves {n_val} "
                 "validation rows; expected at least one validation and one training row")
-        order = self._rng.permutation(X.shape[0])
+        # A spawned child stream: holding out rows does not shift the shuffling that follows.
+        order = self._rng.spawn(1)[0].permutation(X.shape[0])
         val, train = order[:n_val], order[n_val:]
         return X[train], y[train], X[val], y[val]
 

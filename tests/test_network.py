@@ -314,3 +314,12 @@ def test_work_buffers_do_not_pile_up(data):
     for rows in range(1, 30):
         net.predict(X[:rows])
     assert len(net._workspaces) <= 4
+
+
+def test_early_stopping_split_leaves_the_shuffle_stream_alone(data):
+    """Holding out rows draws from a child stream, not from the shuffling stream."""
+    X, y = data
+    a, b = Network([6, 3], seed=0), Network([6, 3], seed=0)
+    a.fit(X, y, epochs=1, learning_rate=0.1, early_stopping=True)
+    b.fit(X, y, epochs=1, learning_rate=0.1)
+    assert a._rng.random() == b._rng.random()
