@@ -363,7 +363,7 @@ cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* 
 cdef void _sum_thread_gradients(const Net* net, const Work* work, int n_threads,
                                 floating* grads) noexcept nogil:
     """grads (params layout) = the threads' sums (kernel layout), added in thread order."""
-    cdef Py_ssize_t offset = 0, p, n_w
+    cdef Py_ssize_t offset = 0, same_layout_from, p, n_w
     cdef int l, t, n_in, n_out
     cdef const floating* parts = <floating*> work.grads
     cdef floating total
@@ -371,6 +371,7 @@ cdef void _sum_thread_gradients(const Net* net, const Work* work, int n_threads,
         n_in = net.sizes[l]
         n_out = net.sizes[l + 1]
         n_w = <Py_ssize_t> n_in * n_out
+        same_layout_from = offset
         if is_narrow(n_in, n_out):  # small: parts hold (n_out x n_in), grads wants (n_in x n_out)
             for p in range(n_w):
                 total = 0
@@ -378,11 +379,10 @@ cdef void _sum_thread_gradients(const Net* net, const Work* work, int n_threads,
                     total = total + parts[t * net.n_params + offset + (p % n_out) * n_in
                                           + p // n_out]
                 grads[offset + p] = total
-            offset += n_w
-            n_w = 0
-        for p in prange(offset, offset + n_w + n_out, num_threads=n_threads,
+            same_layout_from = offset + n_w  # the biases
+        for p in prange(same_layout_from, offset + n_w + n_out, num_threads=n_threads,
                         schedule="static"):
-            total = 0
+            total = 0  # assignments, not +=, so Cython keeps total private to each thread
             for t in range(n_threads):
                 total = total + parts[t * net.n_params + p]
             grads[p] = total
