@@ -7,8 +7,8 @@
 # n * (sizes[1] + ... + sizes[l]) and is (n x sizes[l+1]), row-major.
 #
 # Narrow layers (few outputs, many inputs; see is_narrow) run on their own kernels, which
-# read the weights transposed from `wt` (the params layout, narrow layers transposed) and
-# accumulate their weight gradients transposed too ("kernel layout").
+# read the weights from `packed` (pack_narrow_layers: rows padded to a fixed width) and
+# accumulate their weight gradients transposed, as (fan_out x fan_in) ("kernel layout").
 from cython cimport floating
 
 cdef enum Activation:
@@ -41,11 +41,11 @@ cdef struct OptimizerConfig:
 
 cdef bint is_narrow(int n_in, int n_out) noexcept nogil
 
-cdef void transpose_narrow_layers(const Net* net, const floating* params,
-                                  floating* wt) noexcept nogil
+cdef void pack_narrow_layers(const Net* net, const floating* params,
+                             floating* packed) noexcept nogil
 
 cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floating* params,
-                  const floating* wt, floating* acts) noexcept nogil
+                  const floating* packed, floating* acts) noexcept nogil
 
 cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_classes,
                                 double* loss_sum, Py_ssize_t* n_correct) noexcept nogil

@@ -23,9 +23,10 @@ from libc.stdint cimport int64_t
 from cmlp._blas cimport gemm
 
 cdef extern from "narrow.h" nogil:
-    void cmlp_narrow_forward_f32(const float* X, Py_ssize_t n, int K, const float* WT,
+    int NARROW_PAD "CMLP_NARROW_PAD"
+    void cmlp_narrow_forward_f32(const float* X, Py_ssize_t n, int K, const float* WP,
                                  const float* b, int H, float* Z)
-    void cmlp_narrow_forward_f64(const double* X, Py_ssize_t n, int K, const double* WT,
+    void cmlp_narrow_forward_f64(const double* X, Py_ssize_t n, int K, const double* WP,
                                  const double* b, int H, double* Z)
     void cmlp_narrow_accumulate_f32(const float* X, Py_ssize_t n, int K, const float* D,
                                     int H, float* dWT)
@@ -36,10 +37,10 @@ cdef extern from "narrow.h" nogil:
     int cmlp_simd_available(const char* name)
     int cmlp_openmp_enabled()
 
-# BLAS gemm reaches a fraction of its peak when a layer has few outputs; below this width
-# (and with enough inputs to be worth it) a layer runs on the narrow kernels instead.
+# BLAS gemm reaches a fraction of its peak when a layer has few outputs; up to this width
+# (NARROW_PAD, the padded width of the kernels) and with enough inputs to be worth it, a
+# layer runs on the narrow kernels instead.
 cdef enum:
-    NARROW_MAX_OUTPUTS = 16
     NARROW_MIN_INPUTS = 64
 
 cmlp_simd_select(b"auto")
@@ -64,10 +65,11 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
 
 cdef void _activate(floating* A, Py_ssize_t size, int activation) noexcept nogil:
     cdef Py_ssize_t i
+    # Branch-free selects (not "if x < 0: x = 0"): on random signs a branch mispredicts half
+    # the time, and the select vectorises.
     if activation == RELU:
         for i in range(size):
-            if A[i] < 0:
-                A[i] = 0
+            A[i] = A[i] if A[i] > 0 else 0
     elif activation == TANH:
         for i in range(size):
             if floating is float:
@@ -85,8 +87,7 @@ cdef void _multiply_by_derivative(floating* D, const floating* A, Py_ssize_t siz
     cdef Py_ssize_t i
     if activation == RELU:
         for i in range(size):
-            if A[i] <= 0:
-                D[i] = 0
+            D[i] = D[i] if A[i] > 0 else 0
     elif activation == TANH:
         for i in range(size):
             D[i] *= 1 - A[i] * A[i]
@@ -113,33 +114,32 @@ cdef inline Py_ssize_t _layer_size(const Net* net, int l) noexcept nogil:
 # Narrow layers
 
 cdef bint is_narrow(int n_in, int n_out) noexcept nogil:
-    return n_out <= NARROW_MAX_OUTPUTS and n_in >= NARROW_MIN_INPUTS
+    return n_out <= NARROW_PAD and n_in >= NARROW_MIN_INPUTS
 
 
-cdef void _transpose(const floating* A, int rows, int cols, floating* out) noexcept nogil:
-    cdef int r, c
-    for r in range(rows):
-        for c in range(cols):
-            out[<Py_ssize_t> c * rows + r] = A[<Py_ssize_t> r * cols + c]
-
-
-cdef void transpose_narrow_layers(const Net* net, const floating* params,
-                                  floating* wt) noexcept nogil:
-    """wt gets the narrow layers' weights as (fan_out x fan_in), at their params offsets."""
-    cdef Py_ssize_t offset = 0
-    cdef int l
+cdef void pack_narrow_layers(const Net* net, const floating* params,
+                             floating* packed) noexcept nogil:
+    """packed gets each narrow layer's weights, layer after layer, as (fan_in x NARROW_PAD):
+    the rows of W padded with zeros, the layout the narrow forward kernel reads."""
+    cdef Py_ssize_t offset = 0, k
+    cdef int l, j, n_in, n_out
     for l in range(net.n_layers):
-        if is_narrow(net.sizes[l], net.sizes[l + 1]):
-            _transpose(params + offset, net.sizes[l], net.sizes[l + 1], wt + offset)
+        n_in = net.sizes[l]
+        n_out = net.sizes[l + 1]
+        if is_narrow(n_in, n_out):
+            for k in range(n_in):
+                for j in range(NARROW_PAD):
+                    packed[k * NARROW_PAD + j] = params[offset + k * n_out + j] if j < n_out else 0
+            packed += <Py_ssize_t> n_in * NARROW_PAD
         offset += _layer_size(net, l)
 
 
-cdef inline void _narrow_forward(const floating* X, Py_ssize_t n, int K, const floating* WT,
+cdef inline void _narrow_forward(const floating* X, Py_ssize_t n, int K, const floating* WP,
                                  const floating* b, int H, floating* Z) noexcept nogil:
     if floating is float:
-        cmlp_narrow_forward_f32(X, n, K, WT, b, H, Z)
+        cmlp_narrow_forward_f32(X, n, K, WP, b, H, Z)
     else:
-        cmlp_narrow_forward_f64(X, n, K, WT, b, H, Z)
+        cmlp_narrow_forward_f64(X, n, K, WP, b, H, Z)
 
 
 cdef inline void _narrow_accumulate(const floating* X, Py_ssize_t n, int K,
@@ -154,8 +154,10 @@ cdef inline void _narrow_accumulate(const floating* X, Py_ssize_t n, int K,
 # Forward, loss, backward, update
 
 cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floating* params,
-                  const floating* wt, floating* acts) noexcept nogil:
-    """Fill acts with every layer's output; the last layer holds the logits (no softmax)."""
+                  const floating* packed, floating* acts) noexcept nogil:
+    """Fill acts with every layer's output; the last layer holds the logits (no softmax).
+
+    packed holds the narrow layers' weights from pack_narrow_layers."""
     cdef const floating* inputs = X
     cdef const floating* b
     cdef floating* out = acts
@@ -166,7 +168,8 @@ cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floatin
         n_out = net.sizes[l + 1]
         b = params + offset + <Py_ssize_t> n_in * n_out
         if is_narrow(n_in, n_out):
-            _narrow_forward(inputs, n, n_in, wt + offset, b, n_out, out)
+            _narrow_forward(inputs, n, n_in, packed, b, n_out, out)
+            packed += <Py_ssize_t> n_in * NARROW_PAD
         else:
             for i in range(n):  # rows start as the bias; gemm adds the product (beta = 1)
                 memcpy(out + i * n_out, b, n_out * sizeof(floating))
@@ -317,7 +320,7 @@ cdef struct Work:
     int* y_block          # block_rows
     double* loss          # one per thread
     Py_ssize_t* correct   # one per thread
-    void* wt              # n_params, shared: narrow layers' weights transposed
+    void* packed          # shared: narrow layers' weights as pack_narrow_layers lays them out
     Py_ssize_t block_rows
     Py_ssize_t delta_width
     int n_threads
@@ -353,7 +356,7 @@ cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* 
         else:
             xb = X + block_start * n_features
             yb = y + block_start
-        forward(net, xb, rows, params, <floating*> work.wt, acts)
+        forward(net, xb, rows, params, <floating*> work.packed, acts)
         softmax_cross_entropy(acts + rows * (net.act_width - net.sizes[n_layers]), yb, rows,
                               net.sizes[n_layers], &work.loss[t], &work.correct[t])
         backward_accumulate(net, xb, yb, rows, scale, params, acts, delta_a, delta_b, grads)
@@ -416,7 +419,7 @@ cdef double _batch_gradients(const Net* net, const Work* work, const floating* X
     cdef Py_ssize_t chunk = (n + n_threads - 1) // n_threads
     cdef floating scale = <floating> (1.0 / n)
     cdef double loss = 0
-    transpose_narrow_layers(net, params, <floating*> work.wt)
+    pack_narrow_layers(net, params, <floating*> work.packed)
     if n_threads == 1 and not net.has_narrow:  # same layout: sum straight into grads
         _thread_pass(net, work, 0, X, y, order, start, start + n, scale, params, grads)
     elif n_threads == 1:  # no OpenMP region: cheaper for small batches
@@ -458,6 +461,12 @@ def openmp_enabled():
     return bool(cmlp_openmp_enabled())
 
 
+def packed_size(layer_sizes):
+    """Values pack_narrow_layers writes for a network of these layer sizes."""
+    return sum(n_in * NARROW_PAD for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:])
+               if is_narrow(n_in, n_out))
+
+
 def narrow_layer(int n_in, int n_out):
     """Whether a layer of this shape runs on the narrow kernels."""
     return bool(is_narrow(n_in, n_out))
@@ -489,7 +498,7 @@ cdef Work _work(dict buffers, floating[::1] params) except *:
     cdef int[:, ::1] y_block = buffers["y_block"]
     cdef double[::1] loss = buffers["loss"]
     cdef Py_ssize_t[::1] correct = buffers["correct"]
-    cdef floating[::1] wt = buffers["wt"]
+    cdef floating[::1] packed = buffers["packed"]
     work.acts = &acts[0, 0]
     work.delta_a = &delta_a[0, 0]
     work.delta_b = &delta_b[0, 0]
@@ -498,7 +507,7 @@ cdef Work _work(dict buffers, floating[::1] params) except *:
     work.y_block = &y_block[0, 0]
     work.loss = &loss[0]
     work.correct = &correct[0]
-    work.wt = &wt[0]
+    work.packed = &packed[0]
     work.block_rows = acts.shape[1] // (buffers["act_width"])
     work.delta_width = delta_a.shape[1] // work.block_rows
     work.n_threads = acts.shape[0]
@@ -516,13 +525,13 @@ def predict_proba(const floating[:, ::1] X, floating[::1] params, const int[::1]
     cdef floating* acts
     chunk = (n + n_threads - 1) // n_threads
     with nogil:
-        transpose_narrow_layers(&net, &params[0], <floating*> work.wt)
+        pack_narrow_layers(&net, &params[0], <floating*> work.packed)
         for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
             acts = <floating*> work.acts + t * work.block_rows * net.act_width
             first = t * chunk
             while first < min(n, (t + 1) * chunk):
                 block = min(work.block_rows, min(n, (t + 1) * chunk) - first)
-                forward(&net, &X[first, 0], block, &params[0], <floating*> work.wt, acts)
+                forward(&net, &X[first, 0], block, &params[0], <floating*> work.packed, acts)
                 softmax_cross_entropy(acts + block * (net.act_width - n_classes), NULL, block,
                                       n_classes, NULL, NULL)
                 memcpy(&out[first, 0], acts + block * (net.act_width - n_classes),

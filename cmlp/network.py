@@ -20,10 +20,10 @@ from cmlp.initializers import INITIALIZERS, initial_layer
 from cmlp.optimizers import SCHEDULES, OptimizerState, scheduled_learning_rate
 
 ACTIVATIONS = ("relu", "tanh", "logistic")  # codes 0, 1, 2 of the Activation enum
-# Rows a thread puts through forward and backward at once. Narrow layers want blocks small
-# enough for X's rows to stay in cache between the forward and the weight-gradient pass;
+# Rows a thread puts through forward and backward at once. A narrow first layer wants blocks
+# small enough for X's rows to stay in cache between its forward and weight-gradient passes;
 # wide layers want long gemms; the cap bounds the work memory of full-batch runs.
-_NARROW_BLOCK_ROWS = 128
+_NARROW_BLOCK_ROWS = 120  # a multiple of every row tile of the narrow kernels (12, 6, 4, 3, 2)
 _MAX_BLOCK_ROWS = 2048
 _KEPT_WORKSPACES = 4
 
@@ -322,9 +322,8 @@ class _Workspace:
     def __init__(self, layer_sizes, dtype, batch_rows, n_threads):
         n_threads = max(1, min(n_threads, batch_rows))
         per_thread = -(-batch_rows // n_threads)
-        has_narrow = any(_kernels.narrow_layer(a, b)
-                         for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
-        block = min(per_thread, _NARROW_BLOCK_ROWS if has_narrow else _MAX_BLOCK_ROWS)
+        narrow_first = _kernels.narrow_layer(layer_sizes[0], layer_sizes[1])
+        block = min(per_thread, _NARROW_BLOCK_ROWS if narrow_first else _MAX_BLOCK_ROWS)
         act_width = sum(layer_sizes[1:])
         delta_width = max(layer_sizes[1:-1], default=1)
         n_params = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
@@ -337,7 +336,7 @@ class _Workspace:
             "y_block": np.empty((n_threads, block), dtype=np.int32),
             "loss": np.empty(n_threads, dtype=np.float64),
             "correct": np.empty(n_threads, dtype=np.intp),
-            "wt": np.zeros(n_params, dtype=dtype),
+            "packed": np.zeros(max(1, _kernels.packed_size(layer_sizes)), dtype=dtype),
             "act_width": act_width,
         }
 

@@ -119,14 +119,14 @@ int cmlp_openmp_enabled(void) {
 #endif
 }
 
-void cmlp_narrow_forward_f32(const float *X, ptrdiff_t n, int K, const float *WT,
+void cmlp_narrow_forward_f32(const float *X, ptrdiff_t n, int K, const float *WP,
                              const float *b, int H, float *Z) {
-    current->forward_f32(X, n, K, WT, b, H, Z);
+    current->forward_f32(X, n, K, WP, b, H, Z);
 }
 
-void cmlp_narrow_forward_f64(const double *X, ptrdiff_t n, int K, const double *WT,
+void cmlp_narrow_forward_f64(const double *X, ptrdiff_t n, int K, const double *WP,
                              const double *b, int H, double *Z) {
-    current->forward_f64(X, n, K, WT, b, H, Z);
+    current->forward_f64(X, n, K, WP, b, H, Z);
 }
 
 void cmlp_narrow_accumulate_f32(const float *X, ptrdiff_t n, int K, const float *D, int H,

@@ -1,7 +1,10 @@
 /* Kernels for narrow layers (few outputs, many inputs), where BLAS gemm runs far below peak.
  *
- * forward:    Z (n x H)  = X (n x K) WT^T + b     (WT is the layer's weights transposed, H x K)
+ * forward:    Z (n x H)  = X (n x K) WP + b   (WP: the K x H weights with their rows padded
+ *                                              with zeros to CMLP_NARROW_PAD columns)
  * accumulate: dWT (H x K) += D^T (H x n) X (n x K)
+ *
+ * H is at most CMLP_NARROW_PAD.
  *
  * Each is compiled for several instruction sets (AVX-512, AVX with FMA, baseline) and the
  * best one the CPU supports is picked at run time, so one wheel runs on any x86-64 CPU.
@@ -12,9 +15,11 @@
 
 #include <stddef.h>
 
-void cmlp_narrow_forward_f32(const float *X, ptrdiff_t n, int K, const float *WT,
+#define CMLP_NARROW_PAD 16
+
+void cmlp_narrow_forward_f32(const float *X, ptrdiff_t n, int K, const float *WP,
                              const float *b, int H, float *Z);
-void cmlp_narrow_forward_f64(const double *X, ptrdiff_t n, int K, const double *WT,
+void cmlp_narrow_forward_f64(const double *X, ptrdiff_t n, int K, const double *WP,
                              const double *b, int H, double *Z);
 void cmlp_narrow_accumulate_f32(const float *X, ptrdiff_t n, int K, const float *D, int H,
                                 float *dWT);

@@ -12,67 +12,103 @@ typedef T VEC __attribute__((vector_size(VW * sizeof(T))));
 /* The same vector type with element alignment, for unaligned loads and stores. */
 typedef T UVEC __attribute__((vector_size(VW * sizeof(T)), aligned(sizeof(T))));
 
-/* Sum of the lanes as a tree (log2(VW) dependent adds, not VW): the forward kernel does
- * one of these per row and output, so a serial chain here dominated narrow layers. */
-TARGET static inline T FN(hsum)(VEC v) {
-    T lanes[VW];
-    memcpy(lanes, &v, sizeof(v));
-    for (int width = VW / 2; width >= 1; width /= 2)
-        for (int lane = 0; lane < width; lane++) lanes[lane] += lanes[lane + width];
-    return lanes[0];
-}
-
-/* Dot products of R rows of X with J rows of WT: out[r][j] = x_r . w_j over K. */
-#define FORWARD_TILE(R, J)                                                                    \
-    TARGET static void FN(forward_tile_##R##x##J)(const T *X, int K, const T *WT,          \
-                                                  const T *b, int H, T *Z) {               \
-        VEC acc[R][J];                                                                     \
-        for (int r = 0; r < R; r++)                                                        \
-            for (int j = 0; j < J; j++) acc[r][j] = (VEC){0};                              \
-        int k = 0;                                                                         \
-        for (; k + VW <= K; k += VW) {                                                     \
-            VEC x[R], w[J];                                                                \
-            for (int r = 0; r < R; r++) x[r] = *(const UVEC *)(X + (ptrdiff_t)r * K + k);  \
-            for (int j = 0; j < J; j++) w[j] = *(const UVEC *)(WT + (ptrdiff_t)j * K + k); \
-            for (int r = 0; r < R; r++)                                                    \
-                for (int j = 0; j < J; j++) acc[r][j] += x[r] * w[j];                      \
-        }                                                                                  \
-        for (int r = 0; r < R; r++)                                                        \
-            for (int j = 0; j < J; j++) {                                                  \
-                T total = FN(hsum)(acc[r][j]);                                             \
-                for (int kk = k; kk < K; kk++)                                             \
-                    total += X[(ptrdiff_t)r * K + kk] * WT[(ptrdiff_t)j * K + kk];         \
-                Z[(ptrdiff_t)r * H + j] = b[j] + total;                                    \
-            }                                                                              \
+/* Z rows [0, R) = X rows [0, R) times WP (K x PAD, the weights with zero-padded columns)
+ * plus the padded bias. Each row's outputs sit in NV vectors: every k broadcasts one x per
+ * row against the same NV weight vectors, R x NV accumulators in registers, and no
+ * horizontal sums. Only the first H of the NV * VW lanes are stored. */
+#define FORWARD_TILE(R, NV)                                                                  \
+    TARGET static void FN(forward_tile_##R##x##NV)(const T *X, int K, const T *WP,          \
+                                                   const T *bias, int H, T *Z) {            \
+        VEC acc[R][NV];                                                                     \
+        for (int v = 0; v < NV; v++) {                                                      \
+            VEC b = *(const UVEC *)(bias + v * VW);                                         \
+            for (int r = 0; r < R; r++) acc[r][v] = b;                                      \
+        }                                                                                   \
+        for (int k = 0; k < K; k++) {                                                       \
+            VEC w[NV];                                                                      \
+            for (int v = 0; v < NV; v++)                                                    \
+                w[v] = *(const UVEC *)(WP + (ptrdiff_t)k * CMLP_NARROW_PAD + v * VW);       \
+            for (int r = 0; r < R; r++) {                                                   \
+                T x = X[(ptrdiff_t)r * K + k];                                              \
+                for (int v = 0; v < NV; v++) acc[r][v] += x * w[v];                         \
+            }                                                                               \
+        }                                                                                   \
+        for (int r = 0; r < R; r++) {                                                       \
+            T lanes[NV * VW];                                                               \
+            memcpy(lanes, acc[r], sizeof(lanes));                                           \
+            memcpy(Z + (ptrdiff_t)r * H, lanes, H * sizeof(T));                             \
+        }                                                                                   \
     }
 
-FORWARD_TILE(2, 4)
-FORWARD_TILE(2, 2)
-FORWARD_TILE(2, 1)
-FORWARD_TILE(1, 4)
-FORWARD_TILE(1, 2)
+/* All rows for one vector count NV: tiles of R rows (about 12 accumulators), then of M rows,
+ * then single rows. A single row has one accumulator chain per vector and runs at FMA
+ * latency, not throughput: callers keep row counts multiples of R where they can. */
+#define FORWARD_ROWS(NV, R, M)                                                              \
+    TARGET static void FN(forward_rows_##NV)(const T *X, ptrdiff_t n, int K, const T *WP,  \
+                                             const T *bias, int H, T *Z) {                  \
+        ptrdiff_t i = 0;                                                                    \
+        for (; i + R <= n; i += R)                                                          \
+            FN(forward_tile_##R##x##NV)(X + i * K, K, WP, bias, H, Z + i * H);             \
+        for (; i + M <= n; i += M)                                                          \
+            FN(forward_tile_##M##x##NV)(X + i * K, K, WP, bias, H, Z + i * H);             \
+        for (; i < n; i++)                                                                  \
+            FN(forward_tile_1x##NV)(X + i * K, K, WP, bias, H, Z + i * H);                 \
+    }
+
+FORWARD_TILE(12, 1)
+FORWARD_TILE(4, 1)
 FORWARD_TILE(1, 1)
+FORWARD_ROWS(1, 12, 4)
+#if CMLP_NARROW_PAD / VW >= 2
+FORWARD_TILE(6, 2)
+FORWARD_TILE(2, 2)
+FORWARD_TILE(1, 2)
+FORWARD_ROWS(2, 6, 2)
+#endif
+#if CMLP_NARROW_PAD / VW >= 4
+FORWARD_TILE(4, 3)
+FORWARD_TILE(2, 3)
+FORWARD_TILE(1, 3)
+FORWARD_ROWS(3, 4, 2)
+FORWARD_TILE(3, 4)
+FORWARD_TILE(1, 4)
+FORWARD_ROWS(4, 3, 1)
+#endif
+#if CMLP_NARROW_PAD / VW >= 8
+FORWARD_TILE(2, 5)
+FORWARD_TILE(1, 5)
+FORWARD_ROWS(5, 2, 1)
+FORWARD_TILE(2, 6)
+FORWARD_TILE(1, 6)
+FORWARD_ROWS(6, 2, 1)
+FORWARD_TILE(2, 7)
+FORWARD_TILE(1, 7)
+FORWARD_ROWS(7, 2, 1)
+FORWARD_TILE(2, 8)
+FORWARD_TILE(1, 8)
+FORWARD_ROWS(8, 2, 1)
+#endif
 
-#define FORWARD_ROWS(R)                                                                 \
-    TARGET static void FN(forward_rows_##R)(const T *X, int K, const T *WT, const T *b, \
-                                            int H, T *Z) {                             \
-        int j = 0;                                                                     \
-        for (; j + 4 <= H; j += 4)                                                     \
-            FN(forward_tile_##R##x4)(X, K, WT + (ptrdiff_t)j * K, b + j, H, Z + j);    \
-        for (; j + 2 <= H; j += 2)                                                     \
-            FN(forward_tile_##R##x2)(X, K, WT + (ptrdiff_t)j * K, b + j, H, Z + j);    \
-        for (; j < H; j++)                                                             \
-            FN(forward_tile_##R##x1)(X, K, WT + (ptrdiff_t)j * K, b + j, H, Z + j);    \
-    }
-
-FORWARD_ROWS(2)
-FORWARD_ROWS(1)
-
-TARGET static void FN(forward)(const T *X, ptrdiff_t n, int K, const T *WT, const T *b,
+TARGET static void FN(forward)(const T *X, ptrdiff_t n, int K, const T *WP, const T *b,
                                int H, T *Z) {
-    ptrdiff_t i = 0;
-    for (; i + 2 <= n; i += 2) FN(forward_rows_2)(X + i * K, K, WT, b, H, Z + i * H);
-    for (; i < n; i++) FN(forward_rows_1)(X + i * K, K, WT, b, H, Z + i * H);
+    T bias[CMLP_NARROW_PAD] = {0};
+    memcpy(bias, b, H * sizeof(T));
+    switch ((H + VW - 1) / VW) {
+    case 1: FN(forward_rows_1)(X, n, K, WP, bias, H, Z); break;
+#if CMLP_NARROW_PAD / VW >= 2
+    case 2: FN(forward_rows_2)(X, n, K, WP, bias, H, Z); break;
+#endif
+#if CMLP_NARROW_PAD / VW >= 4
+    case 3: FN(forward_rows_3)(X, n, K, WP, bias, H, Z); break;
+    case 4: FN(forward_rows_4)(X, n, K, WP, bias, H, Z); break;
+#endif
+#if CMLP_NARROW_PAD / VW >= 8
+    case 5: FN(forward_rows_5)(X, n, K, WP, bias, H, Z); break;
+    case 6: FN(forward_rows_6)(X, n, K, WP, bias, H, Z); break;
+    case 7: FN(forward_rows_7)(X, n, K, WP, bias, H, Z); break;
+    case 8: FN(forward_rows_8)(X, n, K, WP, bias, H, Z); break;
+#endif
+    }
 }
 
 /* dWT[j0 .. j0+J) x [k, k + C*VW) += sum_i D[i, j] X[i, k..]: J x C accumulators stay in
