@@ -8,7 +8,8 @@
 #
 # Narrow layers (few outputs, many inputs; see is_narrow) run on their own kernels, which
 # read the weights from `packed` (pack_narrow_layers: rows padded to a fixed width) and
-# accumulate their weight gradients transposed, as (fan_out x fan_in) ("kernel layout").
+# accumulate their weight gradients transposed, as (fan_out x fan_in), in `narrow_grads`
+# (add_narrow_gradients adds them to the gradients in the params layout).
 from cython cimport floating
 
 cdef enum Activation:
@@ -52,8 +53,11 @@ cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_c
 
 cdef void backward_accumulate(const Net* net, const floating* X, const int* y, Py_ssize_t n,
                               floating scale, const floating* params, floating* acts,
-                              floating* delta_a, floating* delta_b,
-                              floating* grads_kernel) noexcept nogil
+                              floating* delta_a, floating* delta_b, floating* grads,
+                              floating* narrow_grads) noexcept nogil
+
+cdef void add_narrow_gradients(const Net* net, const floating* narrow_grads,
+                               floating* grads) noexcept nogil
 
 cdef void update(floating* params, const floating* grads, Py_ssize_t n_params,
                  OptimizerConfig* config, floating* state_a, floating* state_b,

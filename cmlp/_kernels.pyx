@@ -217,16 +217,17 @@ cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_c
 
 cdef void backward_accumulate(const Net* net, const floating* X, const int* y, Py_ssize_t n,
                               floating scale, const floating* params, floating* acts,
-                              floating* delta_a, floating* delta_b,
-                              floating* grads_kernel) noexcept nogil:
-    """Add scale times the gradients of the summed loss of n rows to grads_kernel.
+                              floating* delta_a, floating* delta_b, floating* grads,
+                              floating* narrow_grads) noexcept nogil:
+    """Add scale times the gradients of the summed loss of n rows to grads (params layout),
+    except the weight gradients of narrow layers, which go transposed, as (fan_out x fan_in),
+    to narrow_grads, layer after layer (add_narrow_gradients moves them into grads).
 
     Expects acts from forward() with the last layer already turned into probabilities,
     and overwrites those with the output delta. delta_a and delta_b each hold
     n x (widest hidden layer) values; the deltas of hidden layers alternate between them.
-    grads_kernel is in kernel layout (narrow layers' weight gradients transposed).
     """
-    cdef Py_ssize_t i, p, param_offset = 0, output_offset = 0
+    cdef Py_ssize_t i, p, param_offset = 0, output_offset = 0, narrow_offset = 0
     cdef int l, n_in, n_out, n_classes = net.sizes[net.n_layers]
     cdef floating* delta
     cdef floating* spare = delta_a
@@ -235,9 +236,12 @@ cdef void backward_accumulate(const Net* net, const floating* X, const int* y, P
     cdef floating* gW
 
     # Walk to the last layer's offsets; the loop below steps back from there.
-    for l in range(net.n_layers - 1):
-        param_offset += _layer_size(net, l)
-        output_offset += n * net.sizes[l + 1]
+    for l in range(net.n_layers):
+        if is_narrow(net.sizes[l], net.sizes[l + 1]):
+            narrow_offset += <Py_ssize_t> net.sizes[l] * net.sizes[l + 1]
+        if l < net.n_layers - 1:
+            param_offset += _layer_size(net, l)
+            output_offset += n * net.sizes[l + 1]
 
     # Output delta scale * (P - onehot(y)), in place over the probabilities.
     delta = acts + output_offset
@@ -250,10 +254,11 @@ cdef void backward_accumulate(const Net* net, const floating* X, const int* y, P
         n_in = net.sizes[l]
         n_out = net.sizes[l + 1]
         W = params + param_offset
-        gW = grads_kernel + param_offset
+        gW = grads + param_offset
         inputs = <floating*> X if l == 0 else acts + output_offset - n * n_in
         if is_narrow(n_in, n_out):
-            _narrow_accumulate(inputs, n, n_in, delta, n_out, gW)
+            narrow_offset -= <Py_ssize_t> n_in * n_out
+            _narrow_accumulate(inputs, n, n_in, delta, n_out, narrow_grads + narrow_offset)
         else:
             gemm(True, False, n_in, n_out, <int> n, <floating> 1, inputs, n_in, delta, n_out,
                  <floating> 1, gW, n_out)
@@ -266,6 +271,22 @@ cdef void backward_accumulate(const Net* net, const floating* X, const int* y, P
             spare = delta_b if delta == delta_a else delta_a
             param_offset -= _layer_size(net, l - 1)
             output_offset -= n * n_in
+
+
+cdef void add_narrow_gradients(const Net* net, const floating* narrow_grads,
+                               floating* grads) noexcept nogil:
+    """grads += the narrow layers' weight gradients that backward_accumulate left transposed."""
+    cdef Py_ssize_t offset = 0, k
+    cdef int l, j, n_in, n_out
+    for l in range(net.n_layers):
+        n_in = net.sizes[l]
+        n_out = net.sizes[l + 1]
+        if is_narrow(n_in, n_out):
+            for k in range(n_in):
+                for j in range(n_out):
+                    grads[offset + k * n_out + j] += narrow_grads[<Py_ssize_t> j * n_in + k]
+            narrow_grads += <Py_ssize_t> n_in * n_out
+        offset += _layer_size(net, l)
 
 
 cdef void update(floating* params, const floating* grads, Py_ssize_t n_params,
@@ -315,7 +336,10 @@ cdef struct Work:
     void* acts            # block_rows * act_width
     void* delta_a         # block_rows * delta_width
     void* delta_b
-    void* grads           # n_params, kernel layout
+    void* grads           # n_params, for every thread but the first (which sums into the
+                          # destination itself)
+    void* narrow_grads    # narrow_size: the narrow layers' weight gradients, transposed
+    Py_ssize_t narrow_size
     void* x_block         # block_rows * n_features (rows gathered in shuffled order)
     int* y_block          # block_rows
     double* loss          # one per thread
@@ -329,18 +353,20 @@ cdef struct Work:
 cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* X,
                        const int* y, const int64_t* order, Py_ssize_t start, Py_ssize_t stop,
                        floating scale, const floating* params, floating* grads) noexcept nogil:
-    """Thread t's share of a batch: rows [start, stop), block by block, summed into grads
-    (kernel layout), which it zeroes first."""
+    """Thread t's share of a batch: rows [start, stop), block by block; their gradients are
+    summed into grads (params layout), which it zeroes first."""
     cdef Py_ssize_t n_features = net.sizes[0], rows, r, block_start
     cdef int n_layers = net.n_layers
     cdef floating* acts = <floating*> work.acts + t * work.block_rows * net.act_width
     cdef floating* delta_a = <floating*> work.delta_a + t * work.block_rows * work.delta_width
     cdef floating* delta_b = <floating*> work.delta_b + t * work.block_rows * work.delta_width
     cdef floating* x_block = <floating*> work.x_block + t * work.block_rows * n_features
+    cdef floating* narrow_grads = <floating*> work.narrow_grads + t * work.narrow_size
     cdef int* y_block = work.y_block + t * work.block_rows
     cdef const floating* xb
     cdef const int* yb
     memset(grads, 0, net.n_params * sizeof(floating))
+    memset(narrow_grads, 0, work.narrow_size * sizeof(floating))
     work.loss[t] = 0
     work.correct[t] = 0
     block_start = start
@@ -359,37 +385,25 @@ cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* 
         forward(net, xb, rows, params, <floating*> work.packed, acts)
         softmax_cross_entropy(acts + rows * (net.act_width - net.sizes[n_layers]), yb, rows,
                               net.sizes[n_layers], &work.loss[t], &work.correct[t])
-        backward_accumulate(net, xb, yb, rows, scale, params, acts, delta_a, delta_b, grads)
+        backward_accumulate(net, xb, yb, rows, scale, params, acts, delta_a, delta_b, grads,
+                            narrow_grads)
         block_start += rows
+    if net.has_narrow:
+        add_narrow_gradients(net, narrow_grads, grads)
 
 
-cdef void _sum_thread_gradients(const Net* net, const Work* work, int n_threads,
-                                floating* grads) noexcept nogil:
-    """grads (params layout) = the threads' sums (kernel layout), added in thread order."""
-    cdef Py_ssize_t offset = 0, same_layout_from, p, n_w
-    cdef int l, t, n_in, n_out
+cdef void _add_other_threads(const Net* net, const Work* work, int n_threads,
+                             floating* grads) noexcept nogil:
+    """grads (thread 0's sums) += the sums of threads 1, 2, ... in that order."""
+    cdef Py_ssize_t p
+    cdef int t
     cdef const floating* parts = <floating*> work.grads
     cdef floating total
-    for l in range(net.n_layers):
-        n_in = net.sizes[l]
-        n_out = net.sizes[l + 1]
-        n_w = <Py_ssize_t> n_in * n_out
-        same_layout_from = offset
-        if is_narrow(n_in, n_out):  # small: parts hold (n_out x n_in), grads wants (n_in x n_out)
-            for p in range(n_w):
-                total = 0
-                for t in range(n_threads):
-                    total = total + parts[t * net.n_params + offset + (p % n_out) * n_in
-                                          + p // n_out]
-                grads[offset + p] = total
-            same_layout_from = offset + n_w  # the biases
-        for p in prange(same_layout_from, offset + n_w + n_out, num_threads=n_threads,
-                        schedule="static"):
-            total = 0  # assignments, not +=, so Cython keeps total private to each thread
-            for t in range(n_threads):
-                total = total + parts[t * net.n_params + p]
-            grads[p] = total
-        offset += n_w + n_out
+    for p in prange(net.n_params, num_threads=n_threads, schedule="static"):
+        total = grads[p]  # assignments, not +=, so Cython keeps total private to each thread
+        for t in range(n_threads - 1):
+            total = total + parts[t * net.n_params + p]
+        grads[p] = total
 
 
 cdef double _add_l2(const Net* net, const floating* params, double l2,
@@ -420,18 +434,14 @@ cdef double _batch_gradients(const Net* net, const Work* work, const floating* X
     cdef floating scale = <floating> (1.0 / n)
     cdef double loss = 0
     pack_narrow_layers(net, params, <floating*> work.packed)
-    if n_threads == 1 and not net.has_narrow:  # same layout: sum straight into grads
+    if n_threads == 1:  # no OpenMP region: cheaper for small batches
         _thread_pass(net, work, 0, X, y, order, start, start + n, scale, params, grads)
-    elif n_threads == 1:  # no OpenMP region: cheaper for small batches
-        _thread_pass(net, work, 0, X, y, order, start, start + n, scale, params,
-                     <floating*> work.grads)
-        _sum_thread_gradients(net, work, 1, grads)
     else:
         for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
             _thread_pass(net, work, t, X, y, order, start + t * chunk,
                          start + min(n, (t + 1) * chunk), scale, params,
-                         <floating*> work.grads + t * net.n_params)
-        _sum_thread_gradients(net, work, n_threads, grads)
+                         grads if t == 0 else <floating*> work.grads + (t - 1) * net.n_params)
+        _add_other_threads(net, work, n_threads, grads)
     for t in range(n_threads):
         loss += work.loss[t]
         n_correct[0] += work.correct[t]
@@ -467,6 +477,12 @@ def packed_size(layer_sizes):
                if is_narrow(n_in, n_out))
 
 
+def narrow_weights_size(layer_sizes):
+    """Weights in the narrow layers of a network of these layer sizes."""
+    return sum(n_in * n_out for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:])
+               if is_narrow(n_in, n_out))
+
+
 def narrow_layer(int n_in, int n_out):
     """Whether a layer of this shape runs on the narrow kernels."""
     return bool(is_narrow(n_in, n_out))
@@ -499,6 +515,7 @@ cdef Work _work(dict buffers, floating[::1] params) except *:
     cdef double[::1] loss = buffers["loss"]
     cdef Py_ssize_t[::1] correct = buffers["correct"]
     cdef floating[::1] packed = buffers["packed"]
+    cdef floating[:, ::1] narrow_grads = buffers["narrow_grads"]
     work.acts = &acts[0, 0]
     work.delta_a = &delta_a[0, 0]
     work.delta_b = &delta_b[0, 0]
@@ -508,6 +525,8 @@ cdef Work _work(dict buffers, floating[::1] params) except *:
     work.loss = &loss[0]
     work.correct = &correct[0]
     work.packed = &packed[0]
+    work.narrow_grads = &narrow_grads[0, 0]
+    work.narrow_size = narrow_grads.shape[1]
     work.block_rows = acts.shape[1] // (buffers["act_width"])
     work.delta_width = delta_a.shape[1] // work.block_rows
     work.n_threads = acts.shape[0]

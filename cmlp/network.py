@@ -331,7 +331,10 @@ class _Workspace:
             "acts": np.empty((n_threads, block * act_width), dtype=dtype),
             "delta_a": np.empty((n_threads, block * delta_width), dtype=dtype),
             "delta_b": np.empty((n_threads, block * delta_width), dtype=dtype),
-            "grads": np.empty((n_threads, n_params), dtype=dtype),
+            # Thread 0 sums into the destination; the others need their own.
+            "grads": np.empty((max(1, n_threads - 1), n_params), dtype=dtype),
+            "narrow_grads": np.empty(
+                (n_threads, max(1, _kernels.narrow_weights_size(layer_sizes))), dtype=dtype),
             "x_block": np.empty((n_threads, block * layer_sizes[0]), dtype=dtype),
             "y_block": np.empty((n_threads, block), dtype=np.int32),
             "loss": np.empty(n_threads, dtype=np.float64),
