@@ -145,7 +145,10 @@ class Network:
 
     def predict_proba(self, X):
         """Class probabilities, (n_samples, n_classes)."""
-        X = check_X(X, self.n_features, self.dtype)
+        return self._proba(check_X(X, self.n_features, self.dtype))
+
+    def _proba(self, X):
+        """predict_proba of an already validated X."""
         out = np.empty((X.shape[0], self.n_classes), dtype=self.dtype)
         with self._threads():
             _kernels.predict_proba(X, self._params, self._sizes, self._activation_code(),
@@ -160,7 +163,7 @@ class Network:
         """Accuracy: the fraction of rows whose predicted label equals y."""
         X = check_X(X, self.n_features, self.dtype)
         y = check_y(y, X.shape[0], self.n_classes)
-        return float(np.mean(self.predict(X) == y))
+        return float(np.mean(self._proba(X).argmax(axis=1) == y))
 
     def gradients(self, X, y, l2=0.0):
         """(loss, grad_weights, grad_biases) of the mean cross-entropy, by the compiled kernels.
@@ -292,7 +295,7 @@ class Network:
 
     def _evaluate(self, X, y):
         """(mean cross-entropy, accuracy) on validated arrays."""
-        proba = self.predict_proba(X)
+        proba = self._proba(X)
         picked = np.maximum(proba[np.arange(len(y)), y], np.finfo(self.dtype).tiny)
         return float(-np.log(picked).mean()), float(np.mean(proba.argmax(axis=1) == y))
 
