@@ -37,11 +37,12 @@ def _reference_training(net, X, y, batch_size, epochs, make_optimizer, learning_
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name, options, make_optimizer", CASES)
 @pytest.mark.parametrize("schedule", ["constant", "cosine"])
-def test_updates_match_reference(dtype, name, options, make_optimizer, schedule):
+@pytest.mark.parametrize("n_threads", [1, 3])  # with threads, updates add their partial sums
+def test_updates_match_reference(dtype, name, options, make_optimizer, schedule, n_threads):
     rng = np.random.default_rng(5)
     X = rng.uniform(0, 1, (45, 12)).astype(dtype)  # 45 = 4 batches of 11 and one of 1
     y = rng.integers(0, 4, 45)
-    net = Network([12, 9, 7, 4], dtype=dtype, seed=3)
+    net = Network([12, 9, 7, 4], dtype=dtype, seed=3, n_threads=n_threads)
     lr = 0.01 if name == "adam" else 0.2
     expected = _reference_training(net, X.astype(np.float64), y, 11, 3, make_optimizer, lr,
                                    schedule, l2=0.01)
