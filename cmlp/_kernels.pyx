@@ -36,6 +36,7 @@ cdef extern from "narrow.h" nogil:
     const char* cmlp_simd_name()
     int cmlp_simd_available(const char* name)
     int cmlp_openmp_enabled()
+    void cmlp_exp_f32(float* x, Py_ssize_t n)
 
 # BLAS gemm reaches a fraction of its peak when a layer has few outputs; up to this width
 # (NARROW_PAD, the padded width of the kernels) and with enough inputs to be worth it, a
@@ -188,12 +189,13 @@ cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_c
 
     With labels y (not NULL) it also adds each row's cross-entropy, log-sum-exp minus the
     true logit (never log of a probability), to loss_sum and counts argmax hits.
+    The exps run over the whole block at once, so that they vectorise.
     """
     cdef Py_ssize_t i
     cdef int j, best
-    cdef floating top, total, true_logit = 0
+    cdef floating top, total
     cdef floating* z
-    for i in range(n):
+    for i in range(n):  # shift by the row max; count hits; take the true logit off the loss
         z = Z + i * n_classes
         best = 0
         top = z[0]
@@ -201,18 +203,27 @@ cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_c
             if z[j] > top:
                 top = z[j]
                 best = j
-        if y != NULL:
-            true_logit = z[y[i]]
-        total = 0
         for j in range(n_classes):
-            z[j] = _exp(z[j] - top)
-            total += z[j]
-        for j in range(n_classes):
-            z[j] /= total
+            z[j] -= top
         if y != NULL:
-            loss_sum[0] += log(<double> total) + top - true_logit
+            loss_sum[0] -= z[y[i]]
             if best == y[i]:
                 n_correct[0] += 1
+    if floating is float:
+        cmlp_exp_f32(Z, n * n_classes)
+    else:
+        for i in range(n * n_classes):
+            Z[i] = exp(Z[i])
+    for i in range(n):  # normalise; the log of the sum completes the row's loss
+        z = Z + i * n_classes
+        total = 0
+        for j in range(n_classes):
+            total += z[j]
+        if y != NULL:
+            loss_sum[0] += log(<double> total)
+        total = 1 / total
+        for j in range(n_classes):
+            z[j] *= total
 
 
 cdef void backward_accumulate(const Net* net, const floating* X, const int* y, Py_ssize_t n,
@@ -473,13 +484,13 @@ def openmp_enabled():
 
 def packed_size(layer_sizes):
     """Values pack_narrow_layers writes for a network of these layer sizes."""
-    return sum(n_in * NARROW_PAD for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:])
+    return sum(n_in * NARROW_PAD for n_in, n_out in zip(layer_sizes, layer_sizes[1:])
                if is_narrow(n_in, n_out))
 
 
 def narrow_weights_size(layer_sizes):
     """Weights in the narrow layers of a network of these layer sizes."""
-    return sum(n_in * n_out for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:])
+    return sum(n_in * n_out for n_in, n_out in zip(layer_sizes, layer_sizes[1:])
                if is_narrow(n_in, n_out))
 
 

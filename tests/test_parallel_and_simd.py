@@ -90,3 +90,25 @@ def test_thread_count_gives_reproducible_training(batch_size):
         weights.append(net.weights[0].copy())
     assert histories[0] == histories[1]
     assert np.array_equal(weights[0], weights[1])
+
+
+@pytest.mark.parametrize("n_classes", [3, 10, 17])
+def test_vectorised_softmax_exp_matches_numpy(simd_path, n_classes):
+    """float32 softmax exps run on cmlp's own vector exp: logits through an identity layer
+    (logits = inputs), first where float32 rounding of the inputs is negligible, then across
+    the whole range down to where exp underflows."""
+    rng = np.random.default_rng(n_classes)
+    net = Network([n_classes, n_classes], dtype="float32", seed=0)
+    net.weights[0][...] = np.eye(n_classes)
+    net.biases[0][...] = 0
+    # |z| <= 16 after the max shift: input rounding is <= 1e-6 relative, so 2e-6 catches
+    # any wrong polynomial term or range reduction.
+    narrow = rng.uniform(-8, 8, (53, n_classes)).astype(np.float32)
+    assert_allclose(net.predict_proba(narrow), reference.softmax(narrow.astype(np.float64)),
+                    rtol=2e-6, atol=1e-37)
+    # Up to |z| = 130, the float32 shift alone rounds z by |z| * 6e-8, which exp turns
+    # into that relative error.
+    wide = rng.uniform(-100, 30, (53, n_classes)).astype(np.float32)
+    wide[0] = np.linspace(-95, 0, n_classes)  # one row sweeping the whole exp range
+    assert_allclose(net.predict_proba(wide), reference.softmax(wide.astype(np.float64)),
+                    rtol=2e-5, atol=1e-37)

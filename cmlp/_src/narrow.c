@@ -9,10 +9,12 @@
 
 /* Baseline: whatever the compiler targets by default (SSE2 on x86-64, NEON on arm64). */
 #define TARGET
+#define CMLP_F32
 #define T float
 #define VW 4
 #define SUFFIX generic_f32
 #include "narrow_impl.h"
+#undef CMLP_F32
 #undef T
 #undef VW
 #undef SUFFIX
@@ -27,10 +29,12 @@
 
 #ifdef CMLP_X86
 #define TARGET __attribute__((target("avx,fma")))
+#define CMLP_F32
 #define T float
 #define VW 8
 #define SUFFIX avx_fma_f32
 #include "narrow_impl.h"
+#undef CMLP_F32
 #undef T
 #undef VW
 #undef SUFFIX
@@ -44,10 +48,12 @@
 #undef TARGET
 
 #define TARGET __attribute__((target("avx512f,fma")))
+#define CMLP_F32
 #define T float
 #define VW 16
 #define SUFFIX avx512_f32
 #include "narrow_impl.h"
+#undef CMLP_F32
 #undef T
 #undef VW
 #undef SUFFIX
@@ -69,17 +75,18 @@ typedef struct {
                         double *);
     void (*accumulate_f32)(const float *, ptrdiff_t, int, const float *, int, float *);
     void (*accumulate_f64)(const double *, ptrdiff_t, int, const double *, int, double *);
+    void (*exp_f32)(float *, ptrdiff_t);
 } simd_path;
 
 static const simd_path PATHS[] = {
 #ifdef CMLP_X86
     {"avx512", forward_avx512_f32, forward_avx512_f64, accumulate_avx512_f32,
-     accumulate_avx512_f64},
+     accumulate_avx512_f64, exp_inplace_avx512_f32},
     {"avx_fma", forward_avx_fma_f32, forward_avx_fma_f64, accumulate_avx_fma_f32,
-     accumulate_avx_fma_f64},
+     accumulate_avx_fma_f64, exp_inplace_avx_fma_f32},
 #endif
     {"generic", forward_generic_f32, forward_generic_f64, accumulate_generic_f32,
-     accumulate_generic_f64},
+     accumulate_generic_f64, exp_inplace_generic_f32},
 };
 #define N_PATHS ((int)(sizeof(PATHS) / sizeof(PATHS[0])))
 
@@ -138,3 +145,5 @@ void cmlp_narrow_accumulate_f64(const double *X, ptrdiff_t n, int K, const doubl
                                 double *dWT) {
     current->accumulate_f64(X, n, K, D, H, dWT);
 }
+
+void cmlp_exp_f32(float *x, ptrdiff_t n) { current->exp_f32(x, n); }

@@ -172,6 +172,47 @@ TARGET static void FN(accumulate)(const T *X, ptrdiff_t n, int K, const T *D, in
         }
 }
 
+#ifdef CMLP_F32
+/* exp of every x[i], in place, for the softmax: Cephes' expf (range reduction by ln 2 and
+ * a degree-6 polynomial, relative error ~1e-7) on whole vectors. Inputs are clamped to
+ * [-87.3, 88]: below, the result is 2^-126 instead of a smaller number, harmless where
+ * it is added to exp(0) = 1; NaN stays NaN. */
+typedef int FN(ivec) __attribute__((vector_size(VW * sizeof(T))));
+
+TARGET static inline VEC FN(vexp)(VEC x) {
+    const VEC lo = (VEC){0} - 87.3365447504f, hi = (VEC){0} + 88.0f;
+    const VEC magic = (VEC){0} + 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    FN(ivec) below = x < lo, above = x > hi;
+    x = (VEC)((below & (FN(ivec))lo) | (~below & (FN(ivec))x));
+    x = (VEC)((above & (FN(ivec))hi) | (~above & (FN(ivec))x));
+    VEC n = (x * 1.44269504088896341f + magic) - magic;
+    VEC r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    VEC p = (VEC){0} + 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    VEC y = p * r * r + r + 1.0f;
+    FN(ivec) bits = (__builtin_convertvector(n, FN(ivec)) + 127) << 23;
+    return y * (VEC)bits;
+}
+
+TARGET static void FN(exp_inplace)(T *x, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + VW <= n; i += VW) *(UVEC *)(x + i) = FN(vexp)(*(const UVEC *)(x + i));
+    if (i < n) { /* the tail through one padded vector */
+        T lanes[VW] = {0};
+        memcpy(lanes, x + i, (n - i) * sizeof(T));
+        VEC v;
+        memcpy(&v, lanes, sizeof(v));
+        v = FN(vexp)(v);
+        memcpy(lanes, &v, sizeof(v));
+        memcpy(x + i, lanes, (n - i) * sizeof(T));
+    }
+}
+#endif
+
 #undef FORWARD_TILE
 #undef FORWARD_ROWS
 #undef ACCUMULATE_TILE
