@@ -35,6 +35,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+try:  # an installed cmlp first; else the checkout this file sits in (built in place)
+    import cmlp  # noqa: F401
+except ImportError:
+    sys.path.append(REPO_ROOT)
 
 import numpy as np  # noqa: E402
 
