@@ -31,7 +31,7 @@ from pathlib import Path
 
 from cmlp import __version__
 from cmlp.initializers import INITIALIZERS
-from cmlp.network import ACTIVATIONS, Network, TrainingDiverged
+from cmlp.network import ACTIVATIONS, Network, TrainingDiverged, progress_line
 from cmlp.optimizers import OPTIMIZERS, SCHEDULES
 from cmlp.plots import PlottingUnavailable  # matplotlib itself is imported only to draw
 
@@ -353,11 +353,7 @@ class Progress:
             self._draw(0, None, self._start)
 
     def line(self, epoch, history):
-        text = (f"{self.unit}: {epoch:5d}  loss: {history['loss'][-1]:.4f}  "
-                f"accuracy: {history['accuracy'][-1]:.4f}")
-        if history.get("val_accuracy"):
-            text += f"  {self.val_name}: {history['val_accuracy'][-1]:.4f}"
-        return text
+        return progress_line(history, epoch, self.unit, self.val_name)
 
     def __call__(self, epoch, history):
         printed = self.every and epoch % self.every == 0

@@ -18,8 +18,8 @@ from cmlp._validation import (
     check_y)
 from cmlp.initializers import INITIALIZERS, initial_layer
 from cmlp.optimizers import SCHEDULES, OptimizerState, scheduled_learning_rate
+from cmlp.reference import ACTIVATIONS  # its order gives the codes of the Activation enum
 
-ACTIVATIONS = ("relu", "tanh", "logistic")  # codes 0, 1, 2 of the Activation enum
 # Rows a thread puts through forward and backward at once. A narrow first layer wants blocks
 # small enough for X's rows to stay in cache between its forward and weight-gradient passes;
 # wide layers want long gemms; the cap bounds the work memory of full-batch runs.
@@ -258,8 +258,8 @@ class Network:
                     history["val_accuracy"].append(val_accuracy)
                 history["elapsed"].append(time.perf_counter() - start)
                 if verbose and epoch % verbose == 0:
-                    print(_progress_line(history, epoch, full_batch=batch_size is None),
-                          flush=True)
+                    unit = "Iteration" if batch_size is None else "Epoch"
+                    print(progress_line(history, epoch, unit), flush=True)
                 if callback is not None:
                     callback(epoch, history)
                 if early_stopping:
@@ -354,10 +354,11 @@ def _blas_controller():
     return ThreadpoolController()  # inspecting the loaded libraries is slow: do it once
 
 
-def _progress_line(history, epoch, full_batch):
-    label = "Iteration" if full_batch else "Epoch"
-    line = (f"{label}: {epoch:5d}  loss: {history['loss'][-1]:.4f}  "
+def progress_line(history, epoch, unit, val_name="val_accuracy"):
+    """The notebook-style progress line of fit(verbose=k) and of the CLI, e.g.
+    "Iteration:    10  loss: 1.9402  accuracy: 0.4431" (unit "Iteration" or "Epoch")."""
+    line = (f"{unit}: {epoch:5d}  loss: {history['loss'][-1]:.4f}  "
             f"accuracy: {history['accuracy'][-1]:.4f}")
-    if "val_accuracy" in history:
-        line += f"  val_accuracy: {history['val_accuracy'][-1]:.4f}"
+    if history.get("val_accuracy"):
+        line += f"  {val_name}: {history['val_accuracy'][-1]:.4f}"
     return line
