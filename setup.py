@@ -36,7 +36,14 @@ EXTENSIONS = [
         include_dirs=["cmlp/_src"],
         depends=["cmlp/_src/narrow.h", "cmlp/_src/narrow_impl.h"],
     ),
+    Extension(
+        "cmlp._unit_split",
+        ["cmlp/_unit_split.pyx"],
+        include_dirs=["cmlp/_src"],
+        depends=["cmlp/_src/team.h"],
+    ),
 ]
+THREADED = {"cmlp._kernels", "cmlp._unit_split"}
 for extension in EXTENSIONS:
     extension.include_dirs.append(numpy.get_include())
     extension.define_macros.append(("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"))
@@ -72,7 +79,7 @@ class BuildExtWithOpenMP(build_ext):
         if flag is None:
             print("cmlp: building without OpenMP (threads go to BLAS instead)")
         for extension in self.extensions:
-            if flag is not None and extension.name == "cmlp._kernels":
+            if flag is not None and extension.name in THREADED:
                 extension.extra_compile_args.append(flag)
                 extension.extra_link_args.append(flag)
         super().build_extensions()

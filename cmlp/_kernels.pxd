@@ -40,10 +40,32 @@ cdef struct OptimizerConfig:
     double epsilon
     long step             # updates done so far (ADAM's bias correction)
 
+cdef struct UpdateRule:   # the constants of one optimizer step
+    int kind
+    double learning_rate
+    double momentum
+    double beta1
+    double beta2
+    double step_size      # ADAM: the learning rate with this step's bias corrections
+    double epsilon        # ADAM: epsilon scaled to match
+
 cdef bint is_narrow(int n_in, int n_out) noexcept nogil
+
+cdef void activate(floating* A, Py_ssize_t size, int activation) noexcept nogil
+
+cdef void multiply_by_derivative(floating* D, const floating* A, Py_ssize_t size,
+                                 int activation) noexcept nogil
+
+cdef void narrow_forward(const floating* X, Py_ssize_t n, int K, const floating* WP,
+                         const floating* b, int H, floating* Z) noexcept nogil
+
+cdef void pack_narrow_rows(const floating* W, int n_out, Py_ssize_t first, Py_ssize_t stop,
+                           floating* packed) noexcept nogil
 
 cdef void pack_narrow_layers(const Net* net, const floating* params,
                              floating* packed) noexcept nogil
+
+cdef Py_ssize_t packed_offset(const Net* net, int layer) noexcept nogil
 
 cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floating* params,
                   const floating* packed, floating* acts) noexcept nogil
@@ -59,6 +81,15 @@ cdef void backward_accumulate(const Net* net, const floating* X, const int* y, P
 cdef void add_narrow_gradients(const Net* net, const floating* narrow_grads,
                                floating* grads) noexcept nogil
 
+cdef UpdateRule update_rule(const OptimizerConfig* config, long step) noexcept nogil
+
+cdef void apply_update(const UpdateRule* rule, floating* params, const floating* grads,
+                       floating* state_a, floating* state_b, Py_ssize_t n) noexcept nogil
+
 cdef void update(floating* params, const floating* grads, Py_ssize_t n_params,
                  OptimizerConfig* config, floating* state_a, floating* state_b,
                  int n_threads) noexcept nogil
+
+cdef Net make_net(const int[::1] sizes, int activation, Py_ssize_t n_params)
+
+cdef OptimizerConfig optimizer_config(dict optimizer) except *

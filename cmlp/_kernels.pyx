@@ -64,7 +64,7 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
         return sqrt(x)
 
 
-cdef void _activate(floating* A, Py_ssize_t size, int activation) noexcept nogil:
+cdef void activate(floating* A, Py_ssize_t size, int activation) noexcept nogil:
     cdef Py_ssize_t i
     # Branch-free selects (not "if x < 0: x = 0"): on random signs a branch mispredicts half
     # the time, and the select vectorises.
@@ -82,8 +82,8 @@ cdef void _activate(floating* A, Py_ssize_t size, int activation) noexcept nogil
             A[i] = 1 / (1 + _exp(-A[i]))
 
 
-cdef void _multiply_by_derivative(floating* D, const floating* A, Py_ssize_t size,
-                                  int activation) noexcept nogil:
+cdef void multiply_by_derivative(floating* D, const floating* A, Py_ssize_t size,
+                                 int activation) noexcept nogil:
     """D *= f'(Z), with f' expressed through A = f(Z), so Z need not be kept."""
     cdef Py_ssize_t i
     if activation == RELU:
@@ -118,25 +118,44 @@ cdef bint is_narrow(int n_in, int n_out) noexcept nogil:
     return n_out <= NARROW_PAD and n_in >= NARROW_MIN_INPUTS
 
 
+cdef void pack_narrow_rows(const floating* W, int n_out, Py_ssize_t first, Py_ssize_t stop,
+                           floating* packed) noexcept nogil:
+    """Rows [first, stop) of a narrow layer's weights W (fan_in x n_out) into packed, the
+    layer's (fan_in x NARROW_PAD) copy: each row padded with zeros, as the forward kernel
+    reads them."""
+    cdef Py_ssize_t k
+    cdef int j
+    for k in range(first, stop):
+        for j in range(NARROW_PAD):
+            packed[k * NARROW_PAD + j] = W[k * n_out + j] if j < n_out else 0
+
+
 cdef void pack_narrow_layers(const Net* net, const floating* params,
                              floating* packed) noexcept nogil:
-    """packed gets each narrow layer's weights, layer after layer, as (fan_in x NARROW_PAD):
-    the rows of W padded with zeros, the layout the narrow forward kernel reads."""
-    cdef Py_ssize_t offset = 0, k
-    cdef int l, j, n_in, n_out
+    """packed gets each narrow layer's padded weights (pack_narrow_rows), layer after layer."""
+    cdef Py_ssize_t offset = 0
+    cdef int l, n_in, n_out
     for l in range(net.n_layers):
         n_in = net.sizes[l]
         n_out = net.sizes[l + 1]
         if is_narrow(n_in, n_out):
-            for k in range(n_in):
-                for j in range(NARROW_PAD):
-                    packed[k * NARROW_PAD + j] = params[offset + k * n_out + j] if j < n_out else 0
+            pack_narrow_rows(params + offset, n_out, 0, n_in, packed)
             packed += <Py_ssize_t> n_in * NARROW_PAD
         offset += _layer_size(net, l)
 
 
-cdef inline void _narrow_forward(const floating* X, Py_ssize_t n, int K, const floating* WP,
-                                 const floating* b, int H, floating* Z) noexcept nogil:
+cdef Py_ssize_t packed_offset(const Net* net, int layer) noexcept nogil:
+    """Where a narrow layer's weights start in the array pack_narrow_layers fills."""
+    cdef Py_ssize_t offset = 0
+    cdef int l
+    for l in range(layer):
+        if is_narrow(net.sizes[l], net.sizes[l + 1]):
+            offset += <Py_ssize_t> net.sizes[l] * NARROW_PAD
+    return offset
+
+
+cdef void narrow_forward(const floating* X, Py_ssize_t n, int K, const floating* WP,
+                         const floating* b, int H, floating* Z) noexcept nogil:
     if floating is float:
         cmlp_narrow_forward_f32(X, n, K, WP, b, H, Z)
     else:
@@ -169,7 +188,7 @@ cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floatin
         n_out = net.sizes[l + 1]
         b = params + offset + <Py_ssize_t> n_in * n_out
         if is_narrow(n_in, n_out):
-            _narrow_forward(inputs, n, n_in, packed, b, n_out, out)
+            narrow_forward(inputs, n, n_in, packed, b, n_out, out)
             packed += <Py_ssize_t> n_in * NARROW_PAD
         else:
             for i in range(n):  # rows start as the bias; gemm adds the product (beta = 1)
@@ -177,7 +196,7 @@ cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floatin
             gemm(False, False, <int> n, n_out, n_in, <floating> 1, inputs, n_in,
                  params + offset, n_out, <floating> 1, out, n_out)
         if l < net.n_layers - 1:
-            _activate(out, n * n_out, net.activation)
+            activate(out, n * n_out, net.activation)
         inputs = out
         out += n * n_out
         offset += _layer_size(net, l)
@@ -277,7 +296,7 @@ cdef void backward_accumulate(const Net* net, const floating* X, const int* y, P
         if l > 0:
             gemm(False, True, <int> n, n_in, n_out, <floating> 1, delta, n_out, W, n_out,
                  <floating> 0, spare, n_in)
-            _multiply_by_derivative(spare, inputs, n * n_in, net.activation)
+            multiply_by_derivative(spare, inputs, n * n_in, net.activation)
             delta = spare
             spare = delta_b if delta == delta_a else delta_a
             param_offset -= _layer_size(net, l - 1)
@@ -300,43 +319,73 @@ cdef void add_narrow_gradients(const Net* net, const floating* narrow_grads,
         offset += _layer_size(net, l)
 
 
-cdef void update(floating* params, const floating* grads, Py_ssize_t n_params,
-                 OptimizerConfig* config, floating* state_a, floating* state_b,
-                 int n_threads) noexcept nogil:
-    """One optimizer step over the flat parameters, in PyTorch's formulation.
+cdef UpdateRule update_rule(const OptimizerConfig* config, long step) noexcept nogil:
+    """The constants of update number step (counted from 1) of this optimizer."""
+    cdef UpdateRule rule
+    rule.kind = config.kind
+    rule.learning_rate = config.learning_rate
+    rule.momentum = config.momentum
+    rule.beta1 = config.beta1
+    rule.beta2 = config.beta2
+    # lr m_hat / (sqrt(s_hat) + eps) = step_size m / (sqrt(s) + eps'), with the bias
+    # corrections folded into two per-step constants so the Adam loop vectorises.
+    rule.step_size = (config.learning_rate * sqrt(1 - config.beta2 ** step)
+                      / (1 - config.beta1 ** step))
+    rule.epsilon = config.epsilon * sqrt(1 - config.beta2 ** step)
+    return rule
+
+
+cdef void apply_update(const UpdateRule* rule, floating* params, const floating* grads,
+                       floating* state_a, floating* state_b, Py_ssize_t n) noexcept nogil:
+    """One optimizer step over n parameters, in PyTorch's formulation.
 
     MOMENTUM: v = mu v + g; p -= lr v.  NESTEROV: the same v; p -= lr (g + mu v).
     ADAM: m = b1 m + (1-b1) g; s = b2 s + (1-b2) g^2; p -= lr m_hat / (sqrt(s_hat) + eps).
-    Element-wise, so splitting it over n_threads changes nothing in the result.
+    Element-wise, so any split of the parameters across threads gives the same result.
     """
     cdef Py_ssize_t i
-    cdef floating lr = <floating> config.learning_rate
-    cdef floating mu = <floating> config.momentum
-    cdef floating b1 = <floating> config.beta1
-    cdef floating b2 = <floating> config.beta2
-    cdef floating step_size, eps
-    config.step += 1
-    if config.kind == SGD:
-        for i in prange(n_params, num_threads=n_threads, schedule="static"):
+    cdef floating lr = <floating> rule.learning_rate
+    cdef floating mu = <floating> rule.momentum
+    cdef floating b1 = <floating> rule.beta1
+    cdef floating b2 = <floating> rule.beta2
+    cdef floating step_size = <floating> rule.step_size
+    cdef floating eps = <floating> rule.epsilon
+    if rule.kind == SGD:
+        for i in range(n):
             params[i] -= lr * grads[i]
-    elif config.kind == MOMENTUM:
-        for i in prange(n_params, num_threads=n_threads, schedule="static"):
+    elif rule.kind == MOMENTUM:
+        for i in range(n):
             state_a[i] = mu * state_a[i] + grads[i]
             params[i] -= lr * state_a[i]
-    elif config.kind == NESTEROV:
-        for i in prange(n_params, num_threads=n_threads, schedule="static"):
+    elif rule.kind == NESTEROV:
+        for i in range(n):
             state_a[i] = mu * state_a[i] + grads[i]
             params[i] -= lr * (grads[i] + mu * state_a[i])
     else:  # ADAM
-        # lr m_hat / (sqrt(s_hat) + eps) = step_size m / (sqrt(s) + eps'), with the bias
-        # corrections folded into two per-step constants so the loop vectorises.
-        step_size = <floating> (config.learning_rate * sqrt(1 - config.beta2 ** config.step)
-                                / (1 - config.beta1 ** config.step))
-        eps = <floating> (config.epsilon * sqrt(1 - config.beta2 ** config.step))
-        for i in prange(n_params, num_threads=n_threads, schedule="static"):
+        for i in range(n):
             state_a[i] = b1 * state_a[i] + (1 - b1) * grads[i]
             state_b[i] = b2 * state_b[i] + (1 - b2) * grads[i] * grads[i]
             params[i] -= step_size * state_a[i] / (_sqrt(state_b[i]) + eps)
+
+
+cdef void update(floating* params, const floating* grads, Py_ssize_t n_params,
+                 OptimizerConfig* config, floating* state_a, floating* state_b,
+                 int n_threads) noexcept nogil:
+    """The next optimizer step over all parameters, split in n_threads contiguous chunks.
+
+    state_a and state_b are NULL for optimizers that keep no such state."""
+    cdef Py_ssize_t chunk = (n_params + n_threads - 1) // n_threads, first
+    cdef int t
+    cdef UpdateRule rule
+    config.step += 1
+    rule = update_rule(config, config.step)
+    for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
+        first = t * chunk
+        if first < n_params:
+            apply_update(&rule, params + first, grads + first,
+                         state_a + first if state_a != NULL else NULL,
+                         state_b + first if state_b != NULL else NULL,
+                         min(chunk, n_params - first))
 
 
 # ---------------------------------------------------------------------------------------
@@ -499,7 +548,7 @@ def narrow_layer(int n_in, int n_out):
     return bool(is_narrow(n_in, n_out))
 
 
-cdef Net _net(const int[::1] sizes, int activation, Py_ssize_t n_params):
+cdef Net make_net(const int[::1] sizes, int activation, Py_ssize_t n_params):
     cdef Net net
     cdef int l
     net.sizes = &sizes[0]
@@ -512,6 +561,19 @@ cdef Net _net(const int[::1] sizes, int activation, Py_ssize_t n_params):
         net.act_width += sizes[l]
         net.has_narrow = net.has_narrow or is_narrow(sizes[l - 1], sizes[l])
     return net
+
+
+cdef OptimizerConfig optimizer_config(dict optimizer) except *:
+    """The OptimizerConfig of cmlp.optimizers.OptimizerState.config."""
+    cdef OptimizerConfig config
+    config.kind = optimizer["kind"]
+    config.learning_rate = optimizer["learning_rate"]
+    config.momentum = optimizer["momentum"]
+    config.beta1 = optimizer["beta1"]
+    config.beta2 = optimizer["beta2"]
+    config.epsilon = optimizer["epsilon"]
+    config.step = optimizer["step"]
+    return config
 
 
 cdef Work _work(dict buffers, floating[::1] params) except *:
@@ -547,7 +609,7 @@ cdef Work _work(dict buffers, floating[::1] params) except *:
 def predict_proba(const floating[:, ::1] X, floating[::1] params, const int[::1] sizes,
                   int activation, dict buffers, floating[:, ::1] out):
     """Class probabilities of every row of X into out, block by block on every thread."""
-    cdef Net net = _net(sizes, activation, params.shape[0])
+    cdef Net net = make_net(sizes, activation, params.shape[0])
     cdef Work work = _work(buffers, params)
     cdef Py_ssize_t n = X.shape[0], chunk, block, first
     cdef int n_classes = sizes[sizes.shape[0] - 1]
@@ -573,7 +635,7 @@ def loss_and_gradients(const floating[:, ::1] X, const int[::1] y, floating[::1]
                        const int[::1] sizes, int activation, double l2, dict buffers,
                        floating[::1] grads):
     """Mean loss (with penalty) and number of correct argmax predictions; gradients to grads."""
-    cdef Net net = _net(sizes, activation, params.shape[0])
+    cdef Net net = make_net(sizes, activation, params.shape[0])
     cdef Work work = _work(buffers, params)
     cdef Py_ssize_t n_correct = 0
     cdef double loss
@@ -594,7 +656,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     (rows in place, in order). optimizer holds the OptimizerConfig fields; its "step" is
     advanced. Returns (mean loss over the epoch, correct predictions).
     """
-    cdef Net net = _net(sizes, activation, params.shape[0])
+    cdef Net net = make_net(sizes, activation, params.shape[0])
     cdef Work work = _work(buffers, params)
     cdef OptimizerConfig config
     cdef Py_ssize_t n = X.shape[0], start, rows, n_correct = 0
@@ -603,13 +665,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     # Optimizers without state are handed empty arrays.
     cdef floating* state_a_data = &state_a[0] if state_a.shape[0] > 0 else NULL
     cdef floating* state_b_data = &state_b[0] if state_b.shape[0] > 0 else NULL
-    config.kind = optimizer["kind"]
-    config.learning_rate = optimizer["learning_rate"]
-    config.momentum = optimizer["momentum"]
-    config.beta1 = optimizer["beta1"]
-    config.beta2 = optimizer["beta2"]
-    config.epsilon = optimizer["epsilon"]
-    config.step = optimizer["step"]
+    config = optimizer_config(optimizer)
     with nogil:
         start = 0
         while start < n:

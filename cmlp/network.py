@@ -13,6 +13,7 @@ import numpy as np
 
 from cmlp import _kernels
 from cmlp import _serialization
+from cmlp import _unit_split
 from cmlp._validation import (
     check_choice, check_dtype, check_layer_sizes, check_positive_int, check_real, check_X,
     check_y)
@@ -26,6 +27,10 @@ from cmlp.reference import ACTIVATIONS  # its order gives the codes of the Activ
 _NARROW_BLOCK_ROWS = 120  # a multiple of every row tile of the narrow kernels (12, 6, 4, 3, 2)
 _MAX_BLOCK_ROWS = 2048
 _KEPT_WORKSPACES = 4
+# Mini-batches up to this size are split across threads by units, not rows (_unit_split):
+# a row split makes each thread a private copy of the gradients to zero and sum, passes
+# over every parameter that cost as much as a small batch's products.
+_UNIT_SPLIT_MAX_ROWS = 512
 
 
 class TrainingDiverged(FloatingPointError):
@@ -127,6 +132,16 @@ class Network:
         if not _kernels.openmp_enabled():
             return 1
         return self.n_threads or os.cpu_count() or 1
+
+    @staticmethod
+    def _epoch_kernel(batch_rows, work):
+        """The epoch loop for this batch size: threads split the rows of each batch, or,
+        for small batches, each layer's units (see _UNIT_SPLIT_MAX_ROWS)."""
+        n_threads, block_rows = work["acts"].shape[0], work["block_rows"]
+        if 1 < n_threads and batch_rows <= _UNIT_SPLIT_MAX_ROWS and (
+                n_threads * block_rows >= batch_rows):
+            return _unit_split.train_epoch
+        return _kernels.train_epoch
 
     def _threads(self):
         """While computing, BLAS runs one thread inside each of cmlp's own threads.
@@ -230,6 +245,7 @@ class Network:
         n = X.shape[0]
         rows = n if batch_size is None else min(batch_size, n)
         work = self._workspace(rows)
+        train_epoch = self._epoch_kernel(rows, work)
         grads = np.empty_like(self._params)
         gather = shuffle and rows < n  # a full batch needs no shuffling
 
@@ -244,7 +260,7 @@ class Network:
                 opt.config["learning_rate"] = scheduled_learning_rate(
                     lr_schedule, learning_rate, epoch, epochs, lr_decay)
                 order = self._rng.permutation(n).astype(np.int64) if gather else None
-                loss, n_correct = _kernels.train_epoch(
+                loss, n_correct = train_epoch(
                     X, y, order, rows, self._params, self._sizes, self._activation_code(),
                     l2, opt.config, opt.state_a, opt.state_b, work, grads)
                 self._check_finite(loss, epoch, last_good)
@@ -344,6 +360,7 @@ class _Workspace:
             "correct": np.empty(n_threads, dtype=np.intp),
             "packed": np.zeros(max(1, _kernels.packed_size(layer_sizes)), dtype=dtype),
             "act_width": act_width,
+            "block_rows": block,
         }
 
 

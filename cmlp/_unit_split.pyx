@@ -1,0 +1,347 @@
+"""Mini-batch epochs for small batches on several threads: each thread takes a share of
+every layer's units instead of a share of the batch's rows.
+
+The row split of _kernels gives each thread its own copy of the gradients, which are then
+added up: for a small batch those passes over every parameter (zeroing, summing) cost as
+much as the products themselves. Here thread t owns, in every layer l, a contiguous range
+of its inputs (rows k of W_l) and of its outputs (entries of b_l), and computes
+
+    forward   Z_l[:, own outputs] = A_{l-1} W_l[:, own outputs] + b_l   (narrow layers: own rows
+                                                                         of the batch)
+    backward  dW_l[own inputs, :] = A_{l-1}[:, own inputs]^T D_l
+              db_l[own outputs]   = column sums of D_l[:, own outputs]
+              D_{l-1}[:, own inputs] = (D_l W_l[own inputs, :]^T) * f'(A_{l-1}[:, own inputs])
+
+and then updates exactly the parameters whose gradients it wrote, so no gradient is ever
+summed across threads and no parameter is touched twice. The threads wait for each other
+(a barrier) between layers, since each layer needs all of the previous one's output. The
+whole epoch runs in one parallel region. Results depend on the thread count (how the
+products are cut), never on timing.
+"""
+from cython cimport floating
+from cython.parallel cimport parallel
+from libc.string cimport memcpy
+from libc.stdint cimport int64_t
+
+from cmlp._blas cimport gemm
+from cmlp._kernels cimport (
+    Net, OptimizerConfig, UpdateRule, activate, apply_update, is_narrow, make_net,
+    multiply_by_derivative, narrow_forward, optimizer_config, pack_narrow_rows,
+    packed_offset, softmax_cross_entropy, update_rule)
+
+cdef extern from "team.h" nogil:
+    int cmlp_team_size()
+    int cmlp_thread_number()
+    void cmlp_barrier()
+
+
+cdef struct Share:
+    Py_ssize_t first
+    Py_ssize_t stop
+
+
+cdef inline Share _share(Py_ssize_t n, int n_threads, int t) noexcept nogil:
+    """Thread t's contiguous part of n items cut in n_threads near-equal parts."""
+    cdef Share s
+    s.first = n * t // n_threads
+    s.stop = n * (t + 1) // n_threads
+    return s
+
+
+cdef struct Epoch:
+    # What every thread reads: the data, the parameters and the shared work buffers, each
+    # laid out for a whole batch (the buffers of cmlp.network._Workspace, viewed as one).
+    const Net* net
+    const void* X
+    const int* y
+    const int64_t* order    # the epoch's row order, or NULL for rows in place
+    Py_ssize_t n
+    Py_ssize_t batch_size
+    void* params
+    void* grads
+    void* state_a           # NULL for optimizers without state
+    void* state_b
+    void* acts              # batch_size x act_width
+    void* delta_a           # batch_size x widest hidden layer
+    void* delta_b
+    void* x_block           # batch_size x n_features, the batch's rows gathered
+    int* y_block
+    void* packed            # the narrow layers' padded weights
+    double* loss            # per thread: the epoch's summed loss (with penalty, per row)
+    Py_ssize_t* correct     # per thread
+    const OptimizerConfig* config
+    double l2
+
+
+cdef inline floating* _at(void* base, Py_ssize_t offset, floating* kind) noexcept nogil:
+    """base, an array of floating, plus offset (kind is only there to pick the type)."""
+    return <floating*> base + offset if base != NULL else NULL
+
+
+cdef void _set_column_sums(const floating* D, Py_ssize_t n, int stride, Share cols,
+                           floating* out) noexcept nogil:
+    """out[j] = sum over the n rows of D[:, j], for the columns j of cols."""
+    cdef Py_ssize_t i, j
+    for j in range(cols.first, cols.stop):
+        out[j] = 0
+    for i in range(n):
+        for j in range(cols.first, cols.stop):
+            out[j] += D[i * stride + j]
+
+
+cdef double _add_l2(floating* grads, const floating* W, Py_ssize_t size,
+                    double l2) noexcept nogil:
+    """grads += l2 W over size weights; returns their sum of squares."""
+    cdef Py_ssize_t p
+    cdef double squares = 0
+    for p in range(size):
+        squares += <double> W[p] * W[p]
+        grads[p] += <floating> l2 * W[p]
+    return squares
+
+
+cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
+                   Py_ssize_t rows) noexcept nogil:
+    """Every layer's output for the batch: own output units of wide layers, own rows of
+    narrow ones; a barrier after each layer."""
+    cdef const Net* net = e.net
+    cdef const floating* inputs = xb
+    cdef floating* out = <floating*> e.acts
+    cdef const floating* params = <floating*> e.params
+    cdef const floating* b
+    cdef Py_ssize_t offset = 0, i
+    cdef int l, n_in, n_out
+    cdef Share mine
+    for l in range(net.n_layers):
+        n_in = net.sizes[l]
+        n_out = net.sizes[l + 1]
+        b = params + offset + <Py_ssize_t> n_in * n_out
+        if is_narrow(n_in, n_out):
+            mine = _share(rows, T, t)
+            if mine.stop > mine.first:
+                    narrow_forward(inputs + mine.first * n_in, mine.stop - mine.first, n_in,
+                               <floating*> e.packed + packed_offset(net, l), b, n_out,
+                               out + mine.first * n_out)
+            if l < net.n_layers - 1:
+                activate(out + mine.first * n_out, (mine.stop - mine.first) * n_out,
+                         net.activation)
+        else:
+            mine = _share(n_out, T, t)
+            if mine.stop > mine.first:
+                for i in range(rows):  # rows start as the bias; gemm adds the product
+                    memcpy(out + i * n_out + mine.first, b + mine.first,
+                           (mine.stop - mine.first) * sizeof(floating))
+                gemm(False, False, <int> rows, <int> (mine.stop - mine.first), n_in,
+                     <floating> 1, inputs, n_in, params + offset + mine.first, n_out,
+                     <floating> 1, out + mine.first, n_out)
+                if l < net.n_layers - 1:
+                    for i in range(rows):
+                        activate(out + i * n_out + mine.first, mine.stop - mine.first,
+                                 net.activation)
+        cmlp_barrier()
+        inputs = out
+        out += rows * n_out
+        offset += <Py_ssize_t> n_in * n_out + n_out
+
+
+cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int* yb,
+                    Py_ssize_t rows, double* loss, Py_ssize_t* correct) noexcept nogil:
+    """Softmax and loss of own rows, then every layer's gradients for own units, into
+    e.grads (params layout); a barrier after each step."""
+    cdef const Net* net = e.net
+    cdef const floating* params = <floating*> e.params
+    cdef floating* grads = <floating*> e.grads
+    cdef floating* delta
+    cdef floating* spare = <floating*> e.delta_a
+    cdef floating* other = <floating*> e.delta_b
+    cdef floating* swap
+    cdef const floating* inputs
+    cdef floating scale = <floating> (1.0 / rows)
+    cdef Py_ssize_t output_offset = 0, param_offset = 0, i, p
+    cdef int l, n_in, n_out, n_classes = net.sizes[net.n_layers]
+    cdef double data_loss = 0
+    cdef Share mine, ins, outs
+
+    for l in range(net.n_layers - 1):
+        output_offset += rows * net.sizes[l + 1]
+        param_offset += <Py_ssize_t> net.sizes[l] * net.sizes[l + 1] + net.sizes[l + 1]
+    delta = <floating*> e.acts + output_offset
+
+    # Output delta (P - onehot(y)) / rows of own rows, in place over their logits.
+    mine = _share(rows, T, t)
+    softmax_cross_entropy(delta + mine.first * n_classes, yb + mine.first,
+                          mine.stop - mine.first, n_classes, &data_loss, correct)
+    loss[0] += data_loss
+    for i in range(mine.first, mine.stop):
+        delta[i * n_classes + yb[i]] -= 1
+    for p in range(mine.first * n_classes, mine.stop * n_classes):
+        delta[p] *= scale
+    cmlp_barrier()
+
+    for l in range(net.n_layers - 1, -1, -1):
+        n_in = net.sizes[l]
+        n_out = net.sizes[l + 1]
+        inputs = xb if l == 0 else <floating*> e.acts + output_offset - rows * n_in
+        ins = _share(n_in, T, t)
+        outs = _share(n_out, T, t)
+        if ins.stop > ins.first:
+            gemm(True, False, <int> (ins.stop - ins.first), n_out, <int> rows, <floating> 1,
+                 inputs + ins.first, n_in, delta, n_out,
+                 <floating> 0, grads + param_offset + ins.first * n_out, n_out)
+        _set_column_sums(delta, rows, n_out, outs,
+                         grads + param_offset + <Py_ssize_t> n_in * n_out)
+        if l > 0:
+            if ins.stop > ins.first:
+                gemm(False, True, <int> rows, <int> (ins.stop - ins.first), n_out,
+                     <floating> 1, delta, n_out, params + param_offset + ins.first * n_out,
+                     n_out, <floating> 0, spare + ins.first, n_in)
+                for i in range(rows):
+                    multiply_by_derivative(spare + i * n_in + ins.first,
+                                           inputs + i * n_in + ins.first,
+                                           ins.stop - ins.first, net.activation)
+            delta = spare
+            swap = spare
+            spare = other
+            other = swap
+            output_offset -= rows * n_in
+            param_offset -= <Py_ssize_t> net.sizes[l - 1] * n_in + n_in
+        cmlp_barrier()
+
+
+cdef void _update_own(const Epoch* e, int T, int t, const UpdateRule* rule,
+                      floating* params, floating* grads, Py_ssize_t rows,
+                      double* loss) noexcept nogil:
+    """The optimizer step (with L2) on the parameters whose gradients thread t wrote; then
+    re-pack own rows of narrow layers for the next forward pass."""
+    cdef const Net* net = e.net
+    cdef floating* kind = NULL
+    cdef Py_ssize_t offset = 0, first, size
+    cdef double squares = 0
+    cdef int l, n_in, n_out
+    cdef Share ins, outs
+    for l in range(net.n_layers):
+        n_in = net.sizes[l]
+        n_out = net.sizes[l + 1]
+        ins = _share(n_in, T, t)
+        outs = _share(n_out, T, t)
+        first = offset + ins.first * n_out
+        size = (ins.stop - ins.first) * n_out
+        if e.l2 != 0:
+            squares += _add_l2(grads + first, params + first, size, e.l2)
+        apply_update(rule, params + first, grads + first, _at(e.state_a, first, kind),
+                     _at(e.state_b, first, kind), size)
+        first = offset + <Py_ssize_t> n_in * n_out + outs.first
+        apply_update(rule, params + first, grads + first, _at(e.state_a, first, kind),
+                     _at(e.state_b, first, kind), outs.stop - outs.first)
+        if is_narrow(n_in, n_out):
+            pack_narrow_rows(params + offset, n_out, ins.first, ins.stop,
+                             <floating*> e.packed + packed_offset(net, l))
+        offset += <Py_ssize_t> n_in * n_out + n_out
+    loss[0] += rows * 0.5 * e.l2 * squares  # the penalty, counted once per row like the loss
+
+
+cdef void _gather(const Epoch* e, int T, int t, Py_ssize_t start, Py_ssize_t rows,
+                  floating* kind) noexcept nogil:
+    """Own share of the batch's rows (in the epoch's order) into x_block and y_block."""
+    cdef Py_ssize_t r, n_features = e.net.sizes[0]
+    cdef Share mine = _share(rows, T, t)
+    for r in range(mine.first, mine.stop):
+        memcpy(<floating*> e.x_block + r * n_features,
+               <const floating*> e.X + e.order[start + r] * n_features,
+               n_features * sizeof(floating))
+        e.y_block[r] = e.y[e.order[start + r]]
+
+
+cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
+    """One thread's part of the whole epoch."""
+    cdef int T = cmlp_team_size(), t = cmlp_thread_number(), l
+    cdef Py_ssize_t start = 0, rows, offset = 0
+    cdef long step = e.config.step
+    cdef double loss = 0
+    cdef Py_ssize_t correct = 0
+    cdef const floating* xb
+    cdef const int* yb
+    cdef UpdateRule rule
+    cdef Share ins
+    for l in range(e.net.n_layers):  # own rows of the narrow layers' packed weights
+        ins = _share(e.net.sizes[l], T, t)
+        if is_narrow(e.net.sizes[l], e.net.sizes[l + 1]):
+            pack_narrow_rows(<floating*> e.params + offset, e.net.sizes[l + 1], ins.first,
+                             ins.stop, <floating*> e.packed + packed_offset(e.net, l))
+        offset += <Py_ssize_t> e.net.sizes[l] * e.net.sizes[l + 1] + e.net.sizes[l + 1]
+    while start < e.n:
+        rows = min(e.batch_size, e.n - start)
+        if e.order != NULL:
+            _gather(e, T, t, start, rows, kind)
+            xb = <floating*> e.x_block
+            yb = e.y_block
+        else:
+            xb = <const floating*> e.X + start * e.net.sizes[0]
+            yb = e.y + start
+        cmlp_barrier()  # the batch's rows and the packed weights are complete
+        _forward(e, T, t, xb, rows)
+        _backward(e, T, t, xb, yb, rows, &loss, &correct)
+        step += 1
+        rule = update_rule(e.config, step)
+        _update_own(e, T, t, &rule, <floating*> e.params, <floating*> e.grads, rows, &loss)
+        start += rows
+    e.loss[t] = loss
+    e.correct[t] = correct
+
+
+def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] order,
+                Py_ssize_t batch_size, floating[::1] params, const int[::1] sizes,
+                int activation, double l2, dict optimizer,
+                floating[::1] state_a, floating[::1] state_b, dict buffers,
+                floating[::1] grads):
+    """cmlp._kernels.train_epoch (same arguments, same results up to rounding) with each
+    layer's units split across the workspace's threads; the workspace must hold a whole
+    batch (n_threads x block_rows >= batch_size)."""
+    cdef Net net = make_net(sizes, activation, params.shape[0])
+    cdef OptimizerConfig config = optimizer_config(optimizer)
+    cdef floating[:, ::1] acts = buffers["acts"]
+    cdef floating[:, ::1] delta_a = buffers["delta_a"]
+    cdef floating[:, ::1] delta_b = buffers["delta_b"]
+    cdef floating[:, ::1] x_block = buffers["x_block"]
+    cdef int[:, ::1] y_block = buffers["y_block"]
+    cdef floating[::1] packed = buffers["packed"]
+    cdef double[::1] loss = buffers["loss"]
+    cdef Py_ssize_t[::1] correct = buffers["correct"]
+    cdef int n_threads = acts.shape[0], t
+    cdef Py_ssize_t n = X.shape[0], n_batches = (n + batch_size - 1) // batch_size
+    cdef Epoch e
+    cdef floating* kind = NULL
+    if n_threads * buffers["block_rows"] < min(batch_size, n):
+        raise ValueError("the workspace does not hold a whole batch")
+    e.net = &net
+    e.X = &X[0, 0]
+    e.y = &y[0]
+    e.order = &order[0] if order is not None else NULL
+    e.n = n
+    e.batch_size = batch_size
+    e.params = &params[0]
+    e.grads = &grads[0]
+    e.state_a = &state_a[0] if state_a.shape[0] > 0 else NULL
+    e.state_b = &state_b[0] if state_b.shape[0] > 0 else NULL
+    e.acts = &acts[0, 0]
+    e.delta_a = &delta_a[0, 0]
+    e.delta_b = &delta_b[0, 0]
+    e.x_block = &x_block[0, 0]
+    e.y_block = &y_block[0, 0]
+    e.packed = &packed[0]
+    e.loss = &loss[0]
+    e.correct = &correct[0]
+    e.config = &config
+    e.l2 = l2
+    for t in range(n_threads):
+        loss[t] = 0
+        correct[t] = 0
+    with nogil, parallel(num_threads=n_threads):
+        _run_thread(&e, kind)
+    optimizer["step"] = config.step + n_batches
+    total_loss = 0.0
+    total_correct = 0
+    for t in range(n_threads):  # a thread the runtime did not start left its zeros
+        total_loss += loss[t]
+        total_correct += correct[t]
+    return total_loss / n, total_correct
