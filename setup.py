@@ -32,9 +32,9 @@ EXTENSIONS = [
     ),
     Extension(
         "cmlp._kernels",
-        ["cmlp/_kernels.pyx", "cmlp/_src/narrow.c"],
+        ["cmlp/_kernels.pyx", "cmlp/_src/simd.c"],
         include_dirs=["cmlp/_src"],
-        depends=["cmlp/_src/narrow.h", "cmlp/_src/narrow_impl.h"],
+        depends=["cmlp/_src/simd.h", "cmlp/_src/narrow_impl.h", "cmlp/_src/tiles_impl.h"],
     ),
     Extension(
         "cmlp._unit_split",

@@ -51,6 +51,10 @@ cdef struct UpdateRule:   # the constants of one optimizer step
 
 cdef bint is_narrow(int n_in, int n_out) noexcept nogil
 
+cdef void product(bint trans_a, int m, int n, int k, const floating* A, int lda,
+                  const floating* B, int ldb, bint accumulate, floating* C,
+                  int ldc) noexcept nogil
+
 cdef void activate(floating* A, Py_ssize_t size, int activation) noexcept nogil
 
 cdef void multiply_by_derivative(floating* D, const floating* A, Py_ssize_t size,

@@ -27,7 +27,7 @@ from cmlp._blas cimport gemm
 from cmlp._kernels cimport (
     Net, OptimizerConfig, UpdateRule, activate, apply_update, is_narrow, make_net,
     multiply_by_derivative, narrow_forward, optimizer_config, pack_narrow_rows,
-    packed_offset, softmax_cross_entropy, update_rule)
+    packed_offset, product, softmax_cross_entropy, update_rule)
 
 cdef extern from "team.h" nogil:
     int cmlp_team_size()
@@ -131,9 +131,8 @@ cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
                 for i in range(rows):  # rows start as the bias; gemm adds the product
                     memcpy(out + i * n_out + mine.first, b + mine.first,
                            (mine.stop - mine.first) * sizeof(floating))
-                gemm(False, False, <int> rows, <int> (mine.stop - mine.first), n_in,
-                     <floating> 1, inputs, n_in, params + offset + mine.first, n_out,
-                     <floating> 1, out + mine.first, n_out)
+                product(False, <int> rows, <int> (mine.stop - mine.first), n_in, inputs, n_in,
+                        params + offset + mine.first, n_out, True, out + mine.first, n_out)
                 if l < net.n_layers - 1:
                     for i in range(rows):
                         activate(out + i * n_out + mine.first, mine.stop - mine.first,
@@ -185,9 +184,8 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
         ins = _share(n_in, T, t)
         outs = _share(n_out, T, t)
         if ins.stop > ins.first:
-            gemm(True, False, <int> (ins.stop - ins.first), n_out, <int> rows, <floating> 1,
-                 inputs + ins.first, n_in, delta, n_out,
-                 <floating> 0, grads + param_offset + ins.first * n_out, n_out)
+            product(True, <int> (ins.stop - ins.first), n_out, <int> rows, inputs + ins.first,
+                    n_in, delta, n_out, False, grads + param_offset + ins.first * n_out, n_out)
         _set_column_sums(delta, rows, n_out, outs,
                          grads + param_offset + <Py_ssize_t> n_in * n_out)
         if l > 0:

@@ -1,8 +1,10 @@
-"""The narrow-layer SIMD kernels and the thread split, each against the numpy reference.
+"""The SIMD kernels (narrow layers, tile products) and the thread split, each against the
+numpy reference.
 
 Every instruction-set path the CPU supports is forced in turn; the shapes cross the
-kernels' tile edges (rows not a multiple of 2, outputs not a multiple of 6 or 4, inputs not
-a multiple of any vector width) and the 128-row blocks each thread works in.
+kernels' tile edges (rows not a multiple of 2, 6 or 12, outputs not a multiple of 6 or 4 or
+of any vector width, inputs not a multiple of any vector width or of the tile product's
+256-row chunks) and the row blocks each thread works in.
 """
 import numpy as np
 import pytest
@@ -49,6 +51,52 @@ def _check_against_reference(net, X, y, dtype):
         assert_allclose(got, expected, **TOL[dtype])
     assert_allclose(net.predict_proba(X), reference.forward(W, b, X.astype(np.float64))[-1],
                     **TOL[dtype])
+
+
+# (m, n, k) of C = op(A) B for the tile product
+TILE_SHAPES = [(1, 1, 1), (7, 5, 3), (13, 77, 50), (32, 128, 784), (25, 200, 300),
+               (6, 64, 257), (300, 33, 2), (12, 16, 0)]
+
+
+@pytest.fixture
+def tiles_everywhere():
+    previous = _kernels.use_tile_products(10**6, 10**6)
+    yield
+    _kernels.use_tile_products(*previous)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("m, n, k", TILE_SHAPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_every_simd_path_tile_product_matches_numpy(simd_path, tiles_everywhere, dtype, m, n,
+                                                    k, trans_a, accumulate):
+    rng = np.random.default_rng(m * 1000 + n + k)
+    # A is stored with a wider row than it uses, so a wrong stride shows
+    stored = rng.standard_normal((k, m + 3) if trans_a else (m, k + 3)).astype(dtype)
+    A = stored[:, :m] if trans_a else stored[:, :k]
+    B = rng.standard_normal((k, n)).astype(dtype)
+    C = rng.standard_normal((m, n)).astype(dtype)
+    expected = (A.T if trans_a else A).astype(np.float64) @ B.astype(np.float64)
+    if accumulate:
+        expected += C
+    _kernels.tile_product(stored, B, C, trans_a, accumulate)
+    # sums of k products of unit normals: rounding grows with k, a wrong term is off by ~1
+    assert_allclose(C, expected, rtol=TOL[dtype]["rtol"],
+                    atol=8 * np.finfo(dtype).eps * max(k, 1))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n, sizes", [(300, [50, 70, 9]), (37, [784, 128, 33, 10]),
+                                      (256, [20, 129, 7])])
+@pytest.mark.parametrize("limits", [(256, 128), (0, 0)], ids=["tiles", "blas"])
+def test_tile_and_blas_products_match_reference(simd_path, dtype, n, sizes, limits):
+    previous = _kernels.use_tile_products(*limits)
+    try:
+        net, X, y = _problem(sizes, n, dtype)
+        _check_against_reference(net, X, y, dtype)
+    finally:
+        _kernels.use_tile_products(*previous)
 
 
 def test_narrow_layers_are_detected():

@@ -1,5 +1,5 @@
 /* One instruction set's version of the narrow kernels, for one element type.
- * Included by narrow.c with T (element type), VW (lanes), SUFFIX and TARGET defined.
+ * Included by simd.c with T (element type), VW (lanes), SUFFIX and TARGET defined.
  * The code uses GCC vector extensions; the compiler maps them to the target's registers.
  */
 #define CAT_(a, b) a##_##b

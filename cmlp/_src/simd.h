@@ -1,17 +1,18 @@
-/* Kernels for narrow layers (few outputs, many inputs), where BLAS gemm runs far below peak.
+/* cmlp's SIMD kernels: narrow layers (few outputs, many inputs), where BLAS gemm runs far
+ * below peak; the tile product of thin matrices (mini-batches), where BLAS spends its time
+ * packing; and the softmax's exp.
  *
- * forward:    Z (n x H)  = X (n x K) WP + b   (WP: the K x H weights with their rows padded
- *                                              with zeros to CMLP_NARROW_PAD columns)
- * accumulate: dWT (H x K) += D^T (H x n) X (n x K)
- *
- * H is at most CMLP_NARROW_PAD.
+ * narrow forward:    Z (n x H)  = X (n x K) WP + b   (WP: the K x H weights with their rows
+ *                                                     padded with zeros to CMLP_NARROW_PAD)
+ * narrow accumulate: dWT (H x K) += D^T (H x n) X (n x K)         (H <= CMLP_NARROW_PAD)
+ * tile product:      C = op(A) B                                   (any sizes)
  *
  * Each is compiled for several instruction sets (AVX-512, AVX with FMA, baseline) and the
  * best one the CPU supports is picked at run time, so one wheel runs on any x86-64 CPU.
  * cmlp_simd_select forces a path (the tests run every available one).
  */
-#ifndef CMLP_NARROW_H
-#define CMLP_NARROW_H
+#ifndef CMLP_SIMD_H
+#define CMLP_SIMD_H
 
 #include <stddef.h>
 
@@ -25,6 +26,15 @@ void cmlp_narrow_accumulate_f32(const float *X, ptrdiff_t n, int K, const float 
                                 float *dWT);
 void cmlp_narrow_accumulate_f64(const double *X, ptrdiff_t n, int K, const double *D, int H,
                                 double *dWT);
+
+/* C (m x n) = op(A) B, or C += op(A) B if accumulate: B (k x n) and C row-major with row
+ * strides ldb and ldc, op(A)[r, p] = A[r * a_row + p * a_col] (A, or A transposed). */
+void cmlp_tile_product_f32(int m, int n, int k, const float *A, ptrdiff_t a_row,
+                           ptrdiff_t a_col, const float *B, ptrdiff_t ldb, float *C,
+                           ptrdiff_t ldc, int accumulate);
+void cmlp_tile_product_f64(int m, int n, int k, const double *A, ptrdiff_t a_row,
+                           ptrdiff_t a_col, const double *B, ptrdiff_t ldb, double *C,
+                           ptrdiff_t ldc, int accumulate);
 
 /* x[i] = exp(x[i]) for the softmax, vectorised (relative error ~1e-7; see narrow_impl.h). */
 void cmlp_exp_f32(float *x, ptrdiff_t n);

@@ -1,7 +1,7 @@
-/* Run-time choice among the instruction-set versions of the narrow kernels (narrow.h). */
+/* Run-time choice among the instruction-set versions of the SIMD kernels (simd.h). */
 #include <string.h> /* memcpy, strcmp */
 
-#include "narrow.h"
+#include "simd.h"
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define CMLP_X86 1
@@ -14,6 +14,15 @@
 #define VW 4
 #define SUFFIX generic_f32
 #include "narrow_impl.h"
+#define TILE_ROWS 6
+#define TILE_VECS 2
+#define SLIM_ROWS 8
+#define TILE_DEPTH 256
+#include "tiles_impl.h"
+#undef TILE_DEPTH
+#undef TILE_ROWS
+#undef TILE_VECS
+#undef SLIM_ROWS
 #undef CMLP_F32
 #undef T
 #undef VW
@@ -22,6 +31,15 @@
 #define VW 2
 #define SUFFIX generic_f64
 #include "narrow_impl.h"
+#define TILE_ROWS 6
+#define TILE_VECS 2
+#define SLIM_ROWS 8
+#define TILE_DEPTH 256
+#include "tiles_impl.h"
+#undef TILE_DEPTH
+#undef TILE_ROWS
+#undef TILE_VECS
+#undef SLIM_ROWS
 #undef T
 #undef VW
 #undef SUFFIX
@@ -34,6 +52,15 @@
 #define VW 8
 #define SUFFIX avx_fma_f32
 #include "narrow_impl.h"
+#define TILE_ROWS 6
+#define TILE_VECS 2
+#define SLIM_ROWS 8
+#define TILE_DEPTH 256
+#include "tiles_impl.h"
+#undef TILE_DEPTH
+#undef TILE_ROWS
+#undef TILE_VECS
+#undef SLIM_ROWS
 #undef CMLP_F32
 #undef T
 #undef VW
@@ -42,6 +69,15 @@
 #define VW 4
 #define SUFFIX avx_fma_f64
 #include "narrow_impl.h"
+#define TILE_ROWS 6
+#define TILE_VECS 2
+#define SLIM_ROWS 8
+#define TILE_DEPTH 256
+#include "tiles_impl.h"
+#undef TILE_DEPTH
+#undef TILE_ROWS
+#undef TILE_VECS
+#undef SLIM_ROWS
 #undef T
 #undef VW
 #undef SUFFIX
@@ -53,6 +89,15 @@
 #define VW 16
 #define SUFFIX avx512_f32
 #include "narrow_impl.h"
+#define TILE_ROWS 6
+#define TILE_VECS 4
+#define SLIM_ROWS 12
+#define TILE_DEPTH 256
+#include "tiles_impl.h"
+#undef TILE_DEPTH
+#undef TILE_ROWS
+#undef TILE_VECS
+#undef SLIM_ROWS
 #undef CMLP_F32
 #undef T
 #undef VW
@@ -61,6 +106,15 @@
 #define VW 8
 #define SUFFIX avx512_f64
 #include "narrow_impl.h"
+#define TILE_ROWS 6
+#define TILE_VECS 4
+#define SLIM_ROWS 12
+#define TILE_DEPTH 256
+#include "tiles_impl.h"
+#undef TILE_DEPTH
+#undef TILE_ROWS
+#undef TILE_VECS
+#undef SLIM_ROWS
 #undef T
 #undef VW
 #undef SUFFIX
@@ -76,17 +130,23 @@ typedef struct {
     void (*accumulate_f32)(const float *, ptrdiff_t, int, const float *, int, float *);
     void (*accumulate_f64)(const double *, ptrdiff_t, int, const double *, int, double *);
     void (*exp_f32)(float *, ptrdiff_t);
+    void (*product_f32)(int, int, int, const float *, ptrdiff_t, ptrdiff_t, const float *,
+                        ptrdiff_t, float *, ptrdiff_t, int);
+    void (*product_f64)(int, int, int, const double *, ptrdiff_t, ptrdiff_t, const double *,
+                        ptrdiff_t, double *, ptrdiff_t, int);
 } simd_path;
 
 static const simd_path PATHS[] = {
 #ifdef CMLP_X86
     {"avx512", forward_avx512_f32, forward_avx512_f64, accumulate_avx512_f32,
-     accumulate_avx512_f64, exp_inplace_avx512_f32},
+     accumulate_avx512_f64, exp_inplace_avx512_f32, product_avx512_f32, product_avx512_f64},
     {"avx_fma", forward_avx_fma_f32, forward_avx_fma_f64, accumulate_avx_fma_f32,
-     accumulate_avx_fma_f64, exp_inplace_avx_fma_f32},
+     accumulate_avx_fma_f64, exp_inplace_avx_fma_f32, product_avx_fma_f32,
+     product_avx_fma_f64},
 #endif
     {"generic", forward_generic_f32, forward_generic_f64, accumulate_generic_f32,
-     accumulate_generic_f64, exp_inplace_generic_f32},
+     accumulate_generic_f64, exp_inplace_generic_f32, product_generic_f32,
+     product_generic_f64},
 };
 #define N_PATHS ((int)(sizeof(PATHS) / sizeof(PATHS[0])))
 
@@ -147,3 +207,15 @@ void cmlp_narrow_accumulate_f64(const double *X, ptrdiff_t n, int K, const doubl
 }
 
 void cmlp_exp_f32(float *x, ptrdiff_t n) { current->exp_f32(x, n); }
+
+void cmlp_tile_product_f32(int m, int n, int k, const float *A, ptrdiff_t a_row,
+                           ptrdiff_t a_col, const float *B, ptrdiff_t ldb, float *C,
+                           ptrdiff_t ldc, int accumulate) {
+    current->product_f32(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate);
+}
+
+void cmlp_tile_product_f64(int m, int n, int k, const double *A, ptrdiff_t a_row,
+                           ptrdiff_t a_col, const double *B, ptrdiff_t ldb, double *C,
+                           ptrdiff_t ldc, int accumulate) {
+    current->product_f64(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate);
+}

@@ -1,0 +1,119 @@
+/* One instruction set's version of the tile product, for one element type.
+ * Included by simd.c with T, VW, SUFFIX, TARGET, the tile shapes TILE_ROWS x TILE_VECS
+ * (the main tile) and SLIM_ROWS x 1 (for a last panel one vector wide), and TILE_DEPTH
+ * (rows of B per chunk) defined.
+ *
+ * C (m x n) = op(A) B, or C += op(A) B, with B and C row-major and
+ * op(A)[r, p] = A[r * a_row + p * a_col] (A itself, or its transpose). A tile of C stays in
+ * registers while p runs over all of k: each step loads a few vectors of one row of B and
+ * multiplies them by one broadcast value of op(A) per tile row. A panel of B (k rows, one
+ * tile wide) stays in cache while the row tiles go past, so nothing is packed: for the thin
+ * products of a mini-batch this beats BLAS, which packs both operands on every call.
+ */
+#define CAT_(a, b) a##_##b
+#define CAT(a, b) CAT_(a, b)
+#define FN(name) CAT(name, SUFFIX)
+#define VEC FN(tvec)
+#define UVEC FN(tuvec)
+
+typedef T VEC __attribute__((vector_size(VW * sizeof(T))));
+typedef T UVEC __attribute__((vector_size(VW * sizeof(T)), aligned(sizeof(T))));
+
+#define PRODUCT_TILE(R, NV)                                                                 \
+    TARGET static void FN(product_tile_##R##x##NV)(int k, const T *A, ptrdiff_t a_row,     \
+                                                   ptrdiff_t a_col, const T *B,             \
+                                                   ptrdiff_t ldb, T *C, ptrdiff_t ldc,      \
+                                                   int accumulate) {                        \
+        VEC acc[R][NV];                                                                    \
+        for (int r = 0; r < R; r++)                                                        \
+            for (int v = 0; v < NV; v++)                                                   \
+                acc[r][v] = accumulate ? *(const UVEC *)(C + r * ldc + v * VW) : (VEC){0}; \
+        for (int p = 0; p < k; p++) {                                                      \
+            VEC b[NV];                                                                     \
+            for (int v = 0; v < NV; v++) b[v] = *(const UVEC *)(B + p * ldb + v * VW);     \
+            for (int r = 0; r < R; r++) {                                                  \
+                T a = A[r * a_row + p * a_col];                                            \
+                for (int v = 0; v < NV; v++) acc[r][v] += a * b[v];                        \
+            }                                                                              \
+        }                                                                                  \
+        for (int r = 0; r < R; r++)                                                        \
+            for (int v = 0; v < NV; v++) *(UVEC *)(C + r * ldc + v * VW) = acc[r][v];      \
+    }
+
+/* Every row of one panel: whole tiles of R rows, then the last rows one at a time.
+ * (PRODUCT_PANEL expands TILE_ROWS and the like before PRODUCT_PANEL_ pastes them.) */
+#define PRODUCT_PANEL(R, NV) PRODUCT_PANEL_(R, NV)
+#define PRODUCT_PANEL_(R, NV)                                                               \
+    PRODUCT_TILE(R, NV)                                                                    \
+    PRODUCT_TILE(1, NV)                                                                    \
+    TARGET static void FN(product_panel_##NV)(int m, int k, const T *A, ptrdiff_t a_row,   \
+                                              ptrdiff_t a_col, const T *B, ptrdiff_t ldb,   \
+                                              T *C, ptrdiff_t ldc, int accumulate) {        \
+        int i = 0;                                                                         \
+        for (; i + R <= m; i += R)                                                         \
+            FN(product_tile_##R##x##NV)(k, A + i * a_row, a_row, a_col, B, ldb,            \
+                                        C + i * ldc, ldc, accumulate);                      \
+        for (; i < m; i++)                                                                 \
+            FN(product_tile_1x##NV)(k, A + i * a_row, a_row, a_col, B, ldb, C + i * ldc,   \
+                                    ldc, accumulate);                                       \
+    }
+
+PRODUCT_PANEL(TILE_ROWS, TILE_VECS)
+PRODUCT_PANEL(SLIM_ROWS, 1)
+
+/* One panel of columns [j, j + width) of C, in chunks of TILE_DEPTH rows of B. Each chunk
+ * of the panel is first copied to a contiguous buffer when more than one row tile will
+ * read it: rows of a wide B lie a page or more apart, and walking down them directly
+ * costs a TLB miss every row or two. */
+#define PRODUCT_COLUMNS(NV, R)                                                             \
+    TARGET static void FN(product_columns_##NV)(int m, int k, const T *A, ptrdiff_t a_row, \
+                                                ptrdiff_t a_col, const T *B, ptrdiff_t ldb, \
+                                                T *C, ptrdiff_t ldc, int accumulate) {      \
+        T packed[TILE_DEPTH * NV * VW] __attribute__((aligned(64)));                      \
+        for (int p0 = 0; p0 < k || p0 == 0; p0 += TILE_DEPTH) {                           \
+            int depth = k - p0 < TILE_DEPTH ? k - p0 : TILE_DEPTH;                         \
+            const T *panel = B + (ptrdiff_t)p0 * ldb;                                      \
+            ptrdiff_t stride = ldb;                                                        \
+            if (m > R) {                                                                   \
+                for (int p = 0; p < depth; p++)                                            \
+                    for (int v = 0; v < NV; v++)                                           \
+                        *(VEC *)(packed + (p * NV + v) * VW) =                             \
+                            *(const UVEC *)(panel + p * ldb + v * VW);                     \
+                panel = packed;                                                            \
+                stride = NV * VW;                                                          \
+            }                                                                              \
+            FN(product_panel_##NV)(m, depth, A + p0 * a_col, a_row, a_col, panel, stride,  \
+                                   C, ldc, accumulate || p0 > 0);                          \
+        }                                                                                  \
+    }
+#define PRODUCT_COLUMNS_(NV, R) PRODUCT_COLUMNS(NV, R)
+PRODUCT_COLUMNS_(TILE_VECS, TILE_ROWS)
+PRODUCT_COLUMNS_(1, SLIM_ROWS)
+
+TARGET static void FN(product)(int m, int n, int k, const T *A, ptrdiff_t a_row,
+                               ptrdiff_t a_col, const T *B, ptrdiff_t ldb, T *C,
+                               ptrdiff_t ldc, int accumulate) {
+    int j = 0;
+    for (; j + TILE_VECS * VW <= n; j += TILE_VECS * VW)
+        FN(CAT(product_columns, TILE_VECS))(m, k, A, a_row, a_col, B + j, ldb, C + j, ldc,
+                                            accumulate);
+    for (; j + VW <= n; j += VW)
+        FN(product_columns_1)(m, k, A, a_row, a_col, B + j, ldb, C + j, ldc, accumulate);
+    for (; j < n; j++) /* the last n % VW columns, scalar */
+        for (int i = 0; i < m; i++) {
+            T total = accumulate ? C[i * ldc + j] : 0;
+            for (int p = 0; p < k; p++) total += A[i * a_row + p * a_col] * B[p * ldb + j];
+            C[i * ldc + j] = total;
+        }
+}
+
+#undef PRODUCT_TILE
+#undef PRODUCT_PANEL
+#undef PRODUCT_PANEL_
+#undef PRODUCT_COLUMNS
+#undef PRODUCT_COLUMNS_
+#undef VEC
+#undef UVEC
+#undef FN
+#undef CAT
+#undef CAT_
