@@ -11,7 +11,8 @@ Rows are independent until the gradients are summed, so a batch is cut into one 
 thread (OpenMP, single-threaded BLAS inside), and each chunk into blocks of rows that go
 through forward and backward while they are still in cache. Each thread sums its gradients
 privately; the chunks' sums are added in a fixed order, so a thread count always gives the
-same result. Layout: see _kernels.pxd. Matrix products go through product(): the SIMD
+same result. (Small mini-batches split each layer's units across threads instead:
+cmlp/_unit_split.pyx.) Layout: see _kernels.pxd. Matrix products go through product(): the SIMD
 tile kernels of _src/simd.c, or cmlp._blas.gemm where those do not fit; narrow layers have
 kernels of their own in _src/simd.c as well.
 """

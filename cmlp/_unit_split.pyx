@@ -6,10 +6,10 @@ added up: for a small batch those passes over every parameter (zeroing, summing)
 much as the products themselves. Here thread t owns, in every layer l, a contiguous range
 of its inputs (rows k of W_l) and of its outputs (entries of b_l), and computes
 
-    forward   Z_l[:, own outputs] = A_{l-1} W_l[:, own outputs] + b_l   (narrow layers: own rows
-                                                                         of the batch)
-    backward  dW_l[own inputs, :] = A_{l-1}[:, own inputs]^T D_l
-              db_l[own outputs]   = column sums of D_l[:, own outputs]
+    forward   Z_l[:, own outputs]    = A_{l-1} W_l[:, own outputs] + b_l[own outputs]
+              (narrow layers, a few outputs: all of them for own rows of the batch)
+    backward  dW_l[own inputs, :]    = A_{l-1}[:, own inputs]^T D_l
+              db_l[own outputs]      = column sums of D_l[:, own outputs]
               D_{l-1}[:, own inputs] = (D_l W_l[own inputs, :]^T) * f'(A_{l-1}[:, own inputs])
 
 and then updates exactly the parameters whose gradients it wrote, so no gradient is ever

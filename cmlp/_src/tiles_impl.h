@@ -90,6 +90,39 @@ PRODUCT_PANEL(SLIM_ROWS, 1)
 PRODUCT_COLUMNS_(TILE_VECS, TILE_ROWS)
 PRODUCT_COLUMNS_(1, SLIM_ROWS)
 
+/* The last width (< VW) columns: B's columns copied into zero-padded vectors, and each tile
+ * of C through a buffer one vector wide. */
+#define TILE_NAME(R, NV) TILE_NAME_(R, NV)
+#define TILE_NAME_(R, NV) FN(product_tile_##R##x##NV)
+TARGET static void FN(product_tail)(int m, int k, int width, const T *A, ptrdiff_t a_row,
+                                    ptrdiff_t a_col, const T *B, ptrdiff_t ldb, T *C,
+                                    ptrdiff_t ldc, int accumulate) {
+    T packed[TILE_DEPTH * VW] __attribute__((aligned(64)));
+    T tile[SLIM_ROWS * VW] __attribute__((aligned(64)));
+    for (int p0 = 0; p0 < k || p0 == 0; p0 += TILE_DEPTH) {
+        int depth = k - p0 < TILE_DEPTH ? k - p0 : TILE_DEPTH;
+        int add = accumulate || p0 > 0;
+        for (int p = 0; p < depth; p++)
+            for (int c = 0; c < VW; c++)
+                packed[p * VW + c] = c < width ? B[(ptrdiff_t)(p0 + p) * ldb + c] : 0;
+        for (int i = 0; i < m; i += SLIM_ROWS) {
+            int rows = m - i < SLIM_ROWS ? m - i : SLIM_ROWS;
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < VW; c++)
+                    tile[r * VW + c] = add && c < width ? C[(ptrdiff_t)(i + r) * ldc + c] : 0;
+            const T *a = A + (ptrdiff_t)i * a_row + (ptrdiff_t)p0 * a_col;
+            if (rows == SLIM_ROWS)
+                TILE_NAME(SLIM_ROWS, 1)(depth, a, a_row, a_col, packed, VW, tile, VW, 1);
+            else
+                for (int r = 0; r < rows; r++)
+                    TILE_NAME(1, 1)(depth, a + r * a_row, a_row, a_col, packed, VW,
+                                    tile + r * VW, VW, 1);
+            for (int r = 0; r < rows; r++)
+                memcpy(C + (ptrdiff_t)(i + r) * ldc, tile + r * VW, width * sizeof(T));
+        }
+    }
+}
+
 TARGET static void FN(product)(int m, int n, int k, const T *A, ptrdiff_t a_row,
                                ptrdiff_t a_col, const T *B, ptrdiff_t ldb, T *C,
                                ptrdiff_t ldc, int accumulate) {
@@ -99,12 +132,8 @@ TARGET static void FN(product)(int m, int n, int k, const T *A, ptrdiff_t a_row,
                                             accumulate);
     for (; j + VW <= n; j += VW)
         FN(product_columns_1)(m, k, A, a_row, a_col, B + j, ldb, C + j, ldc, accumulate);
-    for (; j < n; j++) /* the last n % VW columns, scalar */
-        for (int i = 0; i < m; i++) {
-            T total = accumulate ? C[i * ldc + j] : 0;
-            for (int p = 0; p < k; p++) total += A[i * a_row + p * a_col] * B[p * ldb + j];
-            C[i * ldc + j] = total;
-        }
+    if (j < n)
+        FN(product_tail)(m, k, n - j, A, a_row, a_col, B + j, ldb, C + j, ldc, accumulate);
 }
 
 #undef PRODUCT_TILE
@@ -112,6 +141,8 @@ TARGET static void FN(product)(int m, int n, int k, const T *A, ptrdiff_t a_row,
 #undef PRODUCT_PANEL_
 #undef PRODUCT_COLUMNS
 #undef PRODUCT_COLUMNS_
+#undef TILE_NAME
+#undef TILE_NAME_
 #undef VEC
 #undef UVEC
 #undef FN
