@@ -34,7 +34,8 @@ EXTENSIONS = [
         "cmlp._kernels",
         ["cmlp/_kernels.pyx", "cmlp/_src/simd.c"],
         include_dirs=["cmlp/_src"],
-        depends=["cmlp/_src/simd.h", "cmlp/_src/narrow_impl.h", "cmlp/_src/tiles_impl.h"],
+        depends=["cmlp/_src/simd.h", "cmlp/_src/simd_isa.h", "cmlp/_src/narrow_impl.h",
+                 "cmlp/_src/tiles_impl.h"],
     ),
     Extension(
         "cmlp._unit_split",

@@ -1,16 +1,8 @@
 /* One instruction set's version of the narrow kernels, for one element type.
- * Included by simd.c with T (element type), VW (lanes), SUFFIX and TARGET defined.
- * The code uses GCC vector extensions; the compiler maps them to the target's registers.
+ * Included by simd_isa.h, which defines T (element type), VW (lanes), TARGET, FN (a name
+ * with the set's suffix) and the vector types VEC and UVEC. The code uses GCC vector
+ * extensions; the compiler maps them to the target's registers.
  */
-#define CAT_(a, b) a##_##b
-#define CAT(a, b) CAT_(a, b)
-#define FN(name) CAT(name, SUFFIX)
-#define VEC FN(vec)
-#define UVEC FN(uvec)
-
-typedef T VEC __attribute__((vector_size(VW * sizeof(T))));
-/* The same vector type with element alignment, for unaligned loads and stores. */
-typedef T UVEC __attribute__((vector_size(VW * sizeof(T)), aligned(sizeof(T))));
 
 /* Z rows [0, R) = X rows [0, R) times WP (K x PAD, the weights with zero-padded columns)
  * plus the padded bias. Each row's outputs sit in NV vectors: every k broadcasts one x per
@@ -217,8 +209,3 @@ TARGET static void FN(exp_inplace)(T *x, ptrdiff_t n) {
 #undef FORWARD_ROWS
 #undef ACCUMULATE_TILE
 #undef ACCUMULATE_COLUMNS
-#undef VEC
-#undef UVEC
-#undef FN
-#undef CAT
-#undef CAT_

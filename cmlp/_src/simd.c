@@ -7,118 +7,32 @@
 #define CMLP_X86 1
 #endif
 
-/* Baseline: whatever the compiler targets by default (SSE2 on x86-64, NEON on arm64). */
+/* Baseline: whatever the compiler targets by default (SSE2 on x86-64, NEON on arm64).
+ * 16 vector registers there and with AVX: tiles of 6 x 2 accumulators; AVX-512 has 32. */
 #define TARGET
-#define CMLP_F32
-#define T float
-#define VW 4
-#define SUFFIX generic_f32
-#include "narrow_impl.h"
-#define TILE_ROWS 6
+#define ISA generic
+#define VW_F32 4
+#define VW_F64 2
 #define TILE_VECS 2
 #define SLIM_ROWS 8
-#define TILE_DEPTH 256
-#include "tiles_impl.h"
-#undef TILE_DEPTH
-#undef TILE_ROWS
-#undef TILE_VECS
-#undef SLIM_ROWS
-#undef CMLP_F32
-#undef T
-#undef VW
-#undef SUFFIX
-#define T double
-#define VW 2
-#define SUFFIX generic_f64
-#include "narrow_impl.h"
-#define TILE_ROWS 6
-#define TILE_VECS 2
-#define SLIM_ROWS 8
-#define TILE_DEPTH 256
-#include "tiles_impl.h"
-#undef TILE_DEPTH
-#undef TILE_ROWS
-#undef TILE_VECS
-#undef SLIM_ROWS
-#undef T
-#undef VW
-#undef SUFFIX
-#undef TARGET
+#include "simd_isa.h"
 
 #ifdef CMLP_X86
 #define TARGET __attribute__((target("avx,fma")))
-#define CMLP_F32
-#define T float
-#define VW 8
-#define SUFFIX avx_fma_f32
-#include "narrow_impl.h"
-#define TILE_ROWS 6
+#define ISA avx_fma
+#define VW_F32 8
+#define VW_F64 4
 #define TILE_VECS 2
 #define SLIM_ROWS 8
-#define TILE_DEPTH 256
-#include "tiles_impl.h"
-#undef TILE_DEPTH
-#undef TILE_ROWS
-#undef TILE_VECS
-#undef SLIM_ROWS
-#undef CMLP_F32
-#undef T
-#undef VW
-#undef SUFFIX
-#define T double
-#define VW 4
-#define SUFFIX avx_fma_f64
-#include "narrow_impl.h"
-#define TILE_ROWS 6
-#define TILE_VECS 2
-#define SLIM_ROWS 8
-#define TILE_DEPTH 256
-#include "tiles_impl.h"
-#undef TILE_DEPTH
-#undef TILE_ROWS
-#undef TILE_VECS
-#undef SLIM_ROWS
-#undef T
-#undef VW
-#undef SUFFIX
-#undef TARGET
+#include "simd_isa.h"
 
 #define TARGET __attribute__((target("avx512f,fma")))
-#define CMLP_F32
-#define T float
-#define VW 16
-#define SUFFIX avx512_f32
-#include "narrow_impl.h"
-#define TILE_ROWS 6
+#define ISA avx512
+#define VW_F32 16
+#define VW_F64 8
 #define TILE_VECS 4
 #define SLIM_ROWS 12
-#define TILE_DEPTH 256
-#include "tiles_impl.h"
-#undef TILE_DEPTH
-#undef TILE_ROWS
-#undef TILE_VECS
-#undef SLIM_ROWS
-#undef CMLP_F32
-#undef T
-#undef VW
-#undef SUFFIX
-#define T double
-#define VW 8
-#define SUFFIX avx512_f64
-#include "narrow_impl.h"
-#define TILE_ROWS 6
-#define TILE_VECS 4
-#define SLIM_ROWS 12
-#define TILE_DEPTH 256
-#include "tiles_impl.h"
-#undef TILE_DEPTH
-#undef TILE_ROWS
-#undef TILE_VECS
-#undef SLIM_ROWS
-#undef T
-#undef VW
-#undef SUFFIX
-#undef TARGET
+#include "simd_isa.h"
 #endif
 
 typedef struct {

@@ -1,23 +1,16 @@
 /* One instruction set's version of the tile product, for one element type.
- * Included by simd.c with T, VW, SUFFIX, TARGET, the tile shapes TILE_ROWS x TILE_VECS
- * (the main tile) and SLIM_ROWS x 1 (for a last panel one vector wide), and TILE_DEPTH
- * (rows of B per chunk) defined.
+ * Included by simd_isa.h, which defines T, VW, TARGET, FN, VEC and UVEC (see narrow_impl.h),
+ * the tile shapes TILE_ROWS x TILE_VECS (the main tile) and SLIM_ROWS x 1 (for a last panel
+ * one vector wide), and TILE_DEPTH (rows of B per chunk).
  *
  * C (m x n) = op(A) B, or C += op(A) B, with B and C row-major and
  * op(A)[r, p] = A[r * a_row + p * a_col] (A itself, or its transpose). A tile of C stays in
- * registers while p runs over all of k: each step loads a few vectors of one row of B and
- * multiplies them by one broadcast value of op(A) per tile row. A panel of B (k rows, one
- * tile wide) stays in cache while the row tiles go past, so nothing is packed: for the thin
- * products of a mini-batch this beats BLAS, which packs both operands on every call.
+ * registers while p runs down a chunk of TILE_DEPTH rows of B: each step loads a few vectors
+ * of one row of B and multiplies them by one broadcast value of op(A) per tile row. The
+ * chunk of B, one tile wide, stays in cache while the row tiles go past; A is read where it
+ * lies. For the thin products of a mini-batch this beats BLAS, which packs both operands on
+ * every call.
  */
-#define CAT_(a, b) a##_##b
-#define CAT(a, b) CAT_(a, b)
-#define FN(name) CAT(name, SUFFIX)
-#define VEC FN(tvec)
-#define UVEC FN(tuvec)
-
-typedef T VEC __attribute__((vector_size(VW * sizeof(T))));
-typedef T UVEC __attribute__((vector_size(VW * sizeof(T)), aligned(sizeof(T))));
 
 #define PRODUCT_TILE(R, NV)                                                                 \
     TARGET static void FN(product_tile_##R##x##NV)(int k, const T *A, ptrdiff_t a_row,     \
@@ -143,8 +136,3 @@ TARGET static void FN(product)(int m, int n, int k, const T *A, ptrdiff_t a_row,
 #undef PRODUCT_COLUMNS_
 #undef TILE_NAME
 #undef TILE_NAME_
-#undef VEC
-#undef UVEC
-#undef FN
-#undef CAT
-#undef CAT_
