@@ -49,6 +49,25 @@ cdef struct UpdateRule:   # the constants of one optimizer step
     double step_size      # ADAM: the learning rate with this step's bias corrections
     double epsilon        # ADAM: epsilon scaled to match
 
+cdef struct Work:   # pointers into the buffers of cmlp.network._Workspace
+    # Per-thread buffers are laid out thread after thread with these strides.
+    void* acts            # block_rows * act_width
+    void* delta_a         # block_rows * delta_width
+    void* delta_b
+    void* grads           # n_params, for every thread but the first (which sums into the
+                          # destination itself)
+    void* narrow_grads    # narrow_size: the narrow layers' weight gradients, transposed
+    Py_ssize_t narrow_size
+    void* x_block         # block_rows * n_features (rows gathered in shuffled order)
+    int* y_block          # block_rows
+    double* loss          # one per thread
+    Py_ssize_t* correct   # one per thread
+    void* packed          # shared: narrow layers' weights as pack_narrow_layers lays them out
+    Py_ssize_t block_rows
+    Py_ssize_t delta_width
+    int n_threads
+
+
 cdef bint is_narrow(int n_in, int n_out) noexcept nogil
 
 cdef void product(bint trans_a, int m, int n, int k, const floating* A, int lda,
@@ -97,3 +116,5 @@ cdef void update(floating* params, const floating* grads, Py_ssize_t n_params,
 cdef Net make_net(const int[::1] sizes, int activation, Py_ssize_t n_params)
 
 cdef OptimizerConfig optimizer_config(dict optimizer) except *
+
+cdef Work work_buffers(dict buffers, floating[::1] params) except *

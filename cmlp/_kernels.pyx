@@ -431,25 +431,6 @@ cdef void update(floating* params, const floating* grads, Py_ssize_t n_params,
 # ---------------------------------------------------------------------------------------
 # A batch across threads
 
-cdef struct Work:
-    # Per-thread buffers are laid out thread after thread with these strides.
-    void* acts            # block_rows * act_width
-    void* delta_a         # block_rows * delta_width
-    void* delta_b
-    void* grads           # n_params, for every thread but the first (which sums into the
-                          # destination itself)
-    void* narrow_grads    # narrow_size: the narrow layers' weight gradients, transposed
-    Py_ssize_t narrow_size
-    void* x_block         # block_rows * n_features (rows gathered in shuffled order)
-    int* y_block          # block_rows
-    double* loss          # one per thread
-    Py_ssize_t* correct   # one per thread
-    void* packed          # shared: narrow layers' weights as pack_narrow_layers lays them out
-    Py_ssize_t block_rows
-    Py_ssize_t delta_width
-    int n_threads
-
-
 cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* X,
                        const int* y, const int64_t* order, Py_ssize_t start, Py_ssize_t stop,
                        floating scale, const floating* params, floating* grads) noexcept nogil:
@@ -637,7 +618,7 @@ cdef OptimizerConfig optimizer_config(dict optimizer) except *:
     return config
 
 
-cdef Work _work(dict buffers, floating[::1] params) except *:
+cdef Work work_buffers(dict buffers, floating[::1] params) except *:
     """Pointers into the buffers made by cmlp.network._Workspace (one dtype, C order)."""
     cdef Work work
     cdef floating[:, ::1] acts = buffers["acts"]
@@ -671,7 +652,7 @@ def predict_proba(const floating[:, ::1] X, floating[::1] params, const int[::1]
                   int activation, dict buffers, floating[:, ::1] out):
     """Class probabilities of every row of X into out, block by block on every thread."""
     cdef Net net = make_net(sizes, activation, params.shape[0])
-    cdef Work work = _work(buffers, params)
+    cdef Work work = work_buffers(buffers, params)
     cdef Py_ssize_t n = X.shape[0], chunk, block, first
     cdef int n_classes = sizes[sizes.shape[0] - 1]
     cdef int t, n_threads = <int> min(<Py_ssize_t> work.n_threads, n)
@@ -697,7 +678,7 @@ def loss_and_gradients(const floating[:, ::1] X, const int[::1] y, floating[::1]
                        floating[::1] grads):
     """Mean loss (with penalty) and number of correct argmax predictions; gradients to grads."""
     cdef Net net = make_net(sizes, activation, params.shape[0])
-    cdef Work work = _work(buffers, params)
+    cdef Work work = work_buffers(buffers, params)
     cdef Py_ssize_t n_correct = 0
     cdef double loss
     with nogil:
@@ -718,7 +699,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     advanced. Returns (mean loss over the epoch, correct predictions).
     """
     cdef Net net = make_net(sizes, activation, params.shape[0])
-    cdef Work work = _work(buffers, params)
+    cdef Work work = work_buffers(buffers, params)
     cdef OptimizerConfig config
     cdef Py_ssize_t n = X.shape[0], start, rows, n_correct = 0
     cdef double loss_sum = 0

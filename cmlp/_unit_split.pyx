@@ -25,9 +25,9 @@ from libc.stdint cimport int64_t
 
 from cmlp._blas cimport gemm
 from cmlp._kernels cimport (
-    Net, OptimizerConfig, UpdateRule, activate, apply_update, is_narrow, make_net,
+    Net, OptimizerConfig, UpdateRule, Work, activate, apply_update, is_narrow, make_net,
     multiply_by_derivative, narrow_forward, optimizer_config, pack_narrow_rows,
-    packed_offset, product, softmax_cross_entropy, update_rule)
+    packed_offset, product, softmax_cross_entropy, update_rule, work_buffers)
 
 cdef extern from "team.h" nogil:
     int cmlp_team_size()
@@ -49,8 +49,7 @@ cdef inline Share _share(Py_ssize_t n, int n_threads, int t) noexcept nogil:
 
 
 cdef struct Epoch:
-    # What every thread reads: the data, the parameters and the shared work buffers, each
-    # laid out for a whole batch (the buffers of cmlp.network._Workspace, viewed as one).
+    # What every thread reads: the data, the parameters, the optimizer and the work buffers.
     const Net* net
     const void* X
     const int* y
@@ -61,14 +60,9 @@ cdef struct Epoch:
     void* grads
     void* state_a           # NULL for optimizers without state
     void* state_b
-    void* acts              # batch_size x act_width
-    void* delta_a           # batch_size x widest hidden layer
-    void* delta_b
-    void* x_block           # batch_size x n_features, the batch's rows gathered
-    int* y_block
-    void* packed            # the narrow layers' padded weights
-    double* loss            # per thread: the epoch's summed loss (with penalty, per row)
-    Py_ssize_t* correct     # per thread
+    const Work* work        # the workspace's per-thread buffers, each used as one buffer for
+                            # the whole batch: acts, delta_a/b, x_block/y_block; loss and
+                            # correct per thread for the whole epoch; the packed weights
     const OptimizerConfig* config
     double l2
 
@@ -106,7 +100,7 @@ cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
     narrow ones; a barrier after each layer."""
     cdef const Net* net = e.net
     cdef const floating* inputs = xb
-    cdef floating* out = <floating*> e.acts
+    cdef floating* out = <floating*> e.work.acts
     cdef const floating* params = <floating*> e.params
     cdef const floating* b
     cdef Py_ssize_t offset = 0, i
@@ -120,7 +114,7 @@ cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
             mine = _share(rows, T, t)
             if mine.stop > mine.first:
                     narrow_forward(inputs + mine.first * n_in, mine.stop - mine.first, n_in,
-                               <floating*> e.packed + packed_offset(net, l), b, n_out,
+                               <floating*> e.work.packed + packed_offset(net, l), b, n_out,
                                out + mine.first * n_out)
             if l < net.n_layers - 1:
                 activate(out + mine.first * n_out, (mine.stop - mine.first) * n_out,
@@ -151,8 +145,8 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
     cdef const floating* params = <floating*> e.params
     cdef floating* grads = <floating*> e.grads
     cdef floating* delta
-    cdef floating* spare = <floating*> e.delta_a
-    cdef floating* other = <floating*> e.delta_b
+    cdef floating* spare = <floating*> e.work.delta_a
+    cdef floating* other = <floating*> e.work.delta_b
     cdef floating* swap
     cdef const floating* inputs
     cdef floating scale = <floating> (1.0 / rows)
@@ -164,7 +158,7 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
     for l in range(net.n_layers - 1):
         output_offset += rows * net.sizes[l + 1]
         param_offset += <Py_ssize_t> net.sizes[l] * net.sizes[l + 1] + net.sizes[l + 1]
-    delta = <floating*> e.acts + output_offset
+    delta = <floating*> e.work.acts + output_offset
 
     # Output delta (P - onehot(y)) / rows of own rows, in place over their logits.
     mine = _share(rows, T, t)
@@ -180,7 +174,7 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
     for l in range(net.n_layers - 1, -1, -1):
         n_in = net.sizes[l]
         n_out = net.sizes[l + 1]
-        inputs = xb if l == 0 else <floating*> e.acts + output_offset - rows * n_in
+        inputs = xb if l == 0 else <floating*> e.work.acts + output_offset - rows * n_in
         ins = _share(n_in, T, t)
         outs = _share(n_out, T, t)
         if ins.stop > ins.first:
@@ -233,7 +227,7 @@ cdef void _update_own(const Epoch* e, int T, int t, const UpdateRule* rule,
                      _at(e.state_b, first, kind), outs.stop - outs.first)
         if is_narrow(n_in, n_out):
             pack_narrow_rows(params + offset, n_out, ins.first, ins.stop,
-                             <floating*> e.packed + packed_offset(net, l))
+                             <floating*> e.work.packed + packed_offset(net, l))
         offset += <Py_ssize_t> n_in * n_out + n_out
     loss[0] += rows * 0.5 * e.l2 * squares  # the penalty, counted once per row like the loss
 
@@ -244,10 +238,10 @@ cdef void _gather(const Epoch* e, int T, int t, Py_ssize_t start, Py_ssize_t row
     cdef Py_ssize_t r, n_features = e.net.sizes[0]
     cdef Share mine = _share(rows, T, t)
     for r in range(mine.first, mine.stop):
-        memcpy(<floating*> e.x_block + r * n_features,
+        memcpy(<floating*> e.work.x_block + r * n_features,
                <const floating*> e.X + e.order[start + r] * n_features,
                n_features * sizeof(floating))
-        e.y_block[r] = e.y[e.order[start + r]]
+        e.work.y_block[r] = e.y[e.order[start + r]]
 
 
 cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
@@ -265,14 +259,14 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
         ins = _share(e.net.sizes[l], T, t)
         if is_narrow(e.net.sizes[l], e.net.sizes[l + 1]):
             pack_narrow_rows(<floating*> e.params + offset, e.net.sizes[l + 1], ins.first,
-                             ins.stop, <floating*> e.packed + packed_offset(e.net, l))
+                             ins.stop, <floating*> e.work.packed + packed_offset(e.net, l))
         offset += <Py_ssize_t> e.net.sizes[l] * e.net.sizes[l + 1] + e.net.sizes[l + 1]
     while start < e.n:
         rows = min(e.batch_size, e.n - start)
         if e.order != NULL:
             _gather(e, T, t, start, rows, kind)
-            xb = <floating*> e.x_block
-            yb = e.y_block
+            xb = <floating*> e.work.x_block
+            yb = e.work.y_block
         else:
             xb = <const floating*> e.X + start * e.net.sizes[0]
             yb = e.y + start
@@ -283,8 +277,8 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
         rule = update_rule(e.config, step)
         _update_own(e, T, t, &rule, <floating*> e.params, <floating*> e.grads, rows, &loss)
         start += rows
-    e.loss[t] = loss
-    e.correct[t] = correct
+    e.work.loss[t] = loss
+    e.work.correct[t] = correct
 
 
 def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] order,
@@ -297,19 +291,12 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     batch (n_threads x block_rows >= batch_size)."""
     cdef Net net = make_net(sizes, activation, params.shape[0])
     cdef OptimizerConfig config = optimizer_config(optimizer)
-    cdef floating[:, ::1] acts = buffers["acts"]
-    cdef floating[:, ::1] delta_a = buffers["delta_a"]
-    cdef floating[:, ::1] delta_b = buffers["delta_b"]
-    cdef floating[:, ::1] x_block = buffers["x_block"]
-    cdef int[:, ::1] y_block = buffers["y_block"]
-    cdef floating[::1] packed = buffers["packed"]
-    cdef double[::1] loss = buffers["loss"]
-    cdef Py_ssize_t[::1] correct = buffers["correct"]
-    cdef int n_threads = acts.shape[0], t
+    cdef Work work = work_buffers(buffers, params)  # per-thread buffers, used as one
     cdef Py_ssize_t n = X.shape[0], n_batches = (n + batch_size - 1) // batch_size
     cdef Epoch e
     cdef floating* kind = NULL
-    if n_threads * buffers["block_rows"] < min(batch_size, n):
+    cdef int t
+    if work.n_threads * work.block_rows < min(batch_size, n):
         raise ValueError("the workspace does not hold a whole batch")
     e.net = &net
     e.X = &X[0, 0]
@@ -321,25 +308,18 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     e.grads = &grads[0]
     e.state_a = &state_a[0] if state_a.shape[0] > 0 else NULL
     e.state_b = &state_b[0] if state_b.shape[0] > 0 else NULL
-    e.acts = &acts[0, 0]
-    e.delta_a = &delta_a[0, 0]
-    e.delta_b = &delta_b[0, 0]
-    e.x_block = &x_block[0, 0]
-    e.y_block = &y_block[0, 0]
-    e.packed = &packed[0]
-    e.loss = &loss[0]
-    e.correct = &correct[0]
+    e.work = &work
     e.config = &config
     e.l2 = l2
-    for t in range(n_threads):
-        loss[t] = 0
-        correct[t] = 0
-    with nogil, parallel(num_threads=n_threads):
+    for t in range(work.n_threads):
+        work.loss[t] = 0
+        work.correct[t] = 0
+    with nogil, parallel(num_threads=work.n_threads):
         _run_thread(&e, kind)
     optimizer["step"] = config.step + n_batches
     total_loss = 0.0
     total_correct = 0
-    for t in range(n_threads):  # a thread the runtime did not start left its zeros
-        total_loss += loss[t]
-        total_correct += correct[t]
+    for t in range(work.n_threads):  # a thread the runtime did not start left its zeros
+        total_loss += work.loss[t]
+        total_correct += work.correct[t]
     return total_loss / n, total_correct
