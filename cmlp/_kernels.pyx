@@ -548,9 +548,11 @@ def tile_product(const floating[:, ::1] A, const floating[:, ::1] B, floating[:,
     """C = op(A) B (or +=) through product(); A's row stride is its stored width. Sizes
     unchecked: for the tests."""
     cdef int m = C.shape[0], n = C.shape[1], k = B.shape[0]
+    # with k = 0 (A or B empty) nothing is read from them
+    cdef const floating* a = &A[0, 0] if A.shape[0] > 0 else NULL
+    cdef const floating* b = &B[0, 0] if k > 0 else NULL
     with nogil:
-        product(trans_a, m, n, k, &A[0, 0], <int> A.shape[1], &B[0, 0], n, accumulate,
-                &C[0, 0], n)
+        product(trans_a, m, n, k, a, <int> A.shape[1], b, n, accumulate, &C[0, 0], n)
 
 
 def simd_path():
