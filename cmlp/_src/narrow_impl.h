@@ -8,6 +8,9 @@
  * plus the padded bias. Each row's outputs sit in NV vectors: every k broadcasts one x per
  * row against the same NV weight vectors, R x NV accumulators in registers, and no
  * horizontal sums. Only the first H of the NV * VW lanes are stored. */
+#ifndef PREFETCH_AHEAD
+#define PREFETCH_AHEAD 128
+#endif
 #define FORWARD_TILE(R, NV)                                                                  \
     TARGET static void FN(forward_tile_##R##x##NV)(const T *X, int K, const T *WP,          \
                                                    const T *bias, int H, T *Z) {            \
@@ -18,6 +21,9 @@
         }                                                                                   \
         for (int k = 0; k < K; k++) {                                                       \
             VEC w[NV];                                                                      \
+            if (k % (64 / (int)sizeof(T)) == 0) /* each row's next cache lines, early */   \
+                for (int r = 0; r < R; r++)                                                 \
+                    __builtin_prefetch(X + (ptrdiff_t)r * K + k + PREFETCH_AHEAD);          \
             for (int v = 0; v < NV; v++)                                                    \
                 w[v] = *(const UVEC *)(WP + (ptrdiff_t)k * CMLP_NARROW_PAD + v * VW);       \
             for (int r = 0; r < R; r++) {                                                   \
