@@ -46,6 +46,10 @@ cdef extern from "simd.h" nogil:
                                Py_ssize_t a_col, const double* B, Py_ssize_t ldb, double* C,
                                Py_ssize_t ldc, int accumulate)
 
+cdef extern from "denormals.h" nogil:
+    unsigned int cmlp_flush_denormals()
+    void cmlp_restore_denormals(unsigned int previous)
+
 # BLAS gemm reaches a fraction of its peak when a layer has few outputs; up to this width
 # (NARROW_PAD, the padded width of the kernels) and with enough inputs to be worth it, a
 # layer runs on the narrow kernels instead.
@@ -416,16 +420,19 @@ cdef void update(floating* params, const floating* grads, Py_ssize_t n_params,
     state_a and state_b are NULL for optimizers that keep no such state."""
     cdef Py_ssize_t chunk = (n_params + n_threads - 1) // n_threads, first
     cdef int t
+    cdef unsigned int fp_mode
     cdef UpdateRule rule
     config.step += 1
     rule = update_rule(config, config.step)
     for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
         first = t * chunk
         if first < n_params:
+            fp_mode = cmlp_flush_denormals()
             apply_update(&rule, params + first, grads + first,
                          state_a + first if state_a != NULL else NULL,
                          state_b + first if state_b != NULL else NULL,
                          min(chunk, n_params - first))
+            cmlp_restore_denormals(fp_mode)
 
 
 # ---------------------------------------------------------------------------------------
@@ -446,6 +453,7 @@ cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* 
     cdef int* y_block = work.y_block + t * work.block_rows
     cdef const floating* xb
     cdef const int* yb
+    cdef unsigned int fp_mode = cmlp_flush_denormals()
     memset(grads, 0, net.n_params * sizeof(floating))
     memset(narrow_grads, 0, work.narrow_size * sizeof(floating))
     work.loss[t] = 0
@@ -471,6 +479,7 @@ cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* 
         block_start += rows
     if net.has_narrow:
         add_narrow_gradients(net, narrow_grads, grads)
+    cmlp_restore_denormals(fp_mode)
 
 
 cdef void _add_other_threads(const Net* net, const Work* work, int n_threads,
@@ -553,6 +562,17 @@ def tile_product(const floating[:, ::1] A, const floating[:, ::1] B, floating[:,
     cdef const floating* b = &B[0, 0] if k > 0 else NULL
     with nogil:
         product(trans_a, m, n, k, a, <int> A.shape[1], b, n, accumulate, &C[0, 0], n)
+
+
+def denormal_product(float a, float b):
+    """a * b in float32 the way the kernels compute (denormals flushed): for the tests."""
+    cdef unsigned int fp_mode
+    cdef volatile float x = a, y = b, z
+    with nogil:
+        fp_mode = cmlp_flush_denormals()
+        z = x * y
+        cmlp_restore_denormals(fp_mode)
+    return z
 
 
 def simd_path():
@@ -659,10 +679,12 @@ def predict_proba(const floating[:, ::1] X, floating[::1] params, const int[::1]
     cdef int n_classes = sizes[sizes.shape[0] - 1]
     cdef int t, n_threads = <int> min(<Py_ssize_t> work.n_threads, n)
     cdef floating* acts
+    cdef unsigned int fp_mode
     chunk = (n + n_threads - 1) // n_threads
     with nogil:
         pack_narrow_layers(&net, &params[0], <floating*> work.packed)
         for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
+            fp_mode = cmlp_flush_denormals()
             acts = <floating*> work.acts + t * work.block_rows * net.act_width
             first = t * chunk
             while first < min(n, (t + 1) * chunk):
@@ -673,6 +695,7 @@ def predict_proba(const floating[:, ::1] X, floating[::1] params, const int[::1]
                 memcpy(&out[first, 0], acts + block * (net.act_width - n_classes),
                        block * n_classes * sizeof(floating))
                 first = first + block
+            cmlp_restore_denormals(fp_mode)
 
 
 def loss_and_gradients(const floating[:, ::1] X, const int[::1] y, floating[::1] params,

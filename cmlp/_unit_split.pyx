@@ -29,6 +29,10 @@ from cmlp._kernels cimport (
     multiply_by_derivative, narrow_forward, optimizer_config, pack_narrow_rows,
     packed_offset, product, softmax_cross_entropy, update_rule, work_buffers)
 
+cdef extern from "denormals.h" nogil:
+    unsigned int cmlp_flush_denormals()
+    void cmlp_restore_denormals(unsigned int previous)
+
 cdef extern from "team.h" nogil:
     int cmlp_team_size()
     int cmlp_thread_number()
@@ -255,6 +259,7 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
     cdef const int* yb
     cdef UpdateRule rule
     cdef Share ins
+    cdef unsigned int fp_mode = cmlp_flush_denormals()
     for l in range(e.net.n_layers):  # own rows of the narrow layers' packed weights
         ins = _share(e.net.sizes[l], T, t)
         if is_narrow(e.net.sizes[l], e.net.sizes[l + 1]):
@@ -279,6 +284,7 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
         start += rows
     e.work.loss[t] = loss
     e.work.correct[t] = correct
+    cmlp_restore_denormals(fp_mode)
 
 
 def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] order,

@@ -160,3 +160,16 @@ def test_vectorised_softmax_exp_matches_numpy(simd_path, n_classes):
     wide[0] = np.linspace(-95, 0, n_classes)  # one row sweeping the whole exp range
     assert_allclose(net.predict_proba(wide), reference.softmax(wide.astype(np.float64)),
                     rtol=2e-5, atol=1e-37)
+
+
+@pytest.mark.skipif(np.float32(1e-30) * np.float32(1e-10) == 0,
+                    reason="this process already flushes denormals")
+@pytest.mark.parametrize("n_threads, batch_size", [(1, None), (2, None), (2, 16)])
+def test_kernels_flush_denormals_and_restore_the_callers_mode(n_threads, batch_size):
+    """Inside the kernels denormal floats are flushed to zero (Intel cores run ~100x slower
+    on them); the caller's floating-point mode is left as it was."""
+    assert _kernels.denormal_product(1e-30, 1e-10) == 0
+    net, X, y = _problem([20, 9, 3], 64, "float32", n_threads=n_threads)
+    net.fit(X, y, epochs=2, learning_rate=0.1, batch_size=batch_size, optimizer="adam")
+    net.predict_proba(X)
+    assert np.float32(1e-30) * np.float32(1e-10) > 0
