@@ -12,9 +12,9 @@ thread (OpenMP, single-threaded BLAS inside), and each chunk into blocks of rows
 through forward and backward while they are still in cache. Each thread sums its gradients
 privately; the chunks' sums are added in a fixed order, so a thread count always gives the
 same result. (Small mini-batches split each layer's units across threads instead:
-cmlp/_unit_split.pyx.) Layout: see _kernels.pxd. Matrix products go through product(): the SIMD
-tile kernels of _src/simd.c, or cmlp._blas.gemm where those do not fit; narrow layers have
-kernels of their own in _src/simd.c as well.
+cmlp/_unit_split.pyx.) Layout: see _kernels.pxd. Matrix products go through product():
+the SIMD tile kernels of _src/simd.c, or cmlp._blas.gemm where those do not fit; narrow
+layers have kernels of their own in _src/simd.c as well.
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -236,7 +236,7 @@ cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floatin
             narrow_forward(inputs, n, n_in, packed, b, n_out, out)
             packed += <Py_ssize_t> n_in * NARROW_PAD
         else:
-            for i in range(n):  # rows start as the bias; gemm adds the product (beta = 1)
+            for i in range(n):  # rows start as the bias; the product is added to them
                 memcpy(out + i * n_out, b, n_out * sizeof(floating))
             product(False, <int> n, n_out, n_in, inputs, n_in, params + offset, n_out, True,
                     out, n_out)

@@ -117,7 +117,7 @@ cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
         if is_narrow(n_in, n_out):
             mine = _share(rows, T, t)
             if mine.stop > mine.first:
-                    narrow_forward(inputs + mine.first * n_in, mine.stop - mine.first, n_in,
+                narrow_forward(inputs + mine.first * n_in, mine.stop - mine.first, n_in,
                                <floating*> e.work.packed + packed_offset(net, l), b, n_out,
                                out + mine.first * n_out)
             if l < net.n_layers - 1:
@@ -126,7 +126,7 @@ cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
         else:
             mine = _share(n_out, T, t)
             if mine.stop > mine.first:
-                for i in range(rows):  # rows start as the bias; gemm adds the product
+                for i in range(rows):  # rows start as the bias; the product is added
                     memcpy(out + i * n_out + mine.first, b + mine.first,
                            (mine.stop - mine.first) * sizeof(floating))
                 product(False, <int> rows, <int> (mine.stop - mine.first), n_in, inputs, n_in,
