@@ -8,9 +8,6 @@
  * plus the padded bias. Each row's outputs sit in NV vectors: every k broadcasts one x per
  * row against the same NV weight vectors, R x NV accumulators in registers, and no
  * horizontal sums. Only the first H of the NV * VW lanes are stored. */
-#ifndef PREFETCH_AHEAD
-#define PREFETCH_AHEAD 128
-#endif
 #define FORWARD_TILE(R, NV)                                                                  \
     TARGET static void FN(forward_tile_##R##x##NV)(const T *X, int K, const T *WP,          \
                                                    const T *bias, int H, T *Z) {            \

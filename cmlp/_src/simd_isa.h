@@ -17,6 +17,7 @@
     typedef T UVEC __attribute__((vector_size(VW * sizeof(T)), aligned(sizeof(T))));
 #define TILE_ROWS 6
 #define TILE_DEPTH 256
+#define PREFETCH_AHEAD 128 /* values ahead in a row that the narrow forward kernel prefetches */
 
 #define CMLP_F32
 #define T float
@@ -42,6 +43,7 @@ VECTOR_TYPES
 
 #undef TILE_ROWS
 #undef TILE_DEPTH
+#undef PREFETCH_AHEAD
 #undef VECTOR_TYPES
 #undef VEC
 #undef UVEC

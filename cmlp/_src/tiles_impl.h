@@ -34,7 +34,7 @@
     }
 
 /* Every row of one panel: whole tiles of R rows, then the last rows one at a time.
- * (PRODUCT_PANEL expands TILE_ROWS and the like before PRODUCT_PANEL_ pastes them.) */
+ * (Here and below, MACRO expands TILE_ROWS and the like before MACRO_ pastes them.) */
 #define PRODUCT_PANEL(R, NV) PRODUCT_PANEL_(R, NV)
 #define PRODUCT_PANEL_(R, NV)                                                               \
     PRODUCT_TILE(R, NV)                                                                    \
@@ -58,7 +58,8 @@ PRODUCT_PANEL(SLIM_ROWS, 1)
  * of the panel is first copied to a contiguous buffer when more than one row tile will
  * read it: rows of a wide B lie a page or more apart, and walking down them directly
  * costs a TLB miss every row or two. */
-#define PRODUCT_COLUMNS(NV, R)                                                             \
+#define PRODUCT_COLUMNS(NV, R) PRODUCT_COLUMNS_(NV, R)
+#define PRODUCT_COLUMNS_(NV, R)                                                            \
     TARGET static void FN(product_columns_##NV)(int m, int k, const T *A, ptrdiff_t a_row, \
                                                 ptrdiff_t a_col, const T *B, ptrdiff_t ldb, \
                                                 T *C, ptrdiff_t ldc, int accumulate) {      \
@@ -79,9 +80,8 @@ PRODUCT_PANEL(SLIM_ROWS, 1)
                                    C, ldc, accumulate || p0 > 0);                          \
         }                                                                                  \
     }
-#define PRODUCT_COLUMNS_(NV, R) PRODUCT_COLUMNS(NV, R)
-PRODUCT_COLUMNS_(TILE_VECS, TILE_ROWS)
-PRODUCT_COLUMNS_(1, SLIM_ROWS)
+PRODUCT_COLUMNS(TILE_VECS, TILE_ROWS)
+PRODUCT_COLUMNS(1, SLIM_ROWS)
 
 /* The last width (< VW) columns: B's columns copied into zero-padded vectors, and each tile
  * of C through a buffer one vector wide. */
