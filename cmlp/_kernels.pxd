@@ -40,12 +40,8 @@ cdef struct OptimizerConfig:
     double epsilon
     long step             # updates done so far (ADAM's bias correction)
 
-cdef struct UpdateRule:   # the constants of one optimizer step
-    int kind
-    double learning_rate
-    double momentum
-    double beta1
-    double beta2
+cdef struct UpdateRule:   # one optimizer step
+    const OptimizerConfig* config
     double step_size      # ADAM: the learning rate with this step's bias corrections
     double epsilon        # ADAM: epsilon scaled to match
 
@@ -73,6 +69,12 @@ cdef bint is_narrow(int n_in, int n_out) noexcept nogil
 cdef void product(bint trans_a, int m, int n, int k, const floating* A, int lda,
                   const floating* B, int ldb, bint accumulate, floating* C,
                   int ldc) noexcept nogil
+
+cdef void add_column_sums(const floating* D, Py_ssize_t n, int stride, Py_ssize_t first,
+                          Py_ssize_t stop, floating* out) noexcept nogil
+
+cdef double add_l2(floating* grads, const floating* W, Py_ssize_t size,
+                   double l2) noexcept nogil
 
 cdef void activate(floating* A, Py_ssize_t size, int activation) noexcept nogil
 

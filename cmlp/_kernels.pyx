@@ -114,13 +114,25 @@ cdef void multiply_by_derivative(floating* D, const floating* A, Py_ssize_t size
             D[i] *= A[i] * (1 - A[i])
 
 
-cdef void _add_column_sums(const floating* D, Py_ssize_t n, int width,
-                           floating* out) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef int j
+cdef void add_column_sums(const floating* D, Py_ssize_t n, int stride, Py_ssize_t first,
+                          Py_ssize_t stop, floating* out) noexcept nogil:
+    """out[j] += the sum over the n rows of D (row stride stride) of D[:, j], for j in
+    [first, stop)."""
+    cdef Py_ssize_t i, j
     for i in range(n):
-        for j in range(width):
-            out[j] += D[i * width + j]
+        for j in range(first, stop):
+            out[j] += D[i * stride + j]
+
+
+cdef double add_l2(floating* grads, const floating* W, Py_ssize_t size,
+                   double l2) noexcept nogil:
+    """grads += l2 W over size weights; returns their sum of squares."""
+    cdef Py_ssize_t p
+    cdef double squares = 0
+    for p in range(size):
+        squares += <double> W[p] * W[p]
+        grads[p] += <floating> l2 * W[p]
+    return squares
 
 
 cdef inline Py_ssize_t _layer_size(const Net* net, int l) noexcept nogil:
@@ -336,7 +348,7 @@ cdef void backward_accumulate(const Net* net, const floating* X, const int* y, P
             _narrow_accumulate(inputs, n, n_in, delta, n_out, narrow_grads + narrow_offset)
         else:
             product(True, n_in, n_out, <int> n, inputs, n_in, delta, n_out, True, gW, n_out)
-        _add_column_sums(delta, n, n_out, gW + <Py_ssize_t> n_in * n_out)
+        add_column_sums(delta, n, n_out, 0, n_out, gW + <Py_ssize_t> n_in * n_out)
         if l > 0:
             gemm(False, True, <int> n, n_in, n_out, <floating> 1, delta, n_out, W, n_out,
                  <floating> 0, spare, n_in)
@@ -364,13 +376,9 @@ cdef void add_narrow_gradients(const Net* net, const floating* narrow_grads,
 
 
 cdef UpdateRule update_rule(const OptimizerConfig* config, long step) noexcept nogil:
-    """The constants of update number step (counted from 1) of this optimizer."""
+    """Update number step (counted from 1) of this optimizer."""
     cdef UpdateRule rule
-    rule.kind = config.kind
-    rule.learning_rate = config.learning_rate
-    rule.momentum = config.momentum
-    rule.beta1 = config.beta1
-    rule.beta2 = config.beta2
+    rule.config = config
     # lr m_hat / (sqrt(s_hat) + eps) = step_size m / (sqrt(s) + eps'), with the bias
     # corrections folded into two per-step constants so the Adam loop vectorises.
     rule.step_size = (config.learning_rate * sqrt(1 - config.beta2 ** step)
@@ -388,20 +396,21 @@ cdef void apply_update(const UpdateRule* rule, floating* params, const floating*
     Element-wise, so any split of the parameters across threads gives the same result.
     """
     cdef Py_ssize_t i
-    cdef floating lr = <floating> rule.learning_rate
-    cdef floating mu = <floating> rule.momentum
-    cdef floating b1 = <floating> rule.beta1
-    cdef floating b2 = <floating> rule.beta2
+    cdef floating lr = <floating> rule.config.learning_rate
+    cdef floating mu = <floating> rule.config.momentum
+    cdef floating b1 = <floating> rule.config.beta1
+    cdef floating b2 = <floating> rule.config.beta2
     cdef floating step_size = <floating> rule.step_size
     cdef floating eps = <floating> rule.epsilon
-    if rule.kind == SGD:
+    cdef int kind = rule.config.kind
+    if kind == SGD:
         for i in range(n):
             params[i] -= lr * grads[i]
-    elif rule.kind == MOMENTUM:
+    elif kind == MOMENTUM:
         for i in range(n):
             state_a[i] = mu * state_a[i] + grads[i]
             params[i] -= lr * state_a[i]
-    elif rule.kind == NESTEROV:
+    elif kind == NESTEROV:
         for i in range(n):
             state_a[i] = mu * state_a[i] + grads[i]
             params[i] -= lr * (grads[i] + mu * state_a[i])
@@ -496,21 +505,19 @@ cdef void _add_other_threads(const Net* net, const Work* work, int n_threads,
         grads[p] = total
 
 
-cdef double _add_l2(const Net* net, const floating* params, double l2,
-                    floating* grads) noexcept nogil:
+cdef double _add_penalty(const Net* net, const floating* params, double l2,
+                         floating* grads) noexcept nogil:
     """grads += l2 W for every weight (not bias); returns the penalty l2/2 sum W^2."""
-    cdef Py_ssize_t offset = 0, p, n_w
-    cdef double penalty = 0
+    cdef Py_ssize_t offset = 0
+    cdef double squares = 0
     cdef int l
     if l2 == 0:
         return 0
     for l in range(net.n_layers):
-        n_w = <Py_ssize_t> net.sizes[l] * net.sizes[l + 1]
-        for p in range(offset, offset + n_w):
-            penalty += <double> params[p] * params[p]
-            grads[p] += <floating> l2 * params[p]
-        offset += n_w + net.sizes[l + 1]
-    return 0.5 * l2 * penalty
+        squares += add_l2(grads + offset, params + offset,
+                          <Py_ssize_t> net.sizes[l] * net.sizes[l + 1], l2)
+        offset += _layer_size(net, l)
+    return 0.5 * l2 * squares
 
 
 cdef double _batch_gradients(const Net* net, const Work* work, const floating* X,
@@ -535,7 +542,7 @@ cdef double _batch_gradients(const Net* net, const Work* work, const floating* X
     for t in range(n_threads):
         loss += work.loss[t]
         n_correct[0] += work.correct[t]
-    return loss / n + _add_l2(net, params, l2, grads)
+    return loss / n + _add_penalty(net, params, l2, grads)
 
 
 # ---------------------------------------------------------------------------------------

@@ -20,14 +20,15 @@ products are cut), never on timing.
 """
 from cython cimport floating
 from cython.parallel cimport parallel
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
 
 from cmlp._blas cimport gemm
 from cmlp._kernels cimport (
-    Net, OptimizerConfig, UpdateRule, Work, activate, apply_update, is_narrow, make_net,
-    multiply_by_derivative, narrow_forward, optimizer_config, pack_narrow_rows,
-    packed_offset, product, softmax_cross_entropy, update_rule, work_buffers)
+    Net, OptimizerConfig, UpdateRule, Work, activate, add_column_sums, add_l2, apply_update,
+    is_narrow, make_net, multiply_by_derivative, narrow_forward, optimizer_config,
+    pack_narrow_rows, packed_offset, product, softmax_cross_entropy, update_rule,
+    work_buffers)
 
 cdef extern from "denormals.h" nogil:
     unsigned int cmlp_flush_denormals()
@@ -74,28 +75,6 @@ cdef struct Epoch:
 cdef inline floating* _at(void* base, Py_ssize_t offset, floating* kind) noexcept nogil:
     """base, an array of floating, plus offset (kind is only there to pick the type)."""
     return <floating*> base + offset if base != NULL else NULL
-
-
-cdef void _set_column_sums(const floating* D, Py_ssize_t n, int stride, Share cols,
-                           floating* out) noexcept nogil:
-    """out[j] = sum over the n rows of D[:, j], for the columns j of cols."""
-    cdef Py_ssize_t i, j
-    for j in range(cols.first, cols.stop):
-        out[j] = 0
-    for i in range(n):
-        for j in range(cols.first, cols.stop):
-            out[j] += D[i * stride + j]
-
-
-cdef double _add_l2(floating* grads, const floating* W, Py_ssize_t size,
-                    double l2) noexcept nogil:
-    """grads += l2 W over size weights; returns their sum of squares."""
-    cdef Py_ssize_t p
-    cdef double squares = 0
-    for p in range(size):
-        squares += <double> W[p] * W[p]
-        grads[p] += <floating> l2 * W[p]
-    return squares
 
 
 cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
@@ -184,8 +163,11 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
         if ins.stop > ins.first:
             product(True, <int> (ins.stop - ins.first), n_out, <int> rows, inputs + ins.first,
                     n_in, delta, n_out, False, grads + param_offset + ins.first * n_out, n_out)
-        _set_column_sums(delta, rows, n_out, outs,
-                         grads + param_offset + <Py_ssize_t> n_in * n_out)
+        if outs.stop > outs.first:
+            memset(grads + param_offset + <Py_ssize_t> n_in * n_out + outs.first, 0,
+                   (outs.stop - outs.first) * sizeof(floating))
+            add_column_sums(delta, rows, n_out, outs.first, outs.stop,
+                            grads + param_offset + <Py_ssize_t> n_in * n_out)
         if l > 0:
             if ins.stop > ins.first:
                 gemm(False, True, <int> rows, <int> (ins.stop - ins.first), n_out,
@@ -207,8 +189,7 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
 cdef void _update_own(const Epoch* e, int T, int t, const UpdateRule* rule,
                       floating* params, floating* grads, Py_ssize_t rows,
                       double* loss) noexcept nogil:
-    """The optimizer step (with L2) on the parameters whose gradients thread t wrote; then
-    re-pack own rows of narrow layers for the next forward pass."""
+    """The optimizer step (with L2) on the parameters whose gradients thread t wrote."""
     cdef const Net* net = e.net
     cdef floating* kind = NULL
     cdef Py_ssize_t offset = 0, first, size
@@ -223,17 +204,30 @@ cdef void _update_own(const Epoch* e, int T, int t, const UpdateRule* rule,
         first = offset + ins.first * n_out
         size = (ins.stop - ins.first) * n_out
         if e.l2 != 0:
-            squares += _add_l2(grads + first, params + first, size, e.l2)
+            squares += add_l2(grads + first, params + first, size, e.l2)
         apply_update(rule, params + first, grads + first, _at(e.state_a, first, kind),
                      _at(e.state_b, first, kind), size)
         first = offset + <Py_ssize_t> n_in * n_out + outs.first
         apply_update(rule, params + first, grads + first, _at(e.state_a, first, kind),
                      _at(e.state_b, first, kind), outs.stop - outs.first)
-        if is_narrow(n_in, n_out):
-            pack_narrow_rows(params + offset, n_out, ins.first, ins.stop,
-                             <floating*> e.work.packed + packed_offset(net, l))
         offset += <Py_ssize_t> n_in * n_out + n_out
     loss[0] += rows * 0.5 * e.l2 * squares  # the penalty, counted once per row like the loss
+
+
+cdef void _pack_own(const Epoch* e, int T, int t, const floating* params) noexcept nogil:
+    """Own rows of every narrow layer's padded weights (pack_narrow_rows), for the forward
+    pass; each thread owns the same rows of W in the update."""
+    cdef Py_ssize_t offset = 0
+    cdef int l, n_in, n_out
+    cdef Share ins
+    for l in range(e.net.n_layers):
+        n_in = e.net.sizes[l]
+        n_out = e.net.sizes[l + 1]
+        if is_narrow(n_in, n_out):
+            ins = _share(n_in, T, t)
+            pack_narrow_rows(params + offset, n_out, ins.first, ins.stop,
+                             <floating*> e.work.packed + packed_offset(e.net, l))
+        offset += <Py_ssize_t> n_in * n_out + n_out
 
 
 cdef void _gather(const Epoch* e, int T, int t, Py_ssize_t start, Py_ssize_t rows,
@@ -250,22 +244,16 @@ cdef void _gather(const Epoch* e, int T, int t, Py_ssize_t start, Py_ssize_t row
 
 cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
     """One thread's part of the whole epoch."""
-    cdef int T = cmlp_team_size(), t = cmlp_thread_number(), l
-    cdef Py_ssize_t start = 0, rows, offset = 0
+    cdef int T = cmlp_team_size(), t = cmlp_thread_number()
+    cdef Py_ssize_t start = 0, rows
     cdef long step = e.config.step
     cdef double loss = 0
     cdef Py_ssize_t correct = 0
     cdef const floating* xb
     cdef const int* yb
     cdef UpdateRule rule
-    cdef Share ins
     cdef unsigned int fp_mode = cmlp_flush_denormals()
-    for l in range(e.net.n_layers):  # own rows of the narrow layers' packed weights
-        ins = _share(e.net.sizes[l], T, t)
-        if is_narrow(e.net.sizes[l], e.net.sizes[l + 1]):
-            pack_narrow_rows(<floating*> e.params + offset, e.net.sizes[l + 1], ins.first,
-                             ins.stop, <floating*> e.work.packed + packed_offset(e.net, l))
-        offset += <Py_ssize_t> e.net.sizes[l] * e.net.sizes[l + 1] + e.net.sizes[l + 1]
+    _pack_own(e, T, t, <floating*> e.params)
     while start < e.n:
         rows = min(e.batch_size, e.n - start)
         if e.order != NULL:
@@ -281,6 +269,7 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
         step += 1
         rule = update_rule(e.config, step)
         _update_own(e, T, t, &rule, <floating*> e.params, <floating*> e.grads, rows, &loss)
+        _pack_own(e, T, t, <floating*> e.params)
         start += rows
     e.work.loss[t] = loss
     e.work.correct[t] = correct
