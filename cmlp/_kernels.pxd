@@ -7,7 +7,7 @@
 # n * (sizes[1] + ... + sizes[l]) and is (n x sizes[l+1]), row-major.
 #
 # Narrow layers (few outputs, many inputs; see is_narrow) run on their own kernels, which
-# read the weights from `packed` (pack_narrow_layers: rows padded to a fixed width) and
+# read the weights from `packed` (pack_narrow_layers: transposed, one row per output) and
 # accumulate their weight gradients transposed, as (fan_out x fan_in), in `narrow_grads`
 # (add_narrow_gradients adds them to the gradients in the params layout).
 from cython cimport floating
@@ -81,11 +81,11 @@ cdef void activate(floating* A, Py_ssize_t size, int activation) noexcept nogil
 cdef void multiply_by_derivative(floating* D, const floating* A, Py_ssize_t size,
                                  int activation) noexcept nogil
 
-cdef void narrow_forward(const floating* X, Py_ssize_t n, int K, const floating* WP,
+cdef void narrow_forward(const floating* X, Py_ssize_t n, int K, const floating* WT,
                          const floating* b, int H, floating* Z) noexcept nogil
 
-cdef void pack_narrow_rows(const floating* W, int n_out, Py_ssize_t first, Py_ssize_t stop,
-                           floating* packed) noexcept nogil
+cdef void pack_narrow_rows(const floating* W, int n_in, int n_out, Py_ssize_t first,
+                           Py_ssize_t stop, floating* packed) noexcept nogil
 
 cdef void pack_narrow_layers(const Net* net, const floating* params,
                              floating* packed) noexcept nogil
@@ -101,7 +101,8 @@ cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_c
 cdef void backward_accumulate(const Net* net, const floating* X, const int* y, Py_ssize_t n,
                               floating scale, const floating* params, floating* acts,
                               floating* delta_a, floating* delta_b, floating* grads,
-                              floating* narrow_grads) noexcept nogil
+                              floating* narrow_grads, const floating* X_next,
+                              Py_ssize_t n_next) noexcept nogil
 
 cdef void add_narrow_gradients(const Net* net, const floating* narrow_grads,
                                floating* grads) noexcept nogil

@@ -25,15 +25,17 @@ from libc.stdint cimport int64_t
 from cmlp._blas cimport gemm
 
 cdef extern from "simd.h" nogil:
-    int NARROW_PAD "CMLP_NARROW_PAD"
-    void cmlp_narrow_forward_f32(const float* X, Py_ssize_t n, int K, const float* WP,
+    int NARROW_MAX_OUTPUTS "CMLP_NARROW_MAX_OUTPUTS"
+    void cmlp_narrow_forward_f32(const float* X, Py_ssize_t n, int K, const float* WT,
                                  const float* b, int H, float* Z)
-    void cmlp_narrow_forward_f64(const double* X, Py_ssize_t n, int K, const double* WP,
+    void cmlp_narrow_forward_f64(const double* X, Py_ssize_t n, int K, const double* WT,
                                  const double* b, int H, double* Z)
     void cmlp_narrow_accumulate_f32(const float* X, Py_ssize_t n, int K, const float* D,
-                                    int H, float* dWT)
+                                    int H, float* dWT, const void* ahead,
+                                    Py_ssize_t ahead_bytes)
     void cmlp_narrow_accumulate_f64(const double* X, Py_ssize_t n, int K, const double* D,
-                                    int H, double* dWT)
+                                    int H, double* dWT, const void* ahead,
+                                    Py_ssize_t ahead_bytes)
     int cmlp_simd_select(const char* name)
     const char* cmlp_simd_name()
     int cmlp_simd_available(const char* name)
@@ -50,9 +52,9 @@ cdef extern from "denormals.h" nogil:
     unsigned int cmlp_flush_denormals()
     void cmlp_restore_denormals(unsigned int previous)
 
-# BLAS gemm reaches a fraction of its peak when a layer has few outputs; up to this width
-# (NARROW_PAD, the padded width of the kernels) and with enough inputs to be worth it, a
-# layer runs on the narrow kernels instead.
+# BLAS gemm reaches a fraction of its peak when a layer has few outputs; up to
+# NARROW_MAX_OUTPUTS outputs, and with enough inputs to be worth it, a layer runs on the
+# narrow kernels instead.
 cdef enum:
     NARROW_MIN_INPUTS = 64
 
@@ -172,32 +174,33 @@ cdef void product(bint trans_a, int m, int n, int k, const floating* A, int lda,
 # Narrow layers
 
 cdef bint is_narrow(int n_in, int n_out) noexcept nogil:
-    return n_out <= NARROW_PAD and n_in >= NARROW_MIN_INPUTS
+    return n_out <= NARROW_MAX_OUTPUTS and n_in >= NARROW_MIN_INPUTS
 
 
-cdef void pack_narrow_rows(const floating* W, int n_out, Py_ssize_t first, Py_ssize_t stop,
-                           floating* packed) noexcept nogil:
-    """Rows [first, stop) of a narrow layer's weights W (fan_in x n_out) into packed, the
-    layer's (fan_in x NARROW_PAD) copy: each row padded with zeros, as the forward kernel
-    reads them."""
+cdef void pack_narrow_rows(const floating* W, int n_in, int n_out, Py_ssize_t first,
+                           Py_ssize_t stop, floating* packed) noexcept nogil:
+    """Rows [first, stop) of a narrow layer's weights W (n_in x n_out) into packed, the
+    layer's transposed copy (n_out x n_in), as the forward kernel reads them: one row of
+    weights per output."""
     cdef Py_ssize_t k
     cdef int j
-    for k in range(first, stop):
-        for j in range(NARROW_PAD):
-            packed[k * NARROW_PAD + j] = W[k * n_out + j] if j < n_out else 0
+    for j in range(n_out):
+        for k in range(first, stop):
+            packed[j * <Py_ssize_t> n_in + k] = W[k * n_out + j]
 
 
 cdef void pack_narrow_layers(const Net* net, const floating* params,
                              floating* packed) noexcept nogil:
-    """packed gets each narrow layer's padded weights (pack_narrow_rows), layer after layer."""
+    """packed gets each narrow layer's transposed weights (pack_narrow_rows), layer after
+    layer."""
     cdef Py_ssize_t offset = 0
     cdef int l, n_in, n_out
     for l in range(net.n_layers):
         n_in = net.sizes[l]
         n_out = net.sizes[l + 1]
         if is_narrow(n_in, n_out):
-            pack_narrow_rows(params + offset, n_out, 0, n_in, packed)
-            packed += <Py_ssize_t> n_in * NARROW_PAD
+            pack_narrow_rows(params + offset, n_in, n_out, 0, n_in, packed)
+            packed += <Py_ssize_t> n_in * n_out
         offset += _layer_size(net, l)
 
 
@@ -207,24 +210,25 @@ cdef Py_ssize_t packed_offset(const Net* net, int layer) noexcept nogil:
     cdef int l
     for l in range(layer):
         if is_narrow(net.sizes[l], net.sizes[l + 1]):
-            offset += <Py_ssize_t> net.sizes[l] * NARROW_PAD
+            offset += <Py_ssize_t> net.sizes[l] * net.sizes[l + 1]
     return offset
 
 
-cdef void narrow_forward(const floating* X, Py_ssize_t n, int K, const floating* WP,
+cdef void narrow_forward(const floating* X, Py_ssize_t n, int K, const floating* WT,
                          const floating* b, int H, floating* Z) noexcept nogil:
     if floating is float:
-        cmlp_narrow_forward_f32(X, n, K, WP, b, H, Z)
+        cmlp_narrow_forward_f32(X, n, K, WT, b, H, Z)
     else:
-        cmlp_narrow_forward_f64(X, n, K, WP, b, H, Z)
+        cmlp_narrow_forward_f64(X, n, K, WT, b, H, Z)
 
 
 cdef inline void _narrow_accumulate(const floating* X, Py_ssize_t n, int K,
-                                    const floating* D, int H, floating* dWT) noexcept nogil:
+                                    const floating* D, int H, floating* dWT,
+                                    const floating* X_next, Py_ssize_t n_next) noexcept nogil:
     if floating is float:
-        cmlp_narrow_accumulate_f32(X, n, K, D, H, dWT)
+        cmlp_narrow_accumulate_f32(X, n, K, D, H, dWT, X_next, n_next * sizeof(float))
     else:
-        cmlp_narrow_accumulate_f64(X, n, K, D, H, dWT)
+        cmlp_narrow_accumulate_f64(X, n, K, D, H, dWT, X_next, n_next * sizeof(double))
 
 
 # ---------------------------------------------------------------------------------------
@@ -246,7 +250,7 @@ cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floatin
         b = params + offset + <Py_ssize_t> n_in * n_out
         if is_narrow(n_in, n_out):
             narrow_forward(inputs, n, n_in, packed, b, n_out, out)
-            packed += <Py_ssize_t> n_in * NARROW_PAD
+            packed += <Py_ssize_t> n_in * n_out
         else:
             for i in range(n):  # rows start as the bias; the product is added to them
                 memcpy(out + i * n_out, b, n_out * sizeof(floating))
@@ -305,7 +309,8 @@ cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_c
 cdef void backward_accumulate(const Net* net, const floating* X, const int* y, Py_ssize_t n,
                               floating scale, const floating* params, floating* acts,
                               floating* delta_a, floating* delta_b, floating* grads,
-                              floating* narrow_grads) noexcept nogil:
+                              floating* narrow_grads, const floating* X_next,
+                              Py_ssize_t n_next) noexcept nogil:
     """Add scale times the gradients of the summed loss of n rows to grads (params layout),
     except the weight gradients of narrow layers, which go transposed, as (fan_out x fan_in),
     to narrow_grads, layer after layer (add_narrow_gradients moves them into grads).
@@ -313,6 +318,8 @@ cdef void backward_accumulate(const Net* net, const floating* X, const int* y, P
     Expects acts from forward() with the last layer already turned into probabilities,
     and overwrites those with the output delta. delta_a and delta_b each hold
     n x (widest hidden layer) values; the deltas of hidden layers alternate between them.
+    X_next (NULL if none) is the next n_next rows the caller will pass: a narrow first layer
+    pulls them toward the cache while it works on these.
     """
     cdef Py_ssize_t i, p, param_offset = 0, output_offset = 0, narrow_offset = 0
     cdef int l, n_in, n_out, n_classes = net.sizes[net.n_layers]
@@ -345,7 +352,8 @@ cdef void backward_accumulate(const Net* net, const floating* X, const int* y, P
         inputs = <floating*> X if l == 0 else acts + output_offset - n * n_in
         if is_narrow(n_in, n_out):
             narrow_offset -= <Py_ssize_t> n_in * n_out
-            _narrow_accumulate(inputs, n, n_in, delta, n_out, narrow_grads + narrow_offset)
+            _narrow_accumulate(inputs, n, n_in, delta, n_out, narrow_grads + narrow_offset,
+                               X_next if l == 0 else NULL, n_next * n_in)
         else:
             product(True, n_in, n_out, <int> n, inputs, n_in, delta, n_out, True, gW, n_out)
         add_column_sums(delta, n, n_out, 0, n_out, gW + <Py_ssize_t> n_in * n_out)
@@ -452,7 +460,7 @@ cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* 
                        floating scale, const floating* params, floating* grads) noexcept nogil:
     """Thread t's share of a batch: rows [start, stop), block by block; their gradients are
     summed into grads (params layout), which it zeroes first."""
-    cdef Py_ssize_t n_features = net.sizes[0], rows, r, block_start
+    cdef Py_ssize_t n_features = net.sizes[0], rows, next_rows, r, block_start
     cdef int n_layers = net.n_layers
     cdef floating* acts = <floating*> work.acts + t * work.block_rows * net.act_width
     cdef floating* delta_a = <floating*> work.delta_a + t * work.block_rows * work.delta_width
@@ -483,8 +491,11 @@ cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* 
         forward(net, xb, rows, params, <floating*> work.packed, acts)
         softmax_cross_entropy(acts + rows * (net.act_width - net.sizes[n_layers]), yb, rows,
                               net.sizes[n_layers], &work.loss[t], &work.correct[t])
+        # The next block, pulled toward the cache meanwhile where its rows are contiguous.
+        next_rows = 0 if order != NULL else min(work.block_rows, stop - block_start - rows)
         backward_accumulate(net, xb, yb, rows, scale, params, acts, delta_a, delta_b, grads,
-                            narrow_grads)
+                            narrow_grads, xb + rows * n_features if next_rows else NULL,
+                            next_rows)
         block_start += rows
     if net.has_narrow:
         add_narrow_gradients(net, narrow_grads, grads)
@@ -600,12 +611,6 @@ def select_simd_path(str name):
 def openmp_enabled():
     """Whether this build runs threads of its own (OpenMP); without, n_threads goes to BLAS."""
     return bool(cmlp_openmp_enabled())
-
-
-def packed_size(layer_sizes):
-    """Values pack_narrow_layers writes for a network of these layer sizes."""
-    return sum(n_in * NARROW_PAD for n_in, n_out in zip(layer_sizes, layer_sizes[1:])
-               if is_narrow(n_in, n_out))
 
 
 def narrow_weights_size(layer_sizes):

@@ -215,7 +215,7 @@ cdef void _update_own(const Epoch* e, int T, int t, const UpdateRule* rule,
 
 
 cdef void _pack_own(const Epoch* e, int T, int t, const floating* params) noexcept nogil:
-    """Own rows of every narrow layer's padded weights (pack_narrow_rows), for the forward
+    """Own rows of every narrow layer's transposed weights (pack_narrow_rows), for the forward
     pass; each thread owns the same rows of W in the update."""
     cdef Py_ssize_t offset = 0
     cdef int l, n_in, n_out
@@ -225,7 +225,7 @@ cdef void _pack_own(const Epoch* e, int T, int t, const floating* params) noexce
         n_out = e.net.sizes[l + 1]
         if is_narrow(n_in, n_out):
             ins = _share(n_in, T, t)
-            pack_narrow_rows(params + offset, n_out, ins.first, ins.stop,
+            pack_narrow_rows(params + offset, n_in, n_out, ins.first, ins.stop,
                              <floating*> e.work.packed + packed_offset(e.net, l))
         offset += <Py_ssize_t> n_in * n_out + n_out
 

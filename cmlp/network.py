@@ -368,7 +368,7 @@ class _Workspace:
             "y_block": np.empty((n_threads, block), dtype=np.int32),
             "loss": np.empty(n_threads, dtype=np.float64),
             "correct": np.empty(n_threads, dtype=np.intp),
-            "packed": np.zeros(max(1, _kernels.packed_size(layer_sizes)), dtype=dtype),
+            "packed": np.zeros(max(1, _kernels.narrow_weights_size(layer_sizes)), dtype=dtype),
             "act_width": act_width,
             "block_rows": block,
         }

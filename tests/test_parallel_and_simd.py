@@ -114,6 +114,16 @@ def test_every_simd_path_matches_reference(simd_path, dtype, n, sizes):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n_outputs", range(1, 17))
+def test_every_narrow_width_matches_reference(simd_path, dtype, n_outputs):
+    # The forward kernel takes the outputs in groups of up to 4 or 8, each with its own row
+    # tile; 29 rows end in a partial tile for all of them, and 67 inputs in a partial vector.
+    assert _kernels.narrow_layer(67, n_outputs)
+    net, X, y = _problem([67, n_outputs, 3], 29, dtype)
+    _check_against_reference(net, X, y, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 @pytest.mark.parametrize("n, sizes", [(1, [5, 4, 3]), (2, [784, 10, 10]),
                                       (301, [784, 10, 10]), (97, [30, 50, 20, 4])])

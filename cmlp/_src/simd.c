@@ -1,4 +1,5 @@
 /* Run-time choice among the instruction-set versions of the SIMD kernels (simd.h). */
+#include <stdint.h> /* int32_t, int64_t */
 #include <string.h> /* memcpy, strcmp */
 
 #include "simd.h"
@@ -15,6 +16,7 @@
 #define VW_F64 2
 #define TILE_VECS 2
 #define SLIM_ROWS 8
+#define DOT_ACCUMULATORS 12
 #include "simd_isa.h"
 
 #ifdef CMLP_X86
@@ -24,6 +26,7 @@
 #define VW_F64 4
 #define TILE_VECS 2
 #define SLIM_ROWS 8
+#define DOT_ACCUMULATORS 12
 #include "simd_isa.h"
 
 #define TARGET __attribute__((target("avx512f,fma")))
@@ -32,6 +35,7 @@
 #define VW_F64 8
 #define TILE_VECS 4
 #define SLIM_ROWS 12
+#define DOT_ACCUMULATORS 24
 #include "simd_isa.h"
 #endif
 
@@ -41,8 +45,10 @@ typedef struct {
                         float *);
     void (*forward_f64)(const double *, ptrdiff_t, int, const double *, const double *, int,
                         double *);
-    void (*accumulate_f32)(const float *, ptrdiff_t, int, const float *, int, float *);
-    void (*accumulate_f64)(const double *, ptrdiff_t, int, const double *, int, double *);
+    void (*accumulate_f32)(const float *, ptrdiff_t, int, const float *, int, float *,
+                           const void *, ptrdiff_t);
+    void (*accumulate_f64)(const double *, ptrdiff_t, int, const double *, int, double *,
+                           const void *, ptrdiff_t);
     void (*exp_f32)(float *, ptrdiff_t);
     void (*product_f32)(int, int, int, const float *, ptrdiff_t, ptrdiff_t, const float *,
                         ptrdiff_t, float *, ptrdiff_t, int);
@@ -100,24 +106,24 @@ int cmlp_openmp_enabled(void) {
 #endif
 }
 
-void cmlp_narrow_forward_f32(const float *X, ptrdiff_t n, int K, const float *WP,
+void cmlp_narrow_forward_f32(const float *X, ptrdiff_t n, int K, const float *WT,
                              const float *b, int H, float *Z) {
-    current->forward_f32(X, n, K, WP, b, H, Z);
+    current->forward_f32(X, n, K, WT, b, H, Z);
 }
 
-void cmlp_narrow_forward_f64(const double *X, ptrdiff_t n, int K, const double *WP,
+void cmlp_narrow_forward_f64(const double *X, ptrdiff_t n, int K, const double *WT,
                              const double *b, int H, double *Z) {
-    current->forward_f64(X, n, K, WP, b, H, Z);
+    current->forward_f64(X, n, K, WT, b, H, Z);
 }
 
 void cmlp_narrow_accumulate_f32(const float *X, ptrdiff_t n, int K, const float *D, int H,
-                                float *dWT) {
-    current->accumulate_f32(X, n, K, D, H, dWT);
+                                float *dWT, const void *ahead, ptrdiff_t ahead_bytes) {
+    current->accumulate_f32(X, n, K, D, H, dWT, ahead, ahead_bytes);
 }
 
 void cmlp_narrow_accumulate_f64(const double *X, ptrdiff_t n, int K, const double *D, int H,
-                                double *dWT) {
-    current->accumulate_f64(X, n, K, D, H, dWT);
+                                double *dWT, const void *ahead, ptrdiff_t ahead_bytes) {
+    current->accumulate_f64(X, n, K, D, H, dWT, ahead, ahead_bytes);
 }
 
 void cmlp_exp_f32(float *x, ptrdiff_t n) { current->exp_f32(x, n); }

@@ -2,9 +2,11 @@
  * below peak; the tile product of thin matrices (mini-batches), where BLAS spends its time
  * packing; and the softmax's exp.
  *
- * narrow forward:    Z (n x H)  = X (n x K) WP + b   (WP: the K x H weights with their rows
- *                                                     padded with zeros to CMLP_NARROW_PAD)
- * narrow accumulate: dWT (H x K) += D^T (H x n) X (n x K)         (H <= CMLP_NARROW_PAD)
+ * narrow forward:    Z (n x H)  = X (n x K) WT^T + b   (WT: the K x H weights transposed)
+ * narrow accumulate: dWT (H x K) += D^T (H x n) X (n x K), prefetching the ahead_bytes
+ *                    at ahead (NULL: none), the memory the caller reads next
+ * (narrow: H <= CMLP_NARROW_MAX_OUTPUTS; the kernels take any H, but wider layers run
+ * faster on the tile product or BLAS)
  * tile product:      C = op(A) B                                   (any sizes)
  *
  * Each is compiled for several instruction sets (AVX-512, AVX with FMA, baseline) and the
@@ -16,16 +18,16 @@
 
 #include <stddef.h>
 
-#define CMLP_NARROW_PAD 16
+#define CMLP_NARROW_MAX_OUTPUTS 16
 
-void cmlp_narrow_forward_f32(const float *X, ptrdiff_t n, int K, const float *WP,
+void cmlp_narrow_forward_f32(const float *X, ptrdiff_t n, int K, const float *WT,
                              const float *b, int H, float *Z);
-void cmlp_narrow_forward_f64(const double *X, ptrdiff_t n, int K, const double *WP,
+void cmlp_narrow_forward_f64(const double *X, ptrdiff_t n, int K, const double *WT,
                              const double *b, int H, double *Z);
 void cmlp_narrow_accumulate_f32(const float *X, ptrdiff_t n, int K, const float *D, int H,
-                                float *dWT);
+                                float *dWT, const void *ahead, ptrdiff_t ahead_bytes);
 void cmlp_narrow_accumulate_f64(const double *X, ptrdiff_t n, int K, const double *D, int H,
-                                double *dWT);
+                                double *dWT, const void *ahead, ptrdiff_t ahead_bytes);
 
 /* C (m x n) = op(A) B, or C += op(A) B if accumulate: B (k x n) and C row-major with row
  * strides ldb and ldc, op(A)[r, p] = A[r * a_row + p * a_col] (A, or A transposed). */
