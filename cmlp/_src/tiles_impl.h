@@ -33,12 +33,38 @@
             for (int v = 0; v < NV; v++) *(UVEC *)(C + r * ldc + v * VW) = acc[r][v];      \
     }
 
+/* A single row has one accumulator per vector, and each step would wait for the last one
+ * (FMA latency, not throughput): four chains over alternate rows of B, added at the end. */
+#define PRODUCT_ROW(NV)                                                                     \
+    TARGET static void FN(product_tile_1x##NV)(int k, const T *A, ptrdiff_t a_row,         \
+                                               ptrdiff_t a_col, const T *B, ptrdiff_t ldb, \
+                                               T *C, ptrdiff_t ldc, int accumulate) {      \
+        VEC acc[4][NV];                                                                    \
+        (void)a_row;                                                                       \
+        (void)ldc;                                                                         \
+        for (int q = 0; q < 4; q++)                                                        \
+            for (int v = 0; v < NV; v++)                                                   \
+                acc[q][v] = q == 0 && accumulate ? *(const UVEC *)(C + v * VW) : (VEC){0}; \
+        int p = 0;                                                                         \
+        for (; p + 4 <= k; p += 4)                                                         \
+            for (int q = 0; q < 4; q++) {                                                  \
+                T a = A[(p + q) * a_col];                                                  \
+                for (int v = 0; v < NV; v++)                                               \
+                    acc[q][v] += a * *(const UVEC *)(B + (p + q) * ldb + v * VW);          \
+            }                                                                              \
+        for (; p < k; p++)                                                                 \
+            for (int v = 0; v < NV; v++)                                                   \
+                acc[0][v] += A[p * a_col] * *(const UVEC *)(B + p * ldb + v * VW);         \
+        for (int v = 0; v < NV; v++)                                                       \
+            *(UVEC *)(C + v * VW) = (acc[0][v] + acc[1][v]) + (acc[2][v] + acc[3][v]);     \
+    }
+
 /* Every row of one panel: whole tiles of R rows, then the last rows one at a time.
  * (Here and below, MACRO expands TILE_ROWS and the like before MACRO_ pastes them.) */
 #define PRODUCT_PANEL(R, NV) PRODUCT_PANEL_(R, NV)
 #define PRODUCT_PANEL_(R, NV)                                                               \
     PRODUCT_TILE(R, NV)                                                                    \
-    PRODUCT_TILE(1, NV)                                                                    \
+    PRODUCT_ROW(NV)                                                                        \
     TARGET static void FN(product_panel_##NV)(int m, int k, const T *A, ptrdiff_t a_row,   \
                                               ptrdiff_t a_col, const T *B, ptrdiff_t ldb,   \
                                               T *C, ptrdiff_t ldc, int accumulate) {        \
@@ -130,6 +156,7 @@ TARGET static void FN(product)(int m, int n, int k, const T *A, ptrdiff_t a_row,
 }
 
 #undef PRODUCT_TILE
+#undef PRODUCT_ROW
 #undef PRODUCT_PANEL
 #undef PRODUCT_PANEL_
 #undef PRODUCT_COLUMNS
