@@ -282,15 +282,30 @@ def _torch_eval(predict, Xte, yte):
     return acc, time.perf_counter() - t0
 
 
+def cmlp_trajectory(recipe, seed):
+    """The initial (W, b) of each layer and a function giving each epoch's row order, as
+    ``Network(seed=seed).fit`` draws them: one Generator, the layers' He-normal weights
+    first, then one permutation per epoch. PyTorch runs from the same start through the
+    same batches, so both reach the target at the same epoch (barring rounding) and the
+    time to it compares speed, not the luck of two random streams."""
+    from cmlp.initializers import initial_layer
+    rng = np.random.default_rng(seed)
+    sizes = [N_FEATURES, recipe["hidden"], N_CLASSES]
+    layers = [initial_layer(rng, a, b, "he") for a, b in zip(sizes[:-1], sizes[1:])]
+    return layers, rng.permutation
+
+
 def to_accuracy_torch(kind, Xtr, ytr, Xte, yte, recipe, seed):
     """Run the recipe in PyTorch ("nn" = nn.Sequential + torch.optim.Adam, "ops" = tensors +
-    hand-written Adam), stopping at the target.  Returns per-epoch test accuracy and times."""
+    hand-written Adam) from cmlp's start and batch order (cmlp_trajectory), stopping at the
+    target.  Returns per-epoch test accuracy and times."""
     import torch
     H, lr, bs, dtype = recipe["hidden"], recipe["learning_rate"], recipe["batch_size"], recipe["dtype"]
     b1_, b2_, eps = 0.9, 0.999, 1e-8
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
     tdt = getattr(torch, dtype)
+    layers, permutation = cmlp_trajectory(recipe, seed)
+    start = [(torch.from_numpy(W.T.copy()).to(tdt), torch.from_numpy(b).to(tdt))
+             for W, b in layers]  # torch keeps weights as (out, in)
     X = torch.from_numpy(_scaled(Xtr, dtype))
     y = torch.from_numpy(ytr)
     Xt = torch.from_numpy(_scaled(Xte, dtype))
@@ -299,9 +314,10 @@ def to_accuracy_torch(kind, Xtr, ytr, Xte, yte, recipe, seed):
     if kind == "nn":
         nn = torch.nn
         model = nn.Sequential(nn.Linear(N_FEATURES, H), nn.ReLU(), nn.Linear(H, N_CLASSES)).to(tdt)
-        for layer in (model[0], model[2]):  # He (Kaiming) normal, zero biases: cmlp's init
-            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", generator=gen)
-            nn.init.zeros_(layer.bias)
+        with torch.no_grad():
+            for layer, (W, b) in zip((model[0], model[2]), start):
+                layer.weight.copy_(W)
+                layer.bias.copy_(b)
         opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(b1_, b2_), eps=eps)
         loss_fn = nn.CrossEntropyLoss()
 
@@ -315,6 +331,7 @@ def to_accuracy_torch(kind, Xtr, ytr, Xte, yte, recipe, seed):
                 return model(Xq).argmax(1)
     else:
         ops = TorchOps(H, dtype, None, seed, lr)
+        (ops.W1, ops.b1), (ops.W2, ops.b2) = start
         Y1 = torch.nn.functional.one_hot(y, N_CLASSES).to(tdt)
         params = [ops.W1, ops.b1, ops.W2, ops.b2]
         m = [torch.zeros_like(p) for p in params]
@@ -344,7 +361,7 @@ def to_accuracy_torch(kind, Xtr, ytr, Xte, yte, recipe, seed):
         if kind != "nn":
             lr = recipe["learning_rate"] * (decay ** epoch if decay else 1.0)
         t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=gen)
+        perm = torch.from_numpy(permutation(n))
         for i in range(0, n, bs):
             idx = perm[i:i + bs]
             train_batch(X[idx], y[idx] if kind == "nn" else idx)

@@ -364,7 +364,9 @@ def _acc_section(results):
             f"{rc['optimizer']} lr {rc['learning_rate']} ({rc.get('lr_schedule', 'constant')}; "
             f"betas 0.9/0.999, eps 1e-8), batch "
             f"{rc['batch_size']}, shuffled each epoch, {rc['dtype']}, {rc['threads']} threads, "
-            f"test accuracy after each epoch, at most {rc['max_epochs']} epochs.", "",
+            f"test accuracy after each epoch, at most {rc['max_epochs']} epochs. PyTorch "
+            f"starts from cmlp's initial weights and takes the same batches in the same order, "
+            f"so both reach the target at about the same epoch.", "",
             _table(["implementation", "reached", "epochs per seed", "train s (median)",
                     "s incl. eval", "s/epoch", "best test acc", "peak MB", "note"], rows), "",
             "Training time excludes the per-epoch test evaluation: measured directly for PyTorch; "
