@@ -268,13 +268,15 @@ cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_c
     """Logits to probabilities in place, row by row, shifting by the row max before exp.
 
     With labels y (not NULL) it also adds each row's cross-entropy, log-sum-exp minus the
-    true logit (never log of a probability), to loss_sum and counts argmax hits.
+    true logit (never log of a probability), to loss_sum and counts argmax hits. The logs
+    of the row sums are taken 32 rows at a time, as the log of their product.
     The exps run over the whole block at once, so that they vectorise.
     """
     cdef Py_ssize_t i
     cdef int j, best
     cdef floating top, total
     cdef floating* z
+    cdef double sums = 1  # product of up to 32 rows' sums, each in [1, n_classes]: one log
     for i in range(n):  # shift by the row max; count hits; take the true logit off the loss
         z = Z + i * n_classes
         best = 0
@@ -300,7 +302,10 @@ cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_c
         for j in range(n_classes):
             total += z[j]
         if y != NULL:
-            loss_sum[0] += log(<double> total)
+            sums *= total
+            if i % 32 == 31 or i == n - 1:
+                loss_sum[0] += log(sums)
+                sums = 1
         total = 1 / total
         for j in range(n_classes):
             z[j] *= total

@@ -110,7 +110,7 @@ PRODUCT_COLUMNS(TILE_VECS, TILE_ROWS)
 PRODUCT_COLUMNS(1, SLIM_ROWS)
 
 /* The last width (< VW) columns: B's columns copied into zero-padded vectors, and each tile
- * of C through a buffer one vector wide. */
+ * of C computed in a buffer one vector wide, then stored into (or added to) C. */
 #define TILE_NAME(R, NV) TILE_NAME_(R, NV)
 #define TILE_NAME_(R, NV) FN(product_tile_##R##x##NV)
 TARGET static void FN(product_tail)(int m, int k, int width, const T *A, ptrdiff_t a_row,
@@ -126,18 +126,18 @@ TARGET static void FN(product_tail)(int m, int k, int width, const T *A, ptrdiff
                 packed[p * VW + c] = c < width ? B[(ptrdiff_t)(p0 + p) * ldb + c] : 0;
         for (int i = 0; i < m; i += SLIM_ROWS) {
             int rows = m - i < SLIM_ROWS ? m - i : SLIM_ROWS;
-            for (int r = 0; r < rows; r++)
-                for (int c = 0; c < VW; c++)
-                    tile[r * VW + c] = add && c < width ? C[(ptrdiff_t)(i + r) * ldc + c] : 0;
             const T *a = A + (ptrdiff_t)i * a_row + (ptrdiff_t)p0 * a_col;
             if (rows == SLIM_ROWS)
-                TILE_NAME(SLIM_ROWS, 1)(depth, a, a_row, a_col, packed, VW, tile, VW, 1);
+                TILE_NAME(SLIM_ROWS, 1)(depth, a, a_row, a_col, packed, VW, tile, VW, 0);
             else
                 for (int r = 0; r < rows; r++)
                     TILE_NAME(1, 1)(depth, a + r * a_row, a_row, a_col, packed, VW,
-                                    tile + r * VW, VW, 1);
-            for (int r = 0; r < rows; r++)
-                memcpy(C + (ptrdiff_t)(i + r) * ldc, tile + r * VW, width * sizeof(T));
+                                    tile + r * VW, VW, 0);
+            for (int r = 0; r < rows; r++) {
+                T *c_row = C + (ptrdiff_t)(i + r) * ldc;
+                for (int c = 0; c < width; c++)
+                    c_row[c] = add ? c_row[c] + tile[r * VW + c] : tile[r * VW + c];
+            }
         }
     }
 }
