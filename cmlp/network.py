@@ -24,11 +24,15 @@ from cmlp.reference import ACTIVATIONS  # its order gives the codes of the Activ
 # Rows a thread puts through forward and backward at once. A narrow first layer wants blocks
 # small enough for X's rows to stay in cache between its forward and weight-gradient passes;
 # layers of up to _TILE_MAX_WIDTH units run fastest on the tile kernels, in blocks they take
-# (cmlp._kernels.product: up to 256 rows, 128 columns); wider ones want BLAS's long gemms
-# (measured: 784-128-10 full batch 15% faster in blocks of 256 on the tiles; 784-800-10
-# 5-20% slower). The cap bounds the work memory of full-batch runs.
+# (cmlp._kernels.product: up to _TILE_MAX_ROWS rows, 128 columns), and best in blocks of
+# _TILE_BLOCK_ROWS, whose rows of X stay in L2 for the weight gradient (784-128-10 full
+# batch, 1 thread: 57-60 ms float64 and 25-27.5 float32 against 65-68 and 26.5-28.8 in
+# blocks of 256); mini-batches the unit split takes whole keep one block per thread. Wider
+# layers want BLAS's long gemms (784-800-10: 5-20% slower on the tiles). The cap bounds the
+# work memory of full-batch runs.
 _NARROW_BLOCK_ROWS = 120  # a multiple of every row tile of the narrow kernels (12, 6, 4, 3, 2)
-_TILE_BLOCK_ROWS = 256
+_TILE_BLOCK_ROWS = 128
+_TILE_MAX_ROWS = 256
 _TILE_MAX_WIDTH = 128
 _MAX_BLOCK_ROWS = 2048
 _KEPT_WORKSPACES = 4
@@ -363,7 +367,8 @@ class _Workspace:
         if _kernels.narrow_layer(layer_sizes[0], layer_sizes[1]):
             block = min(per_thread, _NARROW_BLOCK_ROWS)
         elif max(layer_sizes[1:]) <= _TILE_MAX_WIDTH:
-            block = min(per_thread, _TILE_BLOCK_ROWS)
+            whole = batch_rows <= _UNIT_SPLIT_MAX_ROWS
+            block = min(per_thread, _TILE_MAX_ROWS if whole else _TILE_BLOCK_ROWS)
         else:
             block = min(per_thread, _MAX_BLOCK_ROWS)
         act_width = sum(layer_sizes[1:])
