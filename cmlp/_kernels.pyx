@@ -63,7 +63,7 @@ cmlp_simd_select(b"auto")
 # Products over at most this many rows of a batch and with at most this many columns run on
 # the tile kernels, the others on BLAS (see product; use_tile_products sets them).
 cdef int tile_max_rows = 256
-cdef int tile_max_width = 128
+cdef int tile_max_width = 256
 
 
 # ---------------------------------------------------------------------------------------
@@ -156,9 +156,11 @@ cdef void product(bint trans_a, int m, int n, int k, const floating* A, int lda,
     costs about as much as the arithmetic. Measured on one core of a Xeon with AVX-512
     (784 inputs, 128-800 outputs, float32): up to 128 rows the tile kernels run at 110-140
     GFLOP/s where OpenBLAS sgemm reaches 65-125; at 2048 rows OpenBLAS is level or ahead.
-    Over whole epochs the tiles win for products up to tile_max_width columns but lost on
-    wider ones (784-512-10, batch 128, 2 threads: 0.77-0.87 s against 0.67-0.69), where
-    BLAS's packed copy of A, reused across all columns, pays off."""
+    Over whole epochs the tiles win for products up to tile_max_width columns (784-256-10
+    Adam, 1 thread, batch 32: 0.81 s against 0.98; batch 128: 0.42 against 0.49; 784-512-10
+    batch 128 on 2 threads, 256 columns each: 0.53 against 0.57) but lost on wider ones
+    (784-512-10 on the tiles whole: 0.77-0.87 s against 0.67-0.69), where BLAS's packed
+    copy of A, reused across all columns, pays off."""
     cdef Py_ssize_t a_row = 1 if trans_a else lda
     cdef Py_ssize_t a_col = lda if trans_a else 1
     if (k if trans_a else m) > tile_max_rows or n > tile_max_width:
@@ -564,7 +566,7 @@ cdef double _batch_gradients(const Net* net, const Work* work, const floating* X
 # ---------------------------------------------------------------------------------------
 # Python entry points: typed memoryviews in, one nogil block each.
 
-def use_tile_products(int max_rows=256, int max_width=128):
+def use_tile_products(int max_rows=256, int max_width=256):
     """Products over up to max_rows rows of a batch and with up to max_width columns run on
     the tile kernels, the others on BLAS (0: BLAS for all); no arguments restore the
     defaults. Returns the previous (max_rows, max_width). For tests and benchmarks."""

@@ -88,8 +88,8 @@ def test_every_simd_path_tile_product_matches_numpy(simd_path, tiles_everywhere,
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("n, sizes", [(300, [50, 70, 9]), (37, [784, 128, 33, 10]),
-                                      (256, [20, 129, 7])])
-@pytest.mark.parametrize("limits", [(256, 128), (0, 0)], ids=["tiles", "blas"])
+                                      (256, [20, 129, 7]), (100, [40, 257, 200, 3])])
+@pytest.mark.parametrize("limits", [(256, 256), (0, 0)], ids=["tiles", "blas"])
 def test_tile_and_blas_products_match_reference(simd_path, dtype, n, sizes, limits):
     previous = _kernels.use_tile_products(*limits)
     try:
