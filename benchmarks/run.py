@@ -38,6 +38,7 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 RECIPE = {
     "hidden": 256, "optimizer": "adam", "learning_rate": 1e-3, "lr_schedule": "constant",
     "batch_size": 64, "dtype": "float32", "threads": 2, "target": 0.98, "max_epochs": 20,
+    "lr_decay": 0.95,  # used by lr_schedule=exponential only
 }
 
 
@@ -78,7 +79,9 @@ def plan(quick, peers):
                 for t in (1, 2):
                     for p in peers:
                         mb.append(dict(peer=p, H=128, batch=bs, dtype=dt, threads=t))
-    seeds = (0,) if quick else (0, 1, 2)
+    # This recipe's test accuracy hovers near 98% for some epochs, so which epoch first
+    # crosses it is partly luck (even on the same path): five seeds steady the median.
+    seeds = (0,) if quick else (0, 1, 2, 3, 4)
     for seed in seeds:
         for p in ("cmlp", "torch-nn", "torch-ops"):
             if p in peers or (p.startswith("torch") and "torch-nn" in peers):
