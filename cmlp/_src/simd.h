@@ -2,7 +2,7 @@
  * below peak; the tile product of thin matrices (mini-batches), where BLAS spends its time
  * packing; and the softmax's exp.
  *
- * narrow forward:    Z (n x H)  = X (n x K) WT^T + b   (WT: the K x H weights transposed)
+ * narrow forward:    Z (n x H)  = X (n x K) W + b   (given WT, W transposed: H x K)
  * narrow accumulate: dWT (H x K) += D^T (H x n) X (n x K), prefetching the ahead_bytes
  *                    at ahead (NULL: none), the memory the caller reads next
  * (narrow: H <= CMLP_NARROW_MAX_OUTPUTS; the kernels take any H, but wider layers run
