@@ -1,7 +1,7 @@
 """Benchmark cmlp against the seed notebook's numpy code, PyTorch and scikit-learn.
 
-    python benchmarks/run.py                 # full run (~15 min on 2 cores)
-    python benchmarks/run.py --quick         # a smaller grid (~2 min)
+    python benchmarks/run.py                 # full run (~10 min on 2 cores)
+    python benchmarks/run.py --quick         # a smaller grid (~2.5 min)
     python benchmarks/run.py --only fullbatch,minibatch --json out.json
 
 Every configuration runs in a fresh subprocess (worker.py) with its thread count fixed by

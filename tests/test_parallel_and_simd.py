@@ -17,7 +17,7 @@ TOL = {"float32": {"rtol": 2e-4, "atol": 2e-6}, "float64": {"rtol": 1e-10, "atol
 NARROW_SHAPES = [
     (1, [64, 1, 2]),            # smallest narrow layer, one row
     (3, [65, 3, 4]),            # K = 65: one past every vector width
-    (257, [784, 10, 10]),       # the notebook's net; two full 128-row blocks and one row
+    (257, [784, 10, 10]),       # the notebook's net; two full 120-row blocks and a partial one
     (131, [100, 13, 7]),        # 13 outputs: tiles of 6, 6 and 1
     (130, [77, 16, 5, 3]),      # 16 outputs, then a second narrow-sized but small layer
     (40, [200, 64, 11, 4]),     # a narrow layer (64 -> 11) that is not the first
