@@ -98,6 +98,9 @@ cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floatin
 cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_classes,
                                 double* loss_sum, Py_ssize_t* n_correct) noexcept nogil
 
+cdef void output_delta(floating* P, const int* y, Py_ssize_t n, int n_classes,
+                       floating scale) noexcept nogil
+
 cdef void backward_accumulate(const Net* net, const floating* X, const int* y, Py_ssize_t n,
                               floating scale, const floating* params, floating* acts,
                               floating* delta_a, floating* delta_b, floating* grads,

@@ -313,6 +313,17 @@ cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_c
             z[j] *= total
 
 
+cdef void output_delta(floating* P, const int* y, Py_ssize_t n, int n_classes,
+                       floating scale) noexcept nogil:
+    """The output delta scale * (P - onehot(y)) of n rows, in place over their
+    probabilities P."""
+    cdef Py_ssize_t i, p
+    for i in range(n):
+        P[i * n_classes + y[i]] -= 1
+    for p in range(n * n_classes):
+        P[p] *= scale
+
+
 cdef void backward_accumulate(const Net* net, const floating* X, const int* y, Py_ssize_t n,
                               floating scale, const floating* params, floating* acts,
                               floating* delta_a, floating* delta_b, floating* grads,
@@ -328,7 +339,7 @@ cdef void backward_accumulate(const Net* net, const floating* X, const int* y, P
     X_next (NULL if none) is the next n_next rows the caller will pass: a narrow first layer
     pulls them toward the cache while it works on these.
     """
-    cdef Py_ssize_t i, p, param_offset = 0, output_offset = 0, narrow_offset = 0
+    cdef Py_ssize_t param_offset = 0, output_offset = 0, narrow_offset = 0
     cdef int l, n_in, n_out, n_classes = net.sizes[net.n_layers]
     cdef floating* delta
     cdef floating* spare = delta_a
@@ -344,12 +355,8 @@ cdef void backward_accumulate(const Net* net, const floating* X, const int* y, P
             param_offset += _layer_size(net, l)
             output_offset += n * net.sizes[l + 1]
 
-    # Output delta scale * (P - onehot(y)), in place over the probabilities.
     delta = acts + output_offset
-    for i in range(n):
-        delta[i * n_classes + y[i]] -= 1
-    for p in range(n * n_classes):
-        delta[p] *= scale
+    output_delta(delta, y, n, n_classes, scale)
 
     for l in range(net.n_layers - 1, -1, -1):
         n_in = net.sizes[l]

@@ -27,8 +27,8 @@ from cmlp._blas cimport gemm
 from cmlp._kernels cimport (
     Net, OptimizerConfig, UpdateRule, Work, activate, add_column_sums, add_l2, apply_update,
     is_narrow, make_net, multiply_by_derivative, narrow_forward, optimizer_config,
-    pack_narrow_rows, packed_offset, product, softmax_cross_entropy, update_rule,
-    work_buffers)
+    output_delta, pack_narrow_rows, packed_offset, product, softmax_cross_entropy,
+    update_rule, work_buffers)
 
 cdef extern from "denormals.h" nogil:
     unsigned int cmlp_flush_denormals()
@@ -133,7 +133,7 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
     cdef floating* swap
     cdef const floating* inputs
     cdef floating scale = <floating> (1.0 / rows)
-    cdef Py_ssize_t output_offset = 0, param_offset = 0, i, p
+    cdef Py_ssize_t output_offset = 0, param_offset = 0, i
     cdef int l, n_in, n_out, n_classes = net.sizes[net.n_layers]
     cdef double data_loss = 0
     cdef Share mine, ins, outs
@@ -148,10 +148,8 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
     softmax_cross_entropy(delta + mine.first * n_classes, yb + mine.first,
                           mine.stop - mine.first, n_classes, &data_loss, correct)
     loss[0] += data_loss
-    for i in range(mine.first, mine.stop):
-        delta[i * n_classes + yb[i]] -= 1
-    for p in range(mine.first * n_classes, mine.stop * n_classes):
-        delta[p] *= scale
+    output_delta(delta + mine.first * n_classes, yb + mine.first, mine.stop - mine.first,
+                 n_classes, scale)
     cmlp_barrier()
 
     for l in range(net.n_layers - 1, -1, -1):
