@@ -64,6 +64,10 @@ cdef struct Work:   # pointers into the buffers of cmlp.network._Workspace
     int n_threads
 
 
+cdef inline Py_ssize_t layer_size(const Net* net, int l) noexcept nogil:
+    """Parameters of layer l: weights and biases."""
+    return <Py_ssize_t> net.sizes[l] * net.sizes[l + 1] + net.sizes[l + 1]
+
 cdef bint is_narrow(int n_in, int n_out) noexcept nogil
 
 cdef void product(bint trans_a, int m, int n, int k, const floating* A, int lda,

@@ -137,11 +137,6 @@ cdef double add_l2(floating* grads, const floating* W, Py_ssize_t size,
     return squares
 
 
-cdef inline Py_ssize_t _layer_size(const Net* net, int l) noexcept nogil:
-    """Parameters of layer l: weights and biases."""
-    return <Py_ssize_t> net.sizes[l] * net.sizes[l + 1] + net.sizes[l + 1]
-
-
 # ---------------------------------------------------------------------------------------
 # Matrix products
 
@@ -203,7 +198,7 @@ cdef void pack_narrow_layers(const Net* net, const floating* params,
         if is_narrow(n_in, n_out):
             pack_narrow_rows(params + offset, n_in, n_out, 0, n_in, packed)
             packed += <Py_ssize_t> n_in * n_out
-        offset += _layer_size(net, l)
+        offset += layer_size(net, l)
 
 
 cdef Py_ssize_t packed_offset(const Net* net, int layer) noexcept nogil:
@@ -262,7 +257,7 @@ cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floatin
             activate(out, n * n_out, net.activation)
         inputs = out
         out += n * n_out
-        offset += _layer_size(net, l)
+        offset += layer_size(net, l)
 
 
 cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_classes,
@@ -352,7 +347,7 @@ cdef void backward_accumulate(const Net* net, const floating* X, const int* y, P
         if is_narrow(net.sizes[l], net.sizes[l + 1]):
             narrow_offset += <Py_ssize_t> net.sizes[l] * net.sizes[l + 1]
         if l < net.n_layers - 1:
-            param_offset += _layer_size(net, l)
+            param_offset += layer_size(net, l)
             output_offset += n * net.sizes[l + 1]
 
     delta = acts + output_offset
@@ -377,7 +372,7 @@ cdef void backward_accumulate(const Net* net, const floating* X, const int* y, P
             multiply_by_derivative(spare, inputs, n * n_in, net.activation)
             delta = spare
             spare = delta_b if delta == delta_a else delta_a
-            param_offset -= _layer_size(net, l - 1)
+            param_offset -= layer_size(net, l - 1)
             output_offset -= n * n_in
 
 
@@ -394,7 +389,7 @@ cdef void add_narrow_gradients(const Net* net, const floating* narrow_grads,
                 for j in range(n_out):
                     grads[offset + k * n_out + j] += narrow_grads[<Py_ssize_t> j * n_in + k]
             narrow_grads += <Py_ssize_t> n_in * n_out
-        offset += _layer_size(net, l)
+        offset += layer_size(net, l)
 
 
 cdef UpdateRule update_rule(const OptimizerConfig* config, long step) noexcept nogil:
@@ -541,7 +536,7 @@ cdef double _add_penalty(const Net* net, const floating* params, double l2,
     for l in range(net.n_layers):
         squares += add_l2(grads + offset, params + offset,
                           <Py_ssize_t> net.sizes[l] * net.sizes[l + 1], l2)
-        offset += _layer_size(net, l)
+        offset += layer_size(net, l)
     return 0.5 * l2 * squares
 
 

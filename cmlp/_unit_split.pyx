@@ -26,9 +26,9 @@ from libc.stdint cimport int64_t
 from cmlp._blas cimport gemm
 from cmlp._kernels cimport (
     Net, OptimizerConfig, UpdateRule, Work, activate, add_column_sums, add_l2, apply_update,
-    is_narrow, make_net, multiply_by_derivative, narrow_forward, optimizer_config,
-    output_delta, pack_narrow_rows, packed_offset, product, softmax_cross_entropy,
-    update_rule, work_buffers)
+    is_narrow, layer_size, make_net, multiply_by_derivative, narrow_forward,
+    optimizer_config, output_delta, pack_narrow_rows, packed_offset, product,
+    softmax_cross_entropy, update_rule, work_buffers)
 
 cdef extern from "denormals.h" nogil:
     unsigned int cmlp_flush_denormals()
@@ -117,7 +117,7 @@ cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
         cmlp_barrier()
         inputs = out
         out += rows * n_out
-        offset += <Py_ssize_t> n_in * n_out + n_out
+        offset += layer_size(net, l)
 
 
 cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int* yb,
@@ -140,7 +140,7 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
 
     for l in range(net.n_layers - 1):
         output_offset += rows * net.sizes[l + 1]
-        param_offset += <Py_ssize_t> net.sizes[l] * net.sizes[l + 1] + net.sizes[l + 1]
+        param_offset += layer_size(net, l)
     delta = <floating*> e.work.acts + output_offset
 
     # Output delta (P - onehot(y)) / rows of own rows, in place over their logits.
@@ -180,7 +180,7 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
             spare = other
             other = swap
             output_offset -= rows * n_in
-            param_offset -= <Py_ssize_t> net.sizes[l - 1] * n_in + n_in
+            param_offset -= layer_size(net, l - 1)
         cmlp_barrier()
 
 
@@ -208,7 +208,7 @@ cdef void _update_own(const Epoch* e, int T, int t, const UpdateRule* rule,
         first = offset + <Py_ssize_t> n_in * n_out + outs.first
         apply_update(rule, params + first, grads + first, _at(e.state_a, first, kind),
                      _at(e.state_b, first, kind), outs.stop - outs.first)
-        offset += <Py_ssize_t> n_in * n_out + n_out
+        offset += layer_size(net, l)
     loss[0] += rows * 0.5 * e.l2 * squares  # the penalty, counted once per row like the loss
 
 
@@ -225,7 +225,7 @@ cdef void _pack_own(const Epoch* e, int T, int t, const floating* params) noexce
             ins = _share(n_in, T, t)
             pack_narrow_rows(params + offset, n_in, n_out, ins.first, ins.stop,
                              <floating*> e.work.packed + packed_offset(e.net, l))
-        offset += <Py_ssize_t> n_in * n_out + n_out
+        offset += layer_size(e.net, l)
 
 
 cdef void _gather(const Epoch* e, int T, int t, Py_ssize_t start, Py_ssize_t rows,
