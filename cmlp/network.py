@@ -14,6 +14,7 @@ import numpy as np
 from cmlp import _kernels
 from cmlp import _serialization
 from cmlp import _unit_split
+from cmlp._guard import UseGuard, reads, writes
 from cmlp._validation import (
     check_choice, check_dtype, check_layer_sizes, check_positive_int, check_real, check_X,
     check_y)
@@ -84,6 +85,18 @@ class Network:
         self._params = np.concatenate([np.concatenate([W.ravel(), b]) for W, b in layers])
         self._params = self._params.astype(self.dtype)
         self._workspaces = OrderedDict()
+        self._guard = UseGuard()
+
+    def __getstate__(self):
+        # Locks and work buffers belong to this process's object, not to a copy or a pickle.
+        state = self.__dict__.copy()
+        del state["_guard"], state["_workspaces"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._workspaces = OrderedDict()
+        self._guard = UseGuard()
 
     # --- parameters: views into one flat array, the layout the kernels use ---
 
@@ -169,6 +182,7 @@ class Network:
 
     # --- inference ---
 
+    @reads
     def predict_proba(self, X):
         """Class probabilities, (n_samples, n_classes)."""
         return self._proba(check_X(X, self.n_features, self.dtype))
@@ -185,12 +199,14 @@ class Network:
         """Predicted class labels, (n_samples,) int64."""
         return self.predict_proba(X).argmax(axis=1)
 
+    @reads
     def score(self, X, y):
         """Accuracy: the fraction of rows whose predicted label equals y."""
         X = check_X(X, self.n_features, self.dtype)
         y = check_y(y, X.shape[0], self.n_classes)
         return float(np.mean(self._proba(X).argmax(axis=1) == y))
 
+    @reads
     def gradients(self, X, y, l2=0.0):
         """(loss, grad_weights, grad_biases) of the mean cross-entropy, by the compiled kernels.
 
@@ -210,6 +226,7 @@ class Network:
 
     # --- training ---
 
+    @writes
     def fit(self, X, y, *, epochs, learning_rate, batch_size=None, shuffle=True,
             validation_data=None, verbose=0, optimizer="sgd", momentum=0.9, nesterov=False,
             beta1=0.9, beta2=0.999, epsilon=1e-8, l2=0.0, lr_schedule="constant",
@@ -336,6 +353,7 @@ class Network:
 
     # --- persistence ---
 
+    @reads
     def save(self, path):
         """Write the network to a .npz file, atomically (a temp file renamed into place)."""
         _serialization.save(self, path)

@@ -1,0 +1,71 @@
+"""Who may use a Network at once: many readers, or one trainer, never both.
+
+Readers (predict, predict_proba, score, gradients) only read the parameters and bring their
+own work buffers, so any number of them run together without the GIL. fit writes the
+parameters after every batch: a reader meanwhile would see a mix of two updates, and a second
+fit would interleave its updates with the first's. Rather than make anyone wait (a web
+server's request thread blocked behind an hour of training), a conflicting call raises
+RuntimeError at once. The training thread itself may read (validation, callbacks).
+"""
+import functools
+import threading
+from contextlib import contextmanager
+
+
+class UseGuard:
+    """Readers together, or one writer (and its own thread's reads); conflicts raise."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._readers = 0
+        self._writer = None  # the ident of the thread inside fit
+
+    @contextmanager
+    def reading(self, what):
+        with self._lock:
+            if self._writer is not None and self._writer != threading.get_ident():
+                raise RuntimeError(
+                    f"{what} was called while another thread is training this Network "
+                    "(fit); wait for fit to return, or predict with a copy of the network")
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._readers -= 1
+
+    @contextmanager
+    def writing(self, what):
+        with self._lock:
+            if self._writer is not None:
+                raise RuntimeError(
+                    f"{what} was called while this Network is already being trained (fit) "
+                    "in another thread")
+            if self._readers:
+                raise RuntimeError(
+                    f"{what} was called while {self._readers} other call(s) are predicting "
+                    "with this Network; training would change the weights under them")
+            self._writer = threading.get_ident()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._writer = None
+
+
+def reads(method):
+    """Run a Network method as a reader of its parameters (see UseGuard)."""
+    @functools.wraps(method)
+    def reader(self, *args, **kwargs):
+        with self._guard.reading(method.__name__):
+            return method(self, *args, **kwargs)
+    return reader
+
+
+def writes(method):
+    """Run a Network method as the one writer of its parameters (see UseGuard)."""
+    @functools.wraps(method)
+    def writer(self, *args, **kwargs):
+        with self._guard.writing(method.__name__):
+            return method(self, *args, **kwargs)
+    return writer
