@@ -5,5 +5,7 @@ networks; cmlp.reference holds the same math in plain numpy.
 """
 from cmlp.network import Network, TrainingDiverged
 
+# The one place the version is written: pyproject.toml reads it from here (setuptools'
+# dynamic version), and `cmlp --version` prints it.
 __version__ = "0.1.0"
 __all__ = ["Network", "TrainingDiverged", "__version__"]

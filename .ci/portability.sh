@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Stage "portability": what can be checked here of the other platforms.
+# - The C kernels parse for arm64 (Clang, aarch64 target, Debian's arm64 libc headers).
+# - No build uses -march=native (a wheel must run on any CPU of its platform): neither the
+#   build configuration nor the compile lines of the wheel stage's build.
+# - cibuildwheel's configuration lists CPython 3.9-3.13 for Linux x86-64 and aarch64
+#   (manylinux and musllinux), macOS x86-64 and arm64, and Windows AMD64.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. .ci/lib.sh
+
+apt_install clang libc6-dev-arm64-cross
+for source in cmlp/_src/*.c; do
+    clang --target=aarch64-linux-gnu --sysroot=/usr/aarch64-linux-gnu -fsyntax-only -Wall \
+        -Werror -Icmlp/_src "$source"
+    echo "aarch64 syntax check clean: $source"
+done
+
+if grep -rn -e '-march=native' -e '-mtune=native' setup.py pyproject.toml cmlp/_src \
+        "$CI_WORK/build.log"; then
+    echo "a build uses -march=native" >&2
+    exit 1
+fi
+echo "no -march=native in the build configuration or the wheel's compile lines"
+
+fresh_venv "$CI_WORK/cibuildwheel-venv"
+python -m pip install --quiet "cibuildwheel>=2.22"
+versions="cp39 cp310 cp311 cp312 cp313"
+expected() {
+    for v in $versions; do
+        for platform in "$@"; do echo "$v-$platform"; done
+    done | sort
+}
+check_platform() {  # check_platform PLATFORM TAG...
+    local platform=$1 got want
+    shift
+    got=$(cibuildwheel --print-build-identifiers --platform "$platform" | sort)
+    want=$(expected "$@")
+    if [ "$got" != "$want" ]; then
+        echo "cibuildwheel's $platform builds differ from the intended list:" >&2
+        diff <(echo "$want") <(echo "$got") >&2
+        return 1
+    fi
+    echo "cibuildwheel $platform: $(echo $got)"
+}
+check_platform linux manylinux_x86_64 manylinux_aarch64 musllinux_x86_64 musllinux_aarch64
+check_platform macos macosx_x86_64 macosx_arm64
+check_platform windows win_amd64
+deactivate
