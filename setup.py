@@ -38,10 +38,13 @@ EXTENSIONS = [
     ),
     Extension(
         "cmlp._kernels",
-        ["cmlp/_kernels.pyx", "cmlp/_src/simd.c"],
+        ["cmlp/_kernels.pyx", "cmlp/_src/simd.c", "cmlp/_src/simd_generic.c",
+         "cmlp/_src/simd_avx_fma.c", "cmlp/_src/simd_avx512.c"],
         include_dirs=["cmlp/_src"],
-        depends=["cmlp/_src/simd.h", "cmlp/_src/simd_isa.h", "cmlp/_src/narrow_impl.h",
-                 "cmlp/_src/tiles_impl.h", "cmlp/_src/denormals.h"],
+        depends=["cmlp/_src/simd.h", "cmlp/_src/simd_paths.h", "cmlp/_src/simd_isa.h",
+                 "cmlp/_src/portable.h", "cmlp/_src/vec_ops.h", "cmlp/_src/vec_undef.h",
+                 "cmlp/_src/narrow_impl.h", "cmlp/_src/tiles_impl.h",
+                 "cmlp/_src/denormals.h"],
     ),
     Extension(
         "cmlp._unit_split",
@@ -51,6 +54,11 @@ EXTENSIONS = [
     ),
 ]
 THREADED = {"cmlp._kernels", "cmlp._unit_split"}
+# The per-instruction-set units of the SIMD kernels and MSVC's flag for each (GCC and Clang
+# get theirs from pragmas in the units, which then build for any target; see simd_paths.h).
+# MSVC allows these instructions only where /arch: says so... for its own code generation:
+# each unit is compiled on its own with its flag, on x86-64 only.
+ISA_UNITS = {"cmlp/_src/simd_avx_fma.c": "/arch:AVX", "cmlp/_src/simd_avx512.c": "/arch:AVX512"}
 for extension in EXTENSIONS:
     extension.include_dirs.append(numpy.get_include())
     extension.define_macros.append(("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"))
@@ -125,6 +133,24 @@ class BuildExtWithOpenMP(build_ext):
                 extension.extra_compile_args.append("-g0")
                 extension.extra_link_args.append("-Wl,--strip-all")
         super().build_extensions()
+
+    def build_extension(self, extension):
+        if self.compiler.compiler_type == "msvc" and self.plat_name == "win-amd64":
+            self._compile_isa_units_apart(extension)
+        super().build_extension(extension)
+
+    def _compile_isa_units_apart(self, extension):
+        """Compile extension's instruction-set units each with its /arch: flag, and link
+        their objects in, instead of compiling them with the common flags."""
+        units = [source for source in extension.sources if source in ISA_UNITS]
+        for source in units:
+            objects = self.compiler.compile(
+                [source], output_dir=self.build_temp, macros=extension.define_macros,
+                include_dirs=extension.include_dirs, debug=self.debug,
+                extra_postargs=extension.extra_compile_args + [ISA_UNITS[source]],
+                depends=extension.depends)
+            extension.extra_objects.extend(objects)
+        extension.sources = [s for s in extension.sources if s not in units]
 
 
 setup(

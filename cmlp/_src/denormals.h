@@ -10,7 +10,7 @@
 #ifndef CMLP_DENORMALS_H
 #define CMLP_DENORMALS_H
 
-#if defined(__x86_64__) || defined(__SSE2__)
+#if defined(__x86_64__) || defined(__SSE2__) || defined(_M_X64)
 #include <xmmintrin.h>
 #define CMLP_FTZ_DAZ 0x8040u /* flush-to-zero (results) and denormals-are-zero (inputs) */
 static inline unsigned int cmlp_flush_denormals(void)

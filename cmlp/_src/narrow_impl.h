@@ -1,44 +1,38 @@
 /* One instruction set's version of the narrow kernels, for one element type.
- * Included by simd_isa.h, which defines T (element type), VW (lanes), TARGET, FN (a name
- * with the set's suffix), the vector types VEC and UVEC, LANES (an integer vector type of
- * VEC's shape, for shuffles) and DOT_ACCUMULATORS (vector accumulators a tile may keep in
- * registers). The code uses GCC vector extensions; the compiler maps them to the target's
- * registers.
+ * Included by simd_isa.h, which defines T (element type), VW (lanes), FN (a name with the
+ * set's suffix), ENTRY (an entry point's name), DOT_ACCUMULATORS (vector accumulators a tile
+ * may keep in registers) and, through vec_ops.h, the vector type VEC and its operations.
  */
-
-#include "lane_sums_impl.h"
 
 /* Z rows [0, R) x columns [0, J) (row stride H) = X rows (K inputs each) times the rows of
  * WT (J x K: the layer's weights transposed, one row per output) plus bias: R x J dot
  * products, each kept as VW partial sums in a register while the inputs stream past and
- * summed across lanes at the end. No lane is wasted on padding, whatever J is. */
+ * summed across lanes at the end (the last K % VW inputs are summed apart, in scalars). No
+ * lane is wasted on padding, whatever J is. */
 #define FORWARD_TILE(R, J)                                                                  \
-    TARGET static void FN(forward_tile_##R##x##J)(const T *X, int K, const T *WT,          \
-                                                  const T *bias, int H, T *Z) {             \
+    static void FN(forward_tile_##R##x##J)(const T *X, int K, const T *WT, const T *bias,  \
+                                           int H, T *Z) {                                   \
         enum { N = R * J, GROUPS = (N + VW - 1) / VW };                                    \
         VEC acc[GROUPS * VW];                                                               \
-        for (int a = 0; a < GROUPS * VW; a++) acc[a] = (VEC){0};                            \
+        for (int a = 0; a < GROUPS * VW; a++) acc[a] = VZERO();                             \
         int k = 0;                                                                          \
         for (; k + VW <= K; k += VW) {                                                      \
             VEC x[R];                                                                       \
             for (int r = 0; r < R; r++) {                                                   \
-                __builtin_prefetch(X + (ptrdiff_t)r * K + k + PREFETCH_AHEAD);              \
-                x[r] = *(const UVEC *)(X + (ptrdiff_t)r * K + k);                           \
+                CMLP_PREFETCH(X + (ptrdiff_t)r * K + k + PREFETCH_AHEAD);                   \
+                x[r] = VLOADU(X + (ptrdiff_t)r * K + k);                                    \
             }                                                                               \
             for (int j = 0; j < J; j++) {                                                   \
-                VEC w = *(const UVEC *)(WT + (ptrdiff_t)j * K + k);                         \
-                for (int r = 0; r < R; r++) acc[r * J + j] += x[r] * w;                     \
+                VEC w = VLOADU(WT + (ptrdiff_t)j * K + k);                                  \
+                for (int r = 0; r < R; r++) acc[r * J + j] = VFMA(x[r], w, acc[r * J + j]); \
             }                                                                               \
         }                                                                                   \
-        for (; k < K; k++) /* the last K % VW inputs, into lane 0 */                        \
+        T sums[GROUPS * VW];                                                                \
+        for (int g = 0; g < GROUPS; g++) VSTOREU(sums + g * VW, FN(lane_sums)(acc + g * VW)); \
+        for (; k < K; k++) /* the last K % VW inputs */                                     \
             for (int r = 0; r < R; r++)                                                     \
                 for (int j = 0; j < J; j++)                                                 \
-                    acc[r * J + j][0] += X[(ptrdiff_t)r * K + k] * WT[(ptrdiff_t)j * K + k]; \
-        T sums[GROUPS * VW];                                                                \
-        for (int g = 0; g < GROUPS; g++) {                                                  \
-            VEC s = FN(lane_sums)(acc + g * VW);                                            \
-            memcpy(sums + g * VW, &s, sizeof(s));                                           \
-        }                                                                                   \
+                    sums[r * J + j] += X[(ptrdiff_t)r * K + k] * WT[(ptrdiff_t)j * K + k];  \
         for (int r = 0; r < R; r++)                                                         \
             for (int j = 0; j < J; j++) Z[(ptrdiff_t)r * H + j] = sums[r * J + j] + bias[j]; \
     }
@@ -48,8 +42,8 @@
 #define FORWARD_ROWS(J, R)                                                                  \
     FORWARD_TILE(R, J)                                                                      \
     FORWARD_TILE(1, J)                                                                      \
-    TARGET static void FN(forward_rows_##J)(const T *X, ptrdiff_t n, int K, const T *WT,   \
-                                            const T *bias, int H, T *Z) {                   \
+    static void FN(forward_rows_##J)(const T *X, ptrdiff_t n, int K, const T *WT,          \
+                                     const T *bias, int H, T *Z) {                          \
         ptrdiff_t i = 0;                                                                    \
         for (; i + R <= n; i += R)                                                          \
             FN(forward_tile_##R##x##J)(X + i * K, K, WT, bias, H, Z + i * H);               \
@@ -78,8 +72,7 @@ FORWARD_ROWS(4, 3)
 /* Z (n x H) = X (n x K) W + b, with WT = W transposed (H x K). The outputs go in about
  * equal groups of at most MAX_DOT_OUTPUTS (10 outputs: two groups of 5), each group one
  * pass over the rows. */
-TARGET static void FN(forward)(const T *X, ptrdiff_t n, int K, const T *WT, const T *b,
-                               int H, T *Z) {
+void ENTRY(forward)(const T *X, ptrdiff_t n, int K, const T *WT, const T *b, int H, T *Z) {
     int groups = (H + MAX_DOT_OUTPUTS - 1) / MAX_DOT_OUTPUTS;
     for (int g = 0, j = 0; g < groups; g++) {
         int J = (H - j) / (groups - g);
@@ -106,34 +99,34 @@ TARGET static void FN(forward)(const T *X, ptrdiff_t n, int K, const T *WT, cons
  * on memory. */
 #define PULL_AHEAD(ahead, ahead_end)                                                     \
     if (ahead < ahead_end) {                                                             \
-        __builtin_prefetch(ahead, 0, 2); /* into L2 */                                   \
+        CMLP_PREFETCH_L2(ahead);                                                         \
         ahead += 64;                                                                     \
     }
 
 /* dWT[j0 .. j0+J) x [k, k + C*VW) += sum_i D[i, j] X[i, k..]: J x C accumulators stay in
  * registers while the rows stream past, so each X line is loaded once per column tile. */
 #define ACCUMULATE_TILE(J, C)                                                             \
-    TARGET static void FN(accumulate_tile_##J##x##C)(const T *X, ptrdiff_t n, int K,     \
-                                                     const T *D, int H, T *dWT,          \
-                                                     const char **ahead,                 \
-                                                     const char *ahead_end) {            \
+    static void FN(accumulate_tile_##J##x##C)(const T *X, ptrdiff_t n, int K,            \
+                                              const T *D, int H, T *dWT,                 \
+                                              const char **ahead,                        \
+                                              const char *ahead_end) {                   \
         VEC acc[J][C];                                                                   \
         const char *next = *ahead;                                                       \
         for (int j = 0; j < J; j++)                                                      \
             for (int c = 0; c < C; c++)                                                  \
-                acc[j][c] = *(const UVEC *)(dWT + (ptrdiff_t)j * K + c * VW);            \
+                acc[j][c] = VLOADU(dWT + (ptrdiff_t)j * K + c * VW);                     \
         for (ptrdiff_t i = 0; i < n; i++) {                                              \
             VEC x[C];                                                                    \
             PULL_AHEAD(next, ahead_end)                                                  \
-            for (int c = 0; c < C; c++) x[c] = *(const UVEC *)(X + i * K + c * VW);      \
+            for (int c = 0; c < C; c++) x[c] = VLOADU(X + i * K + c * VW);               \
             for (int j = 0; j < J; j++) {                                                \
-                T d = D[i * H + j];                                                      \
-                for (int c = 0; c < C; c++) acc[j][c] += d * x[c];                       \
+                VEC d = VSET1(D[i * H + j]);                                             \
+                for (int c = 0; c < C; c++) acc[j][c] = VFMA(d, x[c], acc[j][c]);        \
             }                                                                            \
         }                                                                                \
         for (int j = 0; j < J; j++)                                                      \
             for (int c = 0; c < C; c++)                                                  \
-                *(UVEC *)(dWT + (ptrdiff_t)j * K + c * VW) = acc[j][c];                  \
+                VSTOREU(dWT + (ptrdiff_t)j * K + c * VW, acc[j][c]);                     \
         *ahead = next;                                                                   \
     }
 
@@ -147,10 +140,9 @@ ACCUMULATE_TILE(2, 1)
 ACCUMULATE_TILE(1, 1)
 
 #define ACCUMULATE_COLUMNS(C)                                                            \
-    TARGET static void FN(accumulate_columns_##C)(const T *X, ptrdiff_t n, int K,       \
-                                                  const T *D, int H, T *dWT,            \
-                                                  const char **ahead,                   \
-                                                  const char *ahead_end) {              \
+    static void FN(accumulate_columns_##C)(const T *X, ptrdiff_t n, int K, const T *D,  \
+                                           int H, T *dWT, const char **ahead,           \
+                                           const char *ahead_end) {                     \
         int j = 0;                                                                      \
         for (; j + 6 <= H; j += 6)                                                      \
             FN(accumulate_tile_6x##C)(X, n, K, D + j, H, dWT + (ptrdiff_t)j * K, ahead, \
@@ -169,9 +161,9 @@ ACCUMULATE_TILE(1, 1)
 ACCUMULATE_COLUMNS(2)
 ACCUMULATE_COLUMNS(1)
 
-TARGET static void FN(accumulate)(const T *X, ptrdiff_t n, int K, const T *D, int H,
-                                  T *dWT, const void *ahead, ptrdiff_t ahead_bytes) {
-    const char *next = ahead, *end = next ? next + ahead_bytes : NULL;
+void ENTRY(accumulate)(const T *X, ptrdiff_t n, int K, const T *D, int H, T *dWT,
+                       const void *ahead, ptrdiff_t ahead_bytes) {
+    const char *next = (const char *)ahead, *end = next ? next + ahead_bytes : NULL;
     int k = 0;
     for (; k + 2 * VW <= K; k += 2 * VW)
         FN(accumulate_columns_2)(X + k, n, K, D, H, dWT + k, &next, end);
@@ -190,35 +182,32 @@ TARGET static void FN(accumulate)(const T *X, ptrdiff_t n, int K, const T *D, in
  * a degree-6 polynomial, relative error ~1e-7) on whole vectors. Inputs are clamped to
  * [-87.3, 88]: below, the result is 2^-126 instead of a smaller number, harmless where
  * it is added to exp(0) = 1; NaN stays NaN. */
-TARGET static inline VEC FN(vexp)(VEC x) {
-    const VEC lo = (VEC){0} - 87.3365447504f, hi = (VEC){0} + 88.0f;
-    const VEC magic = (VEC){0} + 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    LANES below = x < lo, above = x > hi;
-    x = (VEC)((below & (LANES)lo) | (~below & (LANES)x));
-    x = (VEC)((above & (LANES)hi) | (~above & (LANES)x));
-    VEC n = (x * 1.44269504088896341f + magic) - magic;
-    VEC r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    VEC p = (VEC){0} + 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    VEC y = p * r * r + r + 1.0f;
-    LANES bits = (__builtin_convertvector(n, LANES) + 127) << 23;
-    return y * (VEC)bits;
+static CMLP_INLINE VEC FN(vexp)(VEC x) {
+    const VEC magic = VSET1(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
+    x = VMIN(VSET1(88.0f), VMAX(VSET1(-87.3365447504f), x));
+    VEC n = VSUB(VFMA(x, VSET1(1.44269504088896341f), magic), magic);
+    VEC r = VFMA(n, VSET1(-0.693359375f), x);
+    r = VFMA(n, VSET1(2.12194440e-4f), r);
+    VEC p = VSET1(1.9875691500e-4f);
+    p = VFMA(p, r, VSET1(1.3981999507e-3f));
+    p = VFMA(p, r, VSET1(8.3334519073e-3f));
+    p = VFMA(p, r, VSET1(4.1665795894e-2f));
+    p = VFMA(p, r, VSET1(1.6666665459e-1f));
+    p = VFMA(p, r, VSET1(5.0000001201e-1f));
+    VEC y = VADD(VFMA(VMUL(p, r), r, r), VSET1(1.0f));
+    /* 2^n from its bit pattern, (n + 127) << 23, formed in floats (exact: n is an integer
+     * in [-126, 127]) so that no integer vector arithmetic is needed (AVX has none) */
+    VEC scale = VINT_BITS(VMUL(VADD(n, VSET1(127.0f)), VSET1(8388608.0f)));
+    return VMUL(y, scale);
 }
 
-TARGET static void FN(exp_inplace)(T *x, ptrdiff_t n) {
+void ENTRY(exp_inplace)(T *x, ptrdiff_t n) {
     ptrdiff_t i = 0;
-    for (; i + VW <= n; i += VW) *(UVEC *)(x + i) = FN(vexp)(*(const UVEC *)(x + i));
+    for (; i + VW <= n; i += VW) VSTOREU(x + i, FN(vexp)(VLOADU(x + i)));
     if (i < n) { /* the tail through one padded vector */
         T lanes[VW] = {0};
         memcpy(lanes, x + i, (n - i) * sizeof(T));
-        VEC v;
-        memcpy(&v, lanes, sizeof(v));
-        v = FN(vexp)(v);
-        memcpy(lanes, &v, sizeof(v));
+        VSTOREU(lanes, FN(vexp)(VLOADU(lanes)));
         memcpy(x + i, lanes, (n - i) * sizeof(T));
     }
 }

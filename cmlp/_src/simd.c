@@ -1,42 +1,12 @@
-/* Run-time choice among the instruction-set versions of the SIMD kernels (simd.h). */
-#include <stdint.h> /* int32_t, int64_t */
-#include <string.h> /* memcpy, strcmp */
-
+/* Run-time choice among the instruction-set versions of the SIMD kernels (simd.h). Each
+ * version is its own compilation unit (simd_generic.c, simd_avx_fma.c, simd_avx512.c), so
+ * this file is compiled for the baseline and runs on any processor of its architecture. */
+#include "portable.h"
 #include "simd.h"
+#include "simd_paths.h"
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define CMLP_X86 1
-#endif
-
-/* Baseline: whatever the compiler targets by default (SSE2 on x86-64, NEON on arm64).
- * 16 vector registers there and with AVX: tiles of 6 x 2 accumulators; AVX-512 has 32. */
-#define TARGET
-#define ISA generic
-#define VW_F32 4
-#define VW_F64 2
-#define TILE_VECS 2
-#define SLIM_ROWS 8
-#define DOT_ACCUMULATORS 12
-#include "simd_isa.h"
-
-#ifdef CMLP_X86
-#define TARGET __attribute__((target("avx,fma")))
-#define ISA avx_fma
-#define VW_F32 8
-#define VW_F64 4
-#define TILE_VECS 2
-#define SLIM_ROWS 8
-#define DOT_ACCUMULATORS 12
-#include "simd_isa.h"
-
-#define TARGET __attribute__((target("avx512f,fma")))
-#define ISA avx512
-#define VW_F32 16
-#define VW_F64 8
-#define TILE_VECS 4
-#define SLIM_ROWS 12
-#define DOT_ACCUMULATORS 24
-#include "simd_isa.h"
+#if CMLP_X86 && defined(_MSC_VER)
+#include <intrin.h> /* __cpuid, __cpuidex, _xgetbv */
 #endif
 
 typedef struct {
@@ -57,23 +27,45 @@ typedef struct {
 } simd_path;
 
 static const simd_path PATHS[] = {
-#ifdef CMLP_X86
-    {"avx512", forward_avx512_f32, forward_avx512_f64, accumulate_avx512_f32,
-     accumulate_avx512_f64, exp_inplace_avx512_f32, product_avx512_f32, product_avx512_f64},
-    {"avx_fma", forward_avx_fma_f32, forward_avx_fma_f64, accumulate_avx_fma_f32,
-     accumulate_avx_fma_f64, exp_inplace_avx_fma_f32, product_avx_fma_f32,
-     product_avx_fma_f64},
+#define PATH(ISA)                                                                           \
+    {#ISA, cmlp_forward_##ISA##_f32, cmlp_forward_##ISA##_f64, cmlp_accumulate_##ISA##_f32, \
+     cmlp_accumulate_##ISA##_f64, cmlp_exp_inplace_##ISA##_f32, cmlp_product_##ISA##_f32,   \
+     cmlp_product_##ISA##_f64}
+#if CMLP_X86
+    PATH(avx512),
+    PATH(avx_fma),
 #endif
-    {"generic", forward_generic_f32, forward_generic_f64, accumulate_generic_f32,
-     accumulate_generic_f64, exp_inplace_generic_f32, product_generic_f32,
-     product_generic_f64},
+    PATH(generic),
 };
 #define N_PATHS ((int)(sizeof(PATHS) / sizeof(PATHS[0])))
 
 static const simd_path *current = &PATHS[N_PATHS - 1];
 
+#if CMLP_X86 && defined(_MSC_VER)
+/* MSVC has no __builtin_cpu_supports: the CPUID bits, and XGETBV for whether the operating
+ * system saves the vector registers (YMM for AVX; opmask and ZMM too for AVX-512), as
+ * GCC's libgcc checks them. */
+static int msvc_has_avx_fma(void) {
+    int info[4];
+    __cpuid(info, 1);
+    int osxsave = (info[2] >> 27) & 1, avx = (info[2] >> 28) & 1, fma = (info[2] >> 12) & 1;
+    return osxsave && avx && fma && (_xgetbv(0) & 0x6) == 0x6;
+}
+
+static int msvc_has_avx512f(void) {
+    int info[4];
+    __cpuid(info, 0);
+    if (info[0] < 7 || !msvc_has_avx_fma()) return 0;
+    __cpuidex(info, 7, 0);
+    return ((info[1] >> 16) & 1) && (_xgetbv(0) & 0xe6) == 0xe6;
+}
+#endif
+
 static int supported(const char *name) {
-#ifdef CMLP_X86
+#if CMLP_X86 && defined(_MSC_VER)
+    if (strcmp(name, "avx512") == 0) return msvc_has_avx512f();
+    if (strcmp(name, "avx_fma") == 0) return msvc_has_avx_fma();
+#elif CMLP_X86
     __builtin_cpu_init();
     if (strcmp(name, "avx512") == 0) return __builtin_cpu_supports("avx512f");
     if (strcmp(name, "avx_fma") == 0)

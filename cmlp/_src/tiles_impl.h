@@ -1,5 +1,5 @@
 /* One instruction set's version of the tile product, for one element type.
- * Included by simd_isa.h, which defines T, VW, TARGET, FN, VEC and UVEC (see narrow_impl.h),
+ * Included by simd_isa.h, which defines T, VW, FN, ENTRY and VEC (see narrow_impl.h),
  * the tile shapes TILE_ROWS x TILE_VECS (the main tile) and SLIM_ROWS x 1 (for a last panel
  * one vector wide), and TILE_DEPTH (rows of B per chunk).
  *
@@ -13,50 +13,52 @@
  */
 
 #define PRODUCT_TILE(R, NV)                                                                 \
-    TARGET static void FN(product_tile_##R##x##NV)(int k, const T *A, ptrdiff_t a_row,     \
-                                                   ptrdiff_t a_col, const T *B,             \
-                                                   ptrdiff_t ldb, T *C, ptrdiff_t ldc,      \
-                                                   int accumulate) {                        \
+    static void FN(product_tile_##R##x##NV)(int k, const T *A, ptrdiff_t a_row,            \
+                                            ptrdiff_t a_col, const T *B, ptrdiff_t ldb,     \
+                                            T *C, ptrdiff_t ldc, int accumulate) {          \
         VEC acc[R][NV];                                                                    \
         for (int r = 0; r < R; r++)                                                        \
             for (int v = 0; v < NV; v++)                                                   \
-                acc[r][v] = accumulate ? *(const UVEC *)(C + r * ldc + v * VW) : (VEC){0}; \
+                acc[r][v] = accumulate ? VLOADU(C + r * ldc + v * VW) : VZERO();           \
         for (int p = 0; p < k; p++) {                                                      \
             VEC b[NV];                                                                     \
-            for (int v = 0; v < NV; v++) b[v] = *(const UVEC *)(B + p * ldb + v * VW);     \
+            for (int v = 0; v < NV; v++) b[v] = VLOADU(B + p * ldb + v * VW);              \
             for (int r = 0; r < R; r++) {                                                  \
-                T a = A[r * a_row + p * a_col];                                            \
-                for (int v = 0; v < NV; v++) acc[r][v] += a * b[v];                        \
+                VEC a = VSET1(A[r * a_row + p * a_col]);                                   \
+                for (int v = 0; v < NV; v++) acc[r][v] = VFMA(a, b[v], acc[r][v]);         \
             }                                                                              \
         }                                                                                  \
         for (int r = 0; r < R; r++)                                                        \
-            for (int v = 0; v < NV; v++) *(UVEC *)(C + r * ldc + v * VW) = acc[r][v];      \
+            for (int v = 0; v < NV; v++) VSTOREU(C + r * ldc + v * VW, acc[r][v]);         \
     }
 
 /* A single row has one accumulator per vector, and each step would wait for the last one
  * (FMA latency, not throughput): four chains over alternate rows of B, added at the end. */
 #define PRODUCT_ROW(NV)                                                                     \
-    TARGET static void FN(product_tile_1x##NV)(int k, const T *A, ptrdiff_t a_row,         \
-                                               ptrdiff_t a_col, const T *B, ptrdiff_t ldb, \
-                                               T *C, ptrdiff_t ldc, int accumulate) {      \
+    static void FN(product_tile_1x##NV)(int k, const T *A, ptrdiff_t a_row,                \
+                                        ptrdiff_t a_col, const T *B, ptrdiff_t ldb, T *C,  \
+                                        ptrdiff_t ldc, int accumulate) {                   \
         VEC acc[4][NV];                                                                    \
         (void)a_row;                                                                       \
         (void)ldc;                                                                         \
         for (int q = 0; q < 4; q++)                                                        \
             for (int v = 0; v < NV; v++)                                                   \
-                acc[q][v] = q == 0 && accumulate ? *(const UVEC *)(C + v * VW) : (VEC){0}; \
+                acc[q][v] = q == 0 && accumulate ? VLOADU(C + v * VW) : VZERO();           \
         int p = 0;                                                                         \
         for (; p + 4 <= k; p += 4)                                                         \
             for (int q = 0; q < 4; q++) {                                                  \
-                T a = A[(p + q) * a_col];                                                  \
+                VEC a = VSET1(A[(p + q) * a_col]);                                         \
                 for (int v = 0; v < NV; v++)                                               \
-                    acc[q][v] += a * *(const UVEC *)(B + (p + q) * ldb + v * VW);          \
+                    acc[q][v] = VFMA(a, VLOADU(B + (p + q) * ldb + v * VW), acc[q][v]);    \
             }                                                                              \
-        for (; p < k; p++)                                                                 \
+        for (; p < k; p++) {                                                               \
+            VEC a = VSET1(A[p * a_col]);                                                   \
             for (int v = 0; v < NV; v++)                                                   \
-                acc[0][v] += A[p * a_col] * *(const UVEC *)(B + p * ldb + v * VW);         \
+                acc[0][v] = VFMA(a, VLOADU(B + p * ldb + v * VW), acc[0][v]);              \
+        }                                                                                  \
         for (int v = 0; v < NV; v++)                                                       \
-            *(UVEC *)(C + v * VW) = (acc[0][v] + acc[1][v]) + (acc[2][v] + acc[3][v]);     \
+            VSTOREU(C + v * VW,                                                            \
+                    VADD(VADD(acc[0][v], acc[1][v]), VADD(acc[2][v], acc[3][v])));         \
     }
 
 /* Every row of one panel: whole tiles of R rows, then the last rows one at a time.
@@ -65,9 +67,9 @@
 #define PRODUCT_PANEL_(R, NV)                                                               \
     PRODUCT_TILE(R, NV)                                                                    \
     PRODUCT_ROW(NV)                                                                        \
-    TARGET static void FN(product_panel_##NV)(int m, int k, const T *A, ptrdiff_t a_row,   \
-                                              ptrdiff_t a_col, const T *B, ptrdiff_t ldb,   \
-                                              T *C, ptrdiff_t ldc, int accumulate) {        \
+    static void FN(product_panel_##NV)(int m, int k, const T *A, ptrdiff_t a_row,          \
+                                       ptrdiff_t a_col, const T *B, ptrdiff_t ldb, T *C,    \
+                                       ptrdiff_t ldc, int accumulate) {                     \
         int i = 0;                                                                         \
         for (; i + R <= m; i += R)                                                         \
             FN(product_tile_##R##x##NV)(k, A + i * a_row, a_row, a_col, B, ldb,            \
@@ -86,10 +88,10 @@ PRODUCT_PANEL(SLIM_ROWS, 1)
  * costs a TLB miss every row or two. */
 #define PRODUCT_COLUMNS(NV, R) PRODUCT_COLUMNS_(NV, R)
 #define PRODUCT_COLUMNS_(NV, R)                                                            \
-    TARGET static void FN(product_columns_##NV)(int m, int k, const T *A, ptrdiff_t a_row, \
-                                                ptrdiff_t a_col, const T *B, ptrdiff_t ldb, \
-                                                T *C, ptrdiff_t ldc, int accumulate) {      \
-        T packed[TILE_DEPTH * NV * VW] __attribute__((aligned(64)));                      \
+    static void FN(product_columns_##NV)(int m, int k, const T *A, ptrdiff_t a_row,        \
+                                         ptrdiff_t a_col, const T *B, ptrdiff_t ldb, T *C,  \
+                                         ptrdiff_t ldc, int accumulate) {                   \
+        CMLP_ALIGN64 T packed[TILE_DEPTH * NV * VW];                                       \
         for (int p0 = 0; p0 < k || p0 == 0; p0 += TILE_DEPTH) {                           \
             int depth = k - p0 < TILE_DEPTH ? k - p0 : TILE_DEPTH;                         \
             const T *panel = B + (ptrdiff_t)p0 * ldb;                                      \
@@ -97,8 +99,8 @@ PRODUCT_PANEL(SLIM_ROWS, 1)
             if (m > R) {                                                                   \
                 for (int p = 0; p < depth; p++)                                            \
                     for (int v = 0; v < NV; v++)                                           \
-                        *(VEC *)(packed + (p * NV + v) * VW) =                             \
-                            *(const UVEC *)(panel + p * ldb + v * VW);                     \
+                        VSTORE(packed + (p * NV + v) * VW,                                 \
+                               VLOADU(panel + p * ldb + v * VW));                          \
                 panel = packed;                                                            \
                 stride = NV * VW;                                                          \
             }                                                                              \
@@ -113,11 +115,11 @@ PRODUCT_COLUMNS(1, SLIM_ROWS)
  * of C computed in a buffer one vector wide, then stored into (or added to) C. */
 #define TILE_NAME(R, NV) TILE_NAME_(R, NV)
 #define TILE_NAME_(R, NV) FN(product_tile_##R##x##NV)
-TARGET static void FN(product_tail)(int m, int k, int width, const T *A, ptrdiff_t a_row,
-                                    ptrdiff_t a_col, const T *B, ptrdiff_t ldb, T *C,
-                                    ptrdiff_t ldc, int accumulate) {
-    T packed[TILE_DEPTH * VW] __attribute__((aligned(64)));
-    T tile[SLIM_ROWS * VW] __attribute__((aligned(64)));
+static void FN(product_tail)(int m, int k, int width, const T *A, ptrdiff_t a_row,
+                             ptrdiff_t a_col, const T *B, ptrdiff_t ldb, T *C, ptrdiff_t ldc,
+                             int accumulate) {
+    CMLP_ALIGN64 T packed[TILE_DEPTH * VW];
+    CMLP_ALIGN64 T tile[SLIM_ROWS * VW];
     for (int p0 = 0; p0 < k || p0 == 0; p0 += TILE_DEPTH) {
         int depth = k - p0 < TILE_DEPTH ? k - p0 : TILE_DEPTH;
         int add = accumulate || p0 > 0;
@@ -142,9 +144,8 @@ TARGET static void FN(product_tail)(int m, int k, int width, const T *A, ptrdiff
     }
 }
 
-TARGET static void FN(product)(int m, int n, int k, const T *A, ptrdiff_t a_row,
-                               ptrdiff_t a_col, const T *B, ptrdiff_t ldb, T *C,
-                               ptrdiff_t ldc, int accumulate) {
+void ENTRY(product)(int m, int n, int k, const T *A, ptrdiff_t a_row, ptrdiff_t a_col,
+                    const T *B, ptrdiff_t ldb, T *C, ptrdiff_t ldc, int accumulate) {
     int j = 0;
     for (; j + TILE_VECS * VW <= n; j += TILE_VECS * VW)
         FN(CAT(product_columns, TILE_VECS))(m, k, A, a_row, a_col, B + j, ldb, C + j, ldc,
