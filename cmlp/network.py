@@ -185,6 +185,7 @@ class Network:
         with self._threads(), self._workspace(X.shape[0]) as work:
             _kernels.predict_proba(X, self._params, self._sizes, self._activation_code(),
                                    work, out)
+        _check_outputs(out, X, self._params)
         return out
 
     def predict(self, X):
@@ -376,6 +377,20 @@ class Network:
     def load(cls, path):
         """Read a network written by save(); raises ValueError for anything else."""
         return _serialization.load(cls, path)
+
+
+def _check_outputs(proba, X, params):
+    """Never hand back NaN probabilities: they come from logits that overflowed (inputs or
+    weights near the dtype's maximum, or weights of a diverged training), and a caller
+    taking an argmax of them would get garbage silently."""
+    if np.isfinite(proba).all():
+        return
+    row = int(np.argwhere(~np.isfinite(proba))[0, 0])
+    raise FloatingPointError(
+        f"the network's outputs overflowed (first at row {row}): its weights reach "
+        f"{float(np.abs(params).max()):.3g} and the inputs {float(np.abs(X).max()):.3g} in "
+        f"absolute value, too large for {params.dtype.name}; rescale the inputs, or "
+        "retrain (with a smaller learning_rate if the training diverged)")
 
 
 class _Fallback:
