@@ -44,20 +44,19 @@ EXTENSIONS = [
         depends=["cmlp/_src/simd.h", "cmlp/_src/simd_paths.h", "cmlp/_src/simd_isa.h",
                  "cmlp/_src/portable.h", "cmlp/_src/vec_ops.h", "cmlp/_src/vec_undef.h",
                  "cmlp/_src/narrow_impl.h", "cmlp/_src/tiles_impl.h",
-                 "cmlp/_src/denormals.h"],
+                 "cmlp/_src/denormals.h", "cmlp/_src/interrupt.h"],
     ),
     Extension(
         "cmlp._unit_split",
         ["cmlp/_unit_split.pyx"],
         include_dirs=["cmlp/_src"],
-        depends=["cmlp/_src/team.h", "cmlp/_src/denormals.h"],
+        depends=["cmlp/_src/team.h", "cmlp/_src/denormals.h", "cmlp/_src/interrupt.h"],
     ),
 ]
 THREADED = {"cmlp._kernels", "cmlp._unit_split"}
-# The per-instruction-set units of the SIMD kernels and MSVC's flag for each (GCC and Clang
-# get theirs from pragmas in the units, which then build for any target; see simd_paths.h).
-# MSVC allows these instructions only where /arch: says so... for its own code generation:
-# each unit is compiled on its own with its flag, on x86-64 only.
+# The per-instruction-set units of the SIMD kernels and MSVC's flag for each. GCC and Clang
+# get theirs from target pragmas in the units, which therefore build for any target (see
+# simd_paths.h); MSVC compiles each unit on its own with its /arch: flag, on x86-64 only.
 ISA_UNITS = {"cmlp/_src/simd_avx_fma.c": "/arch:AVX", "cmlp/_src/simd_avx512.c": "/arch:AVX512"}
 for extension in EXTENSIONS:
     extension.include_dirs.append(numpy.get_include())
