@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Stage "portability": what can be checked here of the other platforms.
-# - The C kernels parse for arm64 (Clang, aarch64 target, Debian's arm64 libc headers).
+# - The C kernels parse for arm64 (Clang, aarch64 target, Debian's arm64 libc headers), and
+#   for an MSVC target (Clang in MSVC mode: _MSC_VER set, so the MSVC branches are the ones
+#   read; each instruction-set unit with the features its /arch: flag gives; a stub
+#   string.h stands in for the Windows SDK's), and no GCC-only construct is left in what
+#   MSVC would compile (.ci/msvc_lint.py: Clang itself accepts them even in MSVC mode).
+#   MSVC's own limits are not checked: the cibuildwheel Windows builds are the real test.
 # - No build uses -march=native (a wheel must run on any CPU of its platform): neither the
 #   build configuration nor the compile lines of the wheel stage's build.
 # - cibuildwheel's configuration lists CPython 3.9-3.13 for Linux x86-64 and aarch64
@@ -15,6 +20,25 @@ for source in cmlp/_src/*.c; do
         -Werror -Icmlp/_src "$source"
     echo "aarch64 syntax check clean: $source"
 done
+
+stub=$CI_WORK/msvc-stub
+mkdir -p "$stub"
+printf '%s\n' '#pragma once' '#include <stddef.h>' \
+    'void *memcpy(void *, const void *, size_t);' 'int strcmp(const char *, const char *);' \
+    > "$stub/string.h"
+msvc_check() {  # msvc_check FILE [FLAGS...]: parse as MSVC would see it, and lint
+    local file=$1
+    shift
+    local args=(--target=x86_64-pc-windows-msvc -fms-compatibility -fms-extensions
+                -ffreestanding -isystem "$stub" -Icmlp/_src "$@" "cmlp/_src/$file")
+    clang -Wall -Werror -fsyntax-only "${args[@]}"
+    clang "${args[@]}" -E | python3 .ci/msvc_lint.py "$file"
+}
+msvc_check simd.c
+msvc_check simd_generic.c
+msvc_check simd_avx_fma.c -mavx -mfma     # what /arch:AVX (and MSVC's FMA intrinsics) give
+msvc_check simd_avx512.c -mavx512f -mfma  # /arch:AVX512
+msvc_check denormals.h -x c -Wno-unused-function
 
 if grep -rn -e '-march=native' -e '-mtune=native' setup.py pyproject.toml cmlp/_src \
         "$CI_WORK/build.log"; then

@@ -36,13 +36,13 @@
 #endif
 
 /* Prefetch for reading into all cache levels (L1) or into L2 only. Never faults. */
-#if defined(__GNUC__) || defined(__clang__)
-#define CMLP_PREFETCH(p) __builtin_prefetch((p), 0, 3)
-#define CMLP_PREFETCH_L2(p) __builtin_prefetch((p), 0, 2)
-#elif CMLP_X86
+#if defined(_MSC_VER) && CMLP_X86
 #include <xmmintrin.h>
 #define CMLP_PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
 #define CMLP_PREFETCH_L2(p) _mm_prefetch((const char *)(p), _MM_HINT_T1)
+#elif defined(__GNUC__) || defined(__clang__)
+#define CMLP_PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#define CMLP_PREFETCH_L2(p) __builtin_prefetch((p), 0, 2)
 #else
 #define CMLP_PREFETCH(p) ((void)(p))
 #define CMLP_PREFETCH_L2(p) ((void)(p))

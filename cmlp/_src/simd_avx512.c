@@ -6,7 +6,8 @@
 
 #if CMLP_X86
 #include <immintrin.h>
-#if defined(__clang__)
+#if defined(_MSC_VER) /* MSVC (and clang-cl): the unit's /arch: flag, from setup.py */
+#elif defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,fma"))), apply_to = function)
 #elif defined(__GNUC__)
 #pragma GCC push_options
@@ -22,7 +23,8 @@
 #define DOT_ACCUMULATORS 24
 #include "simd_isa.h"
 
-#if defined(__clang__)
+#if defined(_MSC_VER)
+#elif defined(__clang__)
 #pragma clang attribute pop
 #elif defined(__GNUC__)
 #pragma GCC pop_options
