@@ -22,6 +22,7 @@ def save(network, path):
         "layer_sizes": np.array(network.layer_sizes, dtype=np.int64),
         "dtype": np.array(network.dtype.name),
         "activation": np.array(network.activation),
+        "loss": np.array(network.loss),
     }
     for l, (W, b) in enumerate(zip(network.weights, network.biases)):
         arrays[f"weight_{l}"] = W
@@ -61,7 +62,9 @@ def load(cls, path):
             f"{FORMAT_VERSION}")
     try:
         network = cls([int(s) for s in arrays["layer_sizes"]], dtype=str(arrays["dtype"]),
-                      activation=str(arrays["activation"]))
+                      activation=str(arrays["activation"]),
+                      # files from before regression have no "loss": all cross-entropy
+                      loss=str(arrays.get("loss", "cross_entropy")))
         for l, (W, b) in enumerate(zip(network.weights, network.biases)):
             W[...] = _stored(arrays, f"weight_{l}", W.shape)
             b[...] = _stored(arrays, f"bias_{l}", b.shape)
