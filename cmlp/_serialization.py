@@ -110,7 +110,7 @@ def _check_zip_directory(f, size):
         raise _Invalid("is not a cmlp model file: expected a .npz (zip) archive written by "
                        "Network.save")
     _, disk, _, _, entries, directory_size, _, _ = _EOCD.unpack_from(tail, at)
-    most = len(_METADATA) + 2 * MAX_LAYERS
+    most = len(_METADATA) + len(_OPTIONAL_METADATA) + 2 * MAX_LAYERS
     if disk != 0 or entries > most or directory_size > most * 1024:
         raise _Invalid(f"is not a cmlp model file: its zip directory lists {entries} members "
                        f"in {directory_size} bytes; a model has at most {most}")
