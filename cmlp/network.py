@@ -105,6 +105,8 @@ class Network:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        if not self._params.flags.writeable:  # e.g. from a read-only memory map (joblib)
+            self._params = self._params.copy()
         self._workspaces = _WorkspacePool()
         self._guard = UseGuard()
 
