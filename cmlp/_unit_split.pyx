@@ -131,8 +131,8 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
                     Py_ssize_t start, Py_ssize_t rows, double inverse, double* loss,
                     Py_ssize_t* correct) noexcept nogil:
     """Output step (loss and delta) of own rows of the batch at position start, whose
-    weights sum to 1 / inverse (inverse_weight), then every layer's gradients for own units, into e.grads
-    (params layout); a barrier after each step."""
+    weights sum to 1 / inverse (inverse_weight), then every layer's gradients for own
+    units, into e.grads (params layout); a barrier after each step."""
     cdef const Net* net = e.net
     cdef const floating* params = <floating*> e.params
     cdef floating* grads = <floating*> e.grads

@@ -3,16 +3,16 @@
 Python validates, Cython computes: every array handed to cmlp._kernels here is already
 C-contiguous, of the network's dtype, finite and correctly shaped.
 """
-import os
 import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
 
 from cmlp import _kernels
 from cmlp import _serialization
+from cmlp import _threads
 from cmlp import _unit_split
 from cmlp._guard import UseGuard, reads, writes
 from cmlp._validation import (
@@ -63,14 +63,18 @@ class Network:
     seed : int or None
         Seeds the numpy Generator used for the initial weights and for shuffling; the same
         seed gives bit-identical networks and (at the same thread count) training runs.
-    activation : "relu", "tanh" or "logistic"
+    activation : "relu", "tanh", "logistic" or "identity"
         Hidden-layer activation.
     init : "he", "glorot" or "uniform"
         He normal (default, suited to ReLU), Glorot uniform, or the notebook's
         uniform(-0.5, 0.5) for weights and biases.
     n_threads : int or None
-        Threads used while computing (None: one per CPU). A batch is split across them,
-        each calling single-threaded BLAS; the result depends on the count, not on timing.
+        Threads used while computing. None: one per CPU this process may run on (its
+        affinity mask and cgroup CPU quota), or OMP_NUM_THREADS, or threadpoolctl's OpenMP
+        limit (see cmlp._threads); at most 4 per CPU of the machine. A batch is split across
+        them, each calling single-threaded BLAS; the result depends on the count, not on
+        timing. In a child forked after cmlp ran threads, one thread (libgomp's pool does
+        not survive fork; the spawn and forkserver start methods keep the threads).
     loss : "cross_entropy" or "squared_error"
         cross_entropy: softmax output, integer labels 0..K-1. squared_error: identity
         output (regression), targets y of shape (n_samples, n_outputs) or (n_samples,)
@@ -86,7 +90,8 @@ class Network:
         self.dtype = check_dtype(dtype)
         self.activation = check_choice("activation", activation, ACTIVATIONS)
         self.init = check_choice("init", init, INITIALIZERS)
-        self.n_threads = check_positive_int("n_threads", n_threads, allow_none=True)
+        self.n_threads = _threads.check_n_threads(
+            check_positive_int("n_threads", n_threads, allow_none=True))
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         self._sizes = np.asarray(self.layer_sizes, dtype=np.int32)
@@ -166,9 +171,7 @@ class Network:
             key, lambda: _Workspace(self.layer_sizes, self.dtype, *key))
 
     def _kernel_threads(self):
-        if not _kernels.openmp_enabled():
-            return 1
-        return self.n_threads or os.cpu_count() or 1
+        return _threads.kernel_threads(self.n_threads)
 
     @staticmethod
     def _epoch_kernel(batch_rows, work):
@@ -180,15 +183,24 @@ class Network:
             return _unit_split.train_epoch
         return _kernels.train_epoch
 
+    @contextmanager
     def _threads(self):
         """While computing, BLAS runs one thread inside each of cmlp's own threads.
 
-        Without OpenMP, cmlp runs one thread and n_threads goes to BLAS instead.
+        Without OpenMP, cmlp runs one thread and n_threads goes to BLAS instead. Inside an
+        outer _threads of the same limit (one epoch per fit call: cmlp.sklearn), nothing is
+        set again: threadpoolctl takes about 0.3 ms per limit, as long as a small epoch.
         """
         blas_threads = 1 if _kernels.openmp_enabled() else self.n_threads
-        if blas_threads is None:
-            return nullcontext()
-        return _blas_controller().limit(limits=blas_threads, user_api="blas")
+        if blas_threads is None or getattr(_blas_limit, "active", None) == blas_threads:
+            yield
+            return
+        with _blas_controller().limit(limits=blas_threads, user_api="blas"):
+            outer, _blas_limit.active = getattr(_blas_limit, "active", None), blas_threads
+            try:
+                yield
+            finally:
+                _blas_limit.active = outer
 
     def _activation_code(self):
         return ACTIVATIONS.index(self.activation)
@@ -585,6 +597,9 @@ class _WorkspacePool:
 
     def __len__(self):
         return len(self._idle)
+
+
+_blas_limit = threading.local()  # the BLAS limit a _threads block of this thread has set
 
 
 @lru_cache(maxsize=None)
