@@ -44,7 +44,7 @@ EXTENSIONS = [
         depends=["cmlp/_src/simd.h", "cmlp/_src/simd_paths.h", "cmlp/_src/simd_isa.h",
                  "cmlp/_src/portable.h", "cmlp/_src/vec_ops.h", "cmlp/_src/vec_undef.h",
                  "cmlp/_src/narrow_impl.h", "cmlp/_src/tiles_impl.h",
-                 "cmlp/_src/denormals.h", "cmlp/_src/interrupt.h"],
+                 "cmlp/_src/denormals.h", "cmlp/_src/interrupt.h", "cmlp/_src/team.h"],
     ),
     Extension(
         "cmlp._unit_split",
