@@ -8,7 +8,7 @@ repo=$PWD
 
 root=$(unpack_sdist "$CI_WORK/no-openmp")
 fresh_venv "$CI_WORK/no-openmp-venv"
-CMLP_NO_OPENMP=1 python -m pip install --quiet --verbose "$root[test]" \
+CMLP_NO_OPENMP=1 python -m pip install --verbose "$root[test]" \
     > "$CI_WORK/no-openmp.log" 2>&1 || { tail -50 "$CI_WORK/no-openmp.log"; exit 1; }
 grep '^ *cmlp: building' "$CI_WORK/no-openmp.log"
 (cd "$CI_WORK" && python "$repo/.ci/smoke.py" --checkout "$repo" --expect-openmp no)

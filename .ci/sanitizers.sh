@@ -18,7 +18,7 @@ tests=(test_kernels.py test_parallel_and_simd.py test_network.py test_unit_split
 root=$(unpack_sdist "$CI_WORK/sanitizers")
 fresh_venv "$CI_WORK/sanitizers-venv"
 sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-CC="gcc $sanitize" CMLP_KEEP_SYMBOLS=1 python -m pip install --quiet --verbose "$root[test]" \
+CC="gcc $sanitize" CMLP_KEEP_SYMBOLS=1 python -m pip install --verbose "$root[test]" \
     > "$CI_WORK/sanitizers.log" 2>&1 || { tail -50 "$CI_WORK/sanitizers.log"; exit 1; }
 grep '^ *cmlp: building' "$CI_WORK/sanitizers.log"
 grep -q '^ *cmlp: building with OpenMP' "$CI_WORK/sanitizers.log" \

@@ -11,7 +11,7 @@ apt_install clang libomp-dev
 clang --version | head -1
 root=$(unpack_sdist "$CI_WORK/sdist-clang")
 fresh_venv "$CI_WORK/sdist-clang-venv"
-CC=clang python -m pip install --quiet --verbose "$root[test]" > "$CI_WORK/sdist-clang.log" 2>&1 \
+CC=clang python -m pip install --verbose "$root[test]" > "$CI_WORK/sdist-clang.log" 2>&1 \
     || { tail -50 "$CI_WORK/sdist-clang.log"; exit 1; }
 grep '^ *cmlp: building' "$CI_WORK/sdist-clang.log"
 # Evidence that Clang compiled it: Clang writes its name into the modules' .comment section.
