@@ -15,7 +15,7 @@ CC=clang python -m pip install --verbose "$root[test]" > "$CI_WORK/sdist-clang.l
     || { tail -50 "$CI_WORK/sdist-clang.log"; exit 1; }
 grep '^ *cmlp: building' "$CI_WORK/sdist-clang.log"
 # Evidence that Clang compiled it: Clang writes its name into the modules' .comment section.
-site=$(python -c 'import cmlp, os; print(os.path.dirname(cmlp.__file__))')
+site=$(python -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')/cmlp
 if ! readelf -p .comment "$site"/_kernels*.so | grep -q clang; then
     echo "the installed _kernels was not compiled by Clang" >&2
     exit 1
