@@ -109,3 +109,19 @@ def test_a_child_forked_after_two_threads_ran_does_not_hang():
     assert threads == 1  # fell back to one thread
     np.testing.assert_allclose(total, 4000, rtol=1e-4)
     assert net._kernel_threads() == 2  # the parent keeps its threads
+
+
+@needs_openmp
+@pytest.mark.parametrize("user_env, expected", [({}, "PASSIVE"),
+                                                 ({"OMP_WAIT_POLICY": "active"}, "ACTIVE")])
+def test_threads_sleep_at_barriers_unless_the_user_chose(user_env, expected):
+    """libgomp prints its settings at start with OMP_DISPLAY_ENV; cmlp sets the passive
+    wait policy (see cmlp/_wait_policy.py) only while loading, and only by default."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(user_env, OMP_DISPLAY_ENV="true")
+    out = subprocess.run([sys.executable, "-c", "import os, cmlp; "
+                          "print(os.environ.get('OMP_WAIT_POLICY'))"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert f"OMP_WAIT_POLICY = '{expected}'" in out.stderr
+    assert out.stdout.strip() == str(user_env.get("OMP_WAIT_POLICY"))  # env left as it was
