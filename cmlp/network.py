@@ -14,6 +14,8 @@ import numpy as np
 from cmlp import _kernels
 from cmlp import _serialization
 from cmlp import _unit_split
+from cmlp import dropout as _dropout
+from cmlp.augment import make_augmenter
 from cmlp._guard import UseGuard, reads, writes
 from cmlp._validation import (
     check_choice, check_dtype, check_layer_sizes, check_positive_int, check_real, check_X,
@@ -207,20 +209,24 @@ class Network:
         return float(np.mean(self._proba(X).argmax(axis=1) == y))
 
     @reads
-    def gradients(self, X, y, l2=0.0):
+    def gradients(self, X, y, l2=0.0, *, dropout=None, dropout_seed=0, dropout_epoch=0):
         """(loss, grad_weights, grad_biases) of the mean cross-entropy, by the compiled kernels.
 
         The same layout as cmlp.reference.gradients: lists of (fan_in, fan_out) and
-        (fan_out,) arrays. l2 adds l2/2 * sum of squared weights to the loss.
+        (fan_out,) arrays. l2 adds l2/2 * sum of squared weights to the loss. dropout (rates
+        as in fit) drops units as training does for the first rows of epoch dropout_epoch
+        with seed dropout_seed; cmlp.dropout.masks gives the same masks.
         """
         X = check_X(X, self.n_features, self.dtype)
         y = check_y(y, X.shape[0], self.n_classes)
         l2 = check_real("l2", l2, low=0.0)
+        drop = _dropout.kernel_config(_dropout.check_rates(dropout, self.layer_sizes),
+                                      dropout_seed, dropout_epoch)
         grads = np.empty_like(self._params)
         with self._threads():
             loss, _ = _kernels.loss_and_gradients(
                 X, y, self._params, self._sizes, self._activation_code(), l2,
-                self._workspace(X.shape[0]), grads)
+                self._workspace(X.shape[0]), grads, drop)
         grad_weights, grad_biases = self._layer_views(grads)
         return loss, grad_weights, grad_biases
 
@@ -231,7 +237,7 @@ class Network:
             validation_data=None, verbose=0, optimizer="sgd", momentum=0.9, nesterov=False,
             beta1=0.9, beta2=0.999, epsilon=1e-8, l2=0.0, lr_schedule="constant",
             lr_decay=0.95, early_stopping=False, validation_fraction=0.1, patience=10,
-            callback=None):
+            callback=None, dropout=None, max_norm=None, augment=None):
         """Train by gradient descent; returns the history (a dict of per-epoch lists).
 
         batch_size=None is full-batch gradient descent, the seed notebook's method: one
@@ -243,6 +249,14 @@ class Network:
         early_stopping holds out validation_fraction of the rows (or uses validation_data
         when given), stops after patience epochs without a better validation accuracy, and
         restores the best epoch's weights.
+
+        dropout: inverted dropout while training, a rate for every hidden layer (inputs
+        kept), or a sequence of len(layer_sizes) - 1 rates (the inputs, then each hidden
+        layer); masks come from the network's seed (see cmlp.dropout). max_norm bounds the
+        norm of each hidden unit's incoming weights after every update. augment trains on
+        randomly transformed images (rows are square images, or see cmlp.augment.Augmenter):
+        True or "affine", "elastic", a dict of Augmenter arguments or an Augmenter; every
+        epoch sees new transforms. Predictions never use any of these.
 
         verbose=k prints the iteration (or epoch), loss and training accuracy every k
         epochs. callback(epoch, history) is called after each epoch.
@@ -261,6 +275,11 @@ class Network:
         check_choice("lr_schedule", lr_schedule, SCHEDULES)
         lr_decay = check_real("lr_decay", lr_decay, positive=True)
         patience = check_positive_int("patience", patience)
+        rates = _dropout.check_rates(dropout, self.layer_sizes)
+        max_norm = 0.0 if max_norm is None else check_real("max_norm", max_norm, positive=True)
+        augmenter = make_augmenter(augment)
+        if augmenter is not None:
+            augmenter.shape_for(self.n_features)
         opt = OptimizerState(optimizer, self.n_params, self.dtype, momentum=momentum,
                              nesterov=nesterov, beta1=beta1, beta2=beta2, epsilon=epsilon)
         if validation_data is not None:
@@ -276,6 +295,12 @@ class Network:
         train_epoch = self._epoch_kernel(rows, work)
         grads = np.empty_like(self._params)
         gather = shuffle and rows < n  # a full batch needs no shuffling
+        # Drawn only when used, so runs without them keep their random stream.
+        dropout_seed = int(self._rng.integers(2**63)) if any(rates) else 0
+        if augmenter is not None:
+            augment_rng = self._rng.spawn(1)[0]
+            X_epoch = np.empty_like(X)
+            y_epoch = np.empty_like(y)
 
         history = {"loss": [], "accuracy": [], "learning_rate": [], "elapsed": []}
         if X_val is not None:
@@ -288,9 +313,17 @@ class Network:
                 opt.config["learning_rate"] = scheduled_learning_rate(
                     lr_schedule, learning_rate, epoch, epochs, lr_decay)
                 order = self._rng.permutation(n).astype(np.int64) if gather else None
+                X_in, y_in = X, y
+                if augmenter is not None:  # the epoch's rows, transformed, in its order
+                    order = np.arange(n, dtype=np.int64) if order is None else order
+                    augmenter.transform(X, order, augment_rng, out=X_epoch,
+                                        n_threads=self._kernel_threads())
+                    np.take(y, order, out=y_epoch)
+                    X_in, y_in, order = X_epoch, y_epoch, None
                 loss, n_correct = train_epoch(
-                    X, y, order, rows, self._params, self._sizes, self._activation_code(),
-                    l2, opt.config, opt.state_a, opt.state_b, work, grads)
+                    X_in, y_in, order, rows, self._params, self._sizes,
+                    self._activation_code(), l2, opt.config, opt.state_a, opt.state_b, work,
+                    grads, _dropout.kernel_config(rates, dropout_seed, epoch), max_norm)
                 self._check_finite(loss, epoch, last_good)
                 last_good[...] = self._params
                 history["loss"].append(loss)

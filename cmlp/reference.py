@@ -65,10 +65,29 @@ def loss(weights, biases, X, y, activation="relu", l2=0.0):
     return data_loss + 0.5 * l2 * sum(float((W * W).sum()) for W in weights)
 
 
-def gradients(weights, biases, X, y, activation="relu", l2=0.0):
-    """(loss, grad_weights, grad_biases) of the mean loss, by backpropagation."""
+def _dropped_logits_and_hidden(weights, biases, X, activation, masks):
+    """Like _logits_and_hidden with dropout: masks[0] multiplies the inputs, masks[l] hidden
+    layer l's outputs (None: no dropout there). Also returns the hidden outputs before
+    their masks (for f')."""
+    masks = list(masks) + [None] * (len(weights) - len(masks))
+    hidden = [X if masks[0] is None else X * masks[0]]
+    undropped = [None]
+    for l, (W, b) in enumerate(zip(weights[:-1], biases[:-1]), start=1):
+        A = activate(hidden[-1] @ W + b, activation)
+        undropped.append(A)
+        hidden.append(A if masks[l] is None else A * masks[l])
+    return hidden[-1] @ weights[-1] + biases[-1], hidden, undropped, masks
+
+
+def gradients(weights, biases, X, y, activation="relu", l2=0.0, masks=None):
+    """(loss, grad_weights, grad_biases) of the mean loss, by backpropagation.
+
+    masks: inverted dropout, as cmlp.dropout.masks gives them: masks[0] multiplies the
+    inputs and masks[l] the outputs of hidden layer l (0 for dropped units, 1 / (1 - rate)
+    for kept ones; None or a missing entry: no dropout there)."""
     n = X.shape[0]
-    logits, hidden = _logits_and_hidden(weights, biases, X, activation)
+    logits, hidden, undropped, masks = _dropped_logits_and_hidden(
+        weights, biases, X, activation, masks or [])
     log_p = log_softmax(logits)
     value = -log_p[np.arange(n), y].mean() + 0.5 * l2 * sum(float((W * W).sum()) for W in weights)
     onehot = np.zeros_like(logits)
@@ -80,8 +99,18 @@ def gradients(weights, biases, X, y, activation="relu", l2=0.0):
         grad_weights[l] = hidden[l].T @ delta + l2 * weights[l]
         grad_biases[l] = delta.sum(axis=0)  # per unit, not one scalar
         if l > 0:
-            delta = (delta @ weights[l].T) * activation_derivative(hidden[l], activation)
+            delta = (delta @ weights[l].T) * activation_derivative(undropped[l], activation)
+            if masks[l] is not None:
+                delta = delta * masks[l]
     return value, grad_weights, grad_biases
+
+
+def max_norm(weights, bound):
+    """Scale every hidden unit's incoming weights (a column of each W but the last) whose
+    norm exceeds bound back onto it, in place."""
+    for W in weights[:-1]:
+        norms = np.sqrt((W * W).sum(axis=0))
+        W *= np.where(norms > bound, bound / np.maximum(norms, np.finfo(W.dtype).tiny), 1)
 
 
 # --- Optimizers: one update of a list of parameter arrays, PyTorch's formulation. ---
