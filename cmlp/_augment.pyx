@@ -1,46 +1,48 @@
 """The compiled part of cmlp.augment: every image of a batch resampled through its own
 affine map plus an optional displacement field, bilinearly, on several threads."""
 from cython cimport floating
-from cython.parallel cimport prange
-from libc.math cimport floor
+from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t
 
+import numpy as np
 
-cdef inline floating _pixel(const floating* img, int h, int w, int i, int j) noexcept nogil:
-    if i < 0 or i >= h or j < 0 or j >= w:
-        return 0
-    return img[i * w + j]
+# Source images are copied into a frame with this many rows and columns of zeros around
+# them; source positions are clamped into the frame, so the four pixels of a bilinear
+# sample can be read without a bounds check (the clamped ones read zeros, as they should).
+cdef enum:
+    BORDER = 2
 
 
-cdef void _warp_one(const floating* src, floating* dst, int h, int w, const double* m,
-                    const float* dy, const float* dx) noexcept nogil:
+cdef void _warp_one(const floating* src, float* frame, floating* dst, int h, int w,
+                    const double* m, const float* dy, const float* dx) noexcept nogil:
     """dst[i, j] = src at (m[0] i + m[1] j + m[2] + dy[i, j], m[3] i + m[4] j + m[5] + dx[i, j]),
-    bilinear, 0 outside (dy, dx: NULL for none)."""
-    cdef int i, j, i0, j0
-    cdef double y, x, fy, fx
+    bilinear, 0 outside (dy, dx: NULL for none). frame: (h + 2 BORDER) x (w + 2 BORDER)
+    floats whose border is zero."""
+    cdef int i, j, i0, j0, fw = w + 2 * BORDER
+    cdef float y, x, fy, fx
+    cdef const float* f
     cdef Py_ssize_t p
     for i in range(h):
         for j in range(w):
+            frame[(i + BORDER) * fw + j + BORDER] = <float> src[i * w + j]
+    for i in range(h):
+        for j in range(w):
             p = i * w + j
-            y = m[0] * i + m[1] * j + m[2]
-            x = m[3] * i + m[4] * j + m[5]
+            y = <float> (m[0] * i + m[1] * j + m[2])
+            x = <float> (m[3] * i + m[4] * j + m[5])
             if dy != NULL:
                 y = y + dy[p]
                 x = x + dx[p]
-            i0 = <int> floor(y)
-            j0 = <int> floor(x)
-            fy = y - i0
-            fx = x - j0
-            if i0 >= 0 and i0 + 1 < h and j0 >= 0 and j0 + 1 < w:  # inside: no checks
-                dst[p] = <floating> (
-                    (1 - fy) * ((1 - fx) * src[i0 * w + j0] + fx * src[i0 * w + j0 + 1])
-                    + fy * ((1 - fx) * src[(i0 + 1) * w + j0] + fx * src[(i0 + 1) * w + j0 + 1]))
-            else:
-                dst[p] = <floating> (
-                    (1 - fy) * ((1 - fx) * _pixel(src, h, w, i0, j0)
-                                + fx * _pixel(src, h, w, i0, j0 + 1))
-                    + fy * ((1 - fx) * _pixel(src, h, w, i0 + 1, j0)
-                            + fx * _pixel(src, h, w, i0 + 1, j0 + 1)))
+            # clamped to [-BORDER, h]: every pixel read is in the frame
+            y = min(max(y, <float> -BORDER), <float> h)
+            x = min(max(x, <float> -BORDER), <float> w)
+            i0 = <int> (y + BORDER)  # y + BORDER >= 0: truncation is floor
+            j0 = <int> (x + BORDER)
+            fy = y + BORDER - i0
+            fx = x + BORDER - j0
+            f = frame + i0 * fw + j0
+            dst[p] = <floating> ((1 - fy) * ((1 - fx) * f[0] + fx * f[1])
+                                 + fy * ((1 - fx) * f[fw] + fx * f[fw + 1]))
 
 
 def warp(const floating[:, ::1] X, const int64_t[::1] rows, const double[:, ::1] maps,
@@ -49,11 +51,12 @@ def warp(const floating[:, ::1] X, const int64_t[::1] rows, const double[:, ::1]
     """out[r] = image X[rows[r]] (h x w, row-major) warped by maps[r] (2 x 3, output pixel
     (i, j, 1) to source position (y, x)) plus displacement field field_of[r] of fields
     ((k, 2, h * w): dy then dx; field_of[r] < 0 for none). Sizes are the caller's to check."""
-    cdef Py_ssize_t r, n = out.shape[0]
-    cdef Py_ssize_t f
+    cdef Py_ssize_t r, n = out.shape[0], f
+    cdef float[:, ::1] frames = np.zeros((n_threads, (h + 2 * BORDER) * (w + 2 * BORDER)),
+                                         dtype=np.float32)  # one per thread
     with nogil:
         for r in prange(n, num_threads=n_threads, schedule="static"):
             f = field_of[r]
-            _warp_one(&X[rows[r], 0], &out[r, 0], h, w, &maps[r, 0],
+            _warp_one(&X[rows[r], 0], &frames[threadid(), 0], &out[r, 0], h, w, &maps[r, 0],
                       &fields[f, 0, 0] if f >= 0 else NULL,
                       &fields[f, 1, 0] if f >= 0 else NULL)
