@@ -346,7 +346,7 @@ def main(argv=None):
     env = environment(args.threads or ", ".join(
         f"{r['name']} {r.get('threads', 1)}" for r in selected))
     print(f"MNIST loaded: train {data['train'][0].shape}, test {data['test'][0].shape}; "
-          f"n_threads={args.threads}", file=sys.stderr, flush=True)
+          f"n_threads={env['threads']}", file=sys.stderr, flush=True)
     results = []
     for recipe in selected:
         print(f"[{recipe['name']}] {describe(recipe)}, {recipe['fit']['epochs']} epochs ...",

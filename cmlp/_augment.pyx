@@ -19,29 +19,33 @@ cdef void _warp_one(const floating* src, float* frame, floating* dst, int h, int
     bilinear, 0 outside (dy, dx: NULL for none). frame: (h + 2 BORDER) x (w + 2 BORDER)
     floats whose border is zero."""
     cdef int i, j, i0, j0, fw = w + 2 * BORDER
-    cdef float y, x, fy, fx
+    cdef float y, x, fy, fx, y_row, x_row
+    cdef float m1 = <float> m[1], m4 = <float> m[4]
     cdef const float* f
-    cdef Py_ssize_t p
+    cdef floating* out
     for i in range(h):
         for j in range(w):
             frame[(i + BORDER) * fw + j + BORDER] = <float> src[i * w + j]
     for i in range(h):
+        # positions shifted by BORDER, so that they are >= 0 after clamping
+        y_row = <float> (m[0] * i + m[2] + BORDER)
+        x_row = <float> (m[3] * i + m[5] + BORDER)
+        out = dst + i * w
         for j in range(w):
-            p = i * w + j
-            y = <float> (m[0] * i + m[1] * j + m[2])
-            x = <float> (m[3] * i + m[4] * j + m[5])
+            y = y_row + m1 * j
+            x = x_row + m4 * j
             if dy != NULL:
-                y = y + dy[p]
-                x = x + dx[p]
-            # clamped to [-BORDER, h]: every pixel read is in the frame
-            y = min(max(y, <float> -BORDER), <float> h)
-            x = min(max(x, <float> -BORDER), <float> w)
-            i0 = <int> (y + BORDER)  # y + BORDER >= 0: truncation is floor
-            j0 = <int> (x + BORDER)
-            fy = y + BORDER - i0
-            fx = x + BORDER - j0
+                y = y + dy[i * w + j]
+                x = x + dx[i * w + j]
+            # clamped to [0, h + BORDER]: every pixel read is in the frame
+            y = min(max(y, <float> 0), <float> (h + BORDER))
+            x = min(max(x, <float> 0), <float> (w + BORDER))
+            i0 = <int> y  # y >= 0: truncation is floor
+            j0 = <int> x
+            fy = y - i0
+            fx = x - j0
             f = frame + i0 * fw + j0
-            dst[p] = <floating> ((1 - fy) * ((1 - fx) * f[0] + fx * f[1])
+            out[j] = <floating> ((1 - fy) * ((1 - fx) * f[0] + fx * f[1])
                                  + fy * ((1 - fx) * f[fw] + fx * f[fw + 1]))
 
 
