@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from cmlp import Network, _regularization, dropout, network, reference
+from cmlp import Network, _kernels, _regularization, _unit_split, dropout, network, reference
 
 from test_optimizers import TOL
 
@@ -93,9 +93,9 @@ def test_training_with_dropout_and_max_norm_matches_reference(dtype, sizes, n_th
         monkeypatch.setattr(network, "_UNIT_SPLIT_MAX_ROWS", 0)
     X, y = _data(sizes, 45, dtype, seed=2)  # batches of 11, the last of 1
     net = Network(sizes, dtype=dtype, seed=4, activation=activation, n_threads=n_threads)
-    work = net._workspace(11)
-    expected_loop = "_unit_split" if split == "units" else "_kernels"
-    assert net._epoch_kernel(11, work).__module__.endswith(expected_loop)
+    with net._workspace(11) as work:
+        loop = net._epoch_kernel(11, work)
+    assert loop is (_unit_split.train_epoch if split == "units" else _kernels.train_epoch)
     # fit draws the dropout seed first from the network's generator (no shuffling here)
     seed = int(copy.deepcopy(net._rng).integers(2**63))
     rates = _rates(sizes)
