@@ -21,6 +21,8 @@ import numpy as np
 cdef enum:
     RELU = 0
     TANH = 1
+    LOGISTIC = 2
+    IDENTITY = 3
 
 # Columns of W whose norms one pass gathers (a local buffer, nothing shared between threads).
 cdef enum:
@@ -93,6 +95,8 @@ cdef void drop_derivative(floating* D, const floating* A, Py_ssize_t rows, Py_ss
                 drow[j] = 0
             elif activation == RELU:
                 drow[j] = drow[j] * scale if arow[j] > 0 else 0
+            elif activation == IDENTITY:
+                drow[j] *= scale
             else:
                 a = arow[j] * keep
                 drow[j] *= scale * ((1 - a * a) if activation == TANH else a * (1 - a))

@@ -11,7 +11,7 @@ from cmlp import Network, _kernels, _regularization, _unit_split, dropout, netwo
 
 from test_optimizers import TOL
 
-ACTIVATIONS = ["relu", "tanh", "logistic"]
+ACTIVATIONS = ["relu", "tanh", "logistic", "identity"]
 SHAPES = [
     [12, 9, 7, 4],        # wide layers
     [70, 10, 5],          # a narrow hidden layer (at most 16 outputs, at least 64 inputs)
@@ -166,3 +166,23 @@ def test_bad_options_are_refused(kwargs, message):
     X, y = _data([16, 8, 3], 10, "float32")
     with pytest.raises(ValueError, match=message):
         Network([16, 8, 3]).fit(X, y, epochs=1, learning_rate=0.1, **kwargs)
+
+
+def test_scikit_learn_estimators_take_the_options():
+    pytest.importorskip("sklearn")
+    from sklearn.base import clone
+    from sklearn.datasets import load_digits
+
+    from cmlp.sklearn import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)  # 8 x 8 images
+    X = X / 16
+    clf = MLPClassifier((40,), max_iter=15, random_state=0, dropout=0.2, max_norm=2.0,
+                        augment="affine", n_threads=1)
+    with pytest.warns(Warning):  # 15 iterations do not converge
+        clf.fit(X[:1200], y[:1200])
+    assert clone(clf).get_params()["augment"] == "affine"
+    assert np.sqrt((clf.coefs_[0].astype(np.float64) ** 2).sum(axis=0)).max() <= 2.0001
+    assert clf.score(X[1200:], y[1200:]) > 0.8
+    with pytest.raises(ValueError, match="lbfgs"):
+        MLPClassifier((5,), solver="lbfgs", dropout=0.5).fit(X[:50], y[:50])
