@@ -7,6 +7,8 @@ smallest leak that would fail them: about 4 KiB per prediction (2,000 calls), 40
 or save/load round trip (200 each); a leaked work buffer of the sizes used here (a few
 hundred kB to MBs per call) fails them many times over.
 """
+import ctypes
+import ctypes.util
 import os
 
 import numpy as np
@@ -21,7 +23,21 @@ HALF_MARGIN = 8 << 20
 TOTAL_MARGIN = 24 << 20
 
 
+def _malloc_trim():
+    """glibc's malloc_trim, or None: it hands freed heap pages back to the kernel, so memory
+    freed by earlier tests cannot hide new growth by being reused while still resident."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
 def rss():
+    if _TRIM is not None:
+        _TRIM(0)
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
