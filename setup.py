@@ -37,6 +37,14 @@ EXTENSIONS = [
         ["cmlp/_blas.pyx"],
     ),
     Extension(
+        "cmlp._regularization",
+        ["cmlp/_regularization.pyx"],
+    ),
+    Extension(
+        "cmlp._augment",
+        ["cmlp/_augment.pyx"],
+    ),
+    Extension(
         "cmlp._kernels",
         ["cmlp/_kernels.pyx", "cmlp/_src/simd.c", "cmlp/_src/simd_generic.c",
          "cmlp/_src/simd_avx_fma.c", "cmlp/_src/simd_avx512.c"],
@@ -53,7 +61,7 @@ EXTENSIONS = [
         depends=["cmlp/_src/team.h", "cmlp/_src/denormals.h", "cmlp/_src/interrupt.h"],
     ),
 ]
-THREADED = {"cmlp._kernels", "cmlp._unit_split"}
+THREADED = {"cmlp._kernels", "cmlp._unit_split", "cmlp._augment"}
 # The per-instruction-set units of the SIMD kernels and MSVC's flag for each. GCC and Clang
 # get theirs from target pragmas in the units, which therefore build for any target (see
 # simd_paths.h); MSVC compiles each unit on its own with its /arch: flag, on x86-64 only.
