@@ -38,13 +38,20 @@ EXTENSIONS = [
                  "cmlp/_src/tiles_impl.h", "cmlp/_src/denormals.h"],
     ),
     Extension(
+        "cmlp._inference",
+        ["cmlp/_inference.pyx"],
+        include_dirs=["cmlp/_src", "cmlp/include"],
+        define_macros=[("CMLP_INFERENCE_MODULE", "1")],
+        depends=["cmlp/include/cmlp_inference.h", "cmlp/_src/denormals.h"],
+    ),
+    Extension(
         "cmlp._unit_split",
         ["cmlp/_unit_split.pyx"],
         include_dirs=["cmlp/_src"],
         depends=["cmlp/_src/team.h", "cmlp/_src/denormals.h"],
     ),
 ]
-THREADED = {"cmlp._kernels", "cmlp._unit_split"}
+THREADED = {"cmlp._kernels", "cmlp._unit_split", "cmlp._inference"}
 for extension in EXTENSIONS:
     extension.include_dirs.append(numpy.get_include())
     extension.define_macros.append(("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"))

@@ -11,6 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from cmlp import _inference
 from cmlp import _kernels
 from cmlp import _serialization
 from cmlp import _unit_split
@@ -182,29 +183,61 @@ class Network:
 
     # --- inference ---
 
+    def _predictor(self):
+        """The compiled predictor (cmlp._inference) over this network's own parameters: it
+        reads them where they are, so changes through the weight views count at once. Made
+        once, and again if the parameter array is replaced."""
+        predictor = self.__dict__.get("_predictor_cache")
+        if (predictor is None or predictor.params is not self._params
+                or predictor.activation != self.activation):
+            predictor = _inference.Model._view(self._params, self.layer_sizes,
+                                               self.activation)
+            self._predictor_cache = predictor
+        return predictor
+
+    def _prediction_threads(self, X):
+        """Threads for predicting X: counting the CPUs costs as much as predicting a row, and
+        calls below _inference.PARALLEL_MIN_ROWS run on the calling thread anyway."""
+        try:
+            rows = len(X)
+        except TypeError:
+            return 1  # not an array: validation will say what is wrong
+        return self._kernel_threads() if rows >= _inference.PARALLEL_MIN_ROWS else 1
+
     @reads
-    def predict_proba(self, X):
-        """Class probabilities, (n_samples, n_classes)."""
-        return self._proba(check_X(X, self.n_features, self.dtype))
+    def predict_proba(self, X, out=None):
+        """Class probabilities, (n_samples, n_classes).
+
+        out: an array to write them into and return (C-contiguous, the network's dtype,
+        shape (n_samples, n_classes)), for callers that reuse their buffers. Prediction runs
+        on cmlp's own kernels, never BLAS, and changes no process-wide setting. Raises
+        FloatingPointError if the network's outputs are not finite (weights overflowing).
+        """
+        return self._predictor().predict_proba(X, out, n_threads=self._prediction_threads(X))
 
     def _proba(self, X):
         """predict_proba of an already validated X."""
-        out = np.empty((X.shape[0], self.n_classes), dtype=self.dtype)
-        with self._threads():
-            _kernels.predict_proba(X, self._params, self._sizes, self._activation_code(),
-                                   self._workspace(X.shape[0]), out)
-        return out
+        return self._predictor().predict_proba(X, n_threads=self._prediction_threads(X))
 
-    def predict(self, X):
-        """Predicted class labels, (n_samples,) int64."""
-        return self.predict_proba(X).argmax(axis=1)
+    @reads
+    def predict(self, X, out=None):
+        """Predicted class labels, (n_samples,) int64: the first largest probability of each
+        row (predict_proba's argmax). out: an int64 array of shape (n_samples,) to fill."""
+        return self._predictor().predict(X, out, n_threads=self._prediction_threads(X))
 
     @reads
     def score(self, X, y):
         """Accuracy: the fraction of rows whose predicted label equals y."""
         X = check_X(X, self.n_features, self.dtype)
         y = check_y(y, X.shape[0], self.n_classes)
-        return float(np.mean(self._proba(X).argmax(axis=1) == y))
+        labels = self._predictor().predict(X, n_threads=self._prediction_threads(X))
+        return float(np.mean(labels == y))
+
+    def to_onnx(self, path, *, opset=None):
+        """Write the network as an ONNX graph (see cmlp.onnx.to_onnx); needs the onnx extra."""
+        from cmlp.onnx import to_onnx
+
+        return to_onnx(self, path, opset=opset)
 
     @reads
     def gradients(self, X, y, l2=0.0):
