@@ -35,7 +35,7 @@ EXTENSIONS = [
         ["cmlp/_kernels.pyx", "cmlp/_src/simd.c"],
         include_dirs=["cmlp/_src"],
         depends=["cmlp/_src/simd.h", "cmlp/_src/simd_isa.h", "cmlp/_src/narrow_impl.h",
-                 "cmlp/_src/tiles_impl.h", "cmlp/_src/denormals.h"],
+                 "cmlp/_src/tiles_impl.h", "cmlp/_src/denormals.h", "cmlp/_src/interrupt.h"],
     ),
     Extension(
         "cmlp._inference",
@@ -48,7 +48,7 @@ EXTENSIONS = [
         "cmlp._unit_split",
         ["cmlp/_unit_split.pyx"],
         include_dirs=["cmlp/_src"],
-        depends=["cmlp/_src/team.h", "cmlp/_src/denormals.h"],
+        depends=["cmlp/_src/team.h", "cmlp/_src/denormals.h", "cmlp/_src/interrupt.h"],
     ),
 ]
 THREADED = {"cmlp._kernels", "cmlp._unit_split", "cmlp._inference"}

@@ -202,9 +202,7 @@ cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
         _forward(m, X + first * n_features, rows, packed, hidden, probs)
         for i in range(rows * n_classes):  # NaN fails every comparison
             if not probs[i] == probs[i]:
-                status = CMLP_NONFINITE_OUTPUT
-        if status != CMLP_OK:
-            break
+                status = CMLP_NONFINITE_OUTPUT  # the other rows are still computed
         if out == NULL:
             for i in range(rows):  # the first largest, as numpy's argmax
                 p = probs + i * n_classes
@@ -364,6 +362,18 @@ cdef int _compute(const ModelData* m, const floating[:, ::1] X, out, bint labels
     return status
 
 
+def _overflow_error(proba, X, params):
+    """NaN probabilities come from logits that overflowed (inputs or weights near the dtype's
+    maximum, or the weights of a diverged training): never hand them back, since an argmax
+    of them is garbage."""
+    row = int(np.argwhere(~np.isfinite(proba))[0, 0])
+    return FloatingPointError(
+        f"the network's outputs overflowed (first at row {row}): its weights reach "
+        f"{float(np.abs(params).max()):.3g} and the inputs {float(np.abs(X).max()):.3g} in "
+        f"absolute value, too large for {params.dtype.name}; rescale the inputs, or "
+        "retrain (with a smaller learning_rate if the training diverged)")
+
+
 def _rebuild(params, layer_sizes, activation, frozen):
     """Unpickle a Model (see Model.__reduce__)."""
     cdef Model model = Model.__new__(Model)
@@ -513,7 +523,7 @@ cdef class Model:
         else:
             status = _compute[double](&self.data, X, out, labels, n_threads)
         if status != CMLP_OK:
-            self._raise(status, X)
+            self._raise(status, X, out, labels)
         return out
 
     cdef object _checked(self, X):
@@ -534,15 +544,19 @@ cdef class Model:
         if np.may_share_memory(out, X):
             raise ValueError("out must not overlap X")
 
-    cdef _raise(self, int status, X):
+    cdef _raise(self, int status, X, out, bint labels):
         if status == CMLP_NONFINITE_INPUT:
             from cmlp._validation import check_X
             check_X(X, self.data.sizes[0], self.dtype)  # raises, naming the first bad value
             raise ValueError("X holds NaN or infinity; expected finite values")
         if status == CMLP_NONFINITE_OUTPUT:
-            raise FloatingPointError(
-                "prediction gave NaN probabilities: the network's weights are not finite or "
-                "so large that its outputs overflow")
+            if labels:  # the probabilities, computed again (the NaN stays, unreported)
+                out = np.empty((X.shape[0], self.n_classes), dtype=self.dtype)
+                if self.data.dtype == CMLP_FLOAT32:
+                    _compute[float](&self.data, X, out, False, 1)
+                else:
+                    _compute[double](&self.data, X, out, False, 1)
+            raise _overflow_error(out, X, self._params)
         if status == CMLP_NO_MEMORY:
             raise MemoryError("no memory for the prediction's work buffers")
         raise RuntimeError(f"prediction failed with status {status}")

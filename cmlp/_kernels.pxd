@@ -62,6 +62,7 @@ cdef struct Work:   # pointers into the buffers of cmlp.network._Workspace
     Py_ssize_t block_rows
     Py_ssize_t delta_width
     int n_threads
+    void* interrupt       # a cmlp_interrupt (_src/interrupt.h) for training loops, else NULL
 
 
 cdef inline Py_ssize_t layer_size(const Net* net, int l) noexcept nogil:
@@ -125,6 +126,8 @@ cdef void apply_update(const UpdateRule* rule, floating* params, const floating*
 cdef void update(floating* params, const floating* grads, Py_ssize_t n_params,
                  OptimizerConfig* config, floating* state_a, floating* state_b,
                  int n_threads) noexcept nogil
+
+cdef int raise_pending() except -1
 
 cdef Net make_net(const int[::1] sizes, int activation, Py_ssize_t n_params)
 

@@ -52,6 +52,13 @@ cdef extern from "denormals.h" nogil:
     unsigned int cmlp_flush_denormals()
     void cmlp_restore_denormals(unsigned int previous)
 
+cdef extern from "interrupt.h" nogil:
+    ctypedef struct cmlp_interrupt:
+        pass
+    void cmlp_interrupt_init(cmlp_interrupt* s)
+    int cmlp_interrupt_poll(cmlp_interrupt* s, int is_caller)
+    int cmlp_interrupt_stopped(const cmlp_interrupt* s)
+
 # BLAS gemm reaches a fraction of its peak when a layer has few outputs; up to
 # NARROW_MAX_OUTPUTS outputs, and with enough inputs to be worth it, a layer runs on the
 # narrow kernels instead.
@@ -497,6 +504,8 @@ cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* 
     work.correct[t] = 0
     block_start = start
     while block_start < stop:
+        if cmlp_interrupt_poll(<cmlp_interrupt*> work.interrupt, t == 0):
+            break  # Ctrl-C: train_epoch drops this batch's gradients
         rows = min(work.block_rows, stop - block_start)
         if order != NULL:
             for r in range(rows):
@@ -644,6 +653,11 @@ def narrow_layer(int n_in, int n_out):
     return bool(is_narrow(n_in, n_out))
 
 
+cdef int raise_pending() except -1:
+    """Propagate the exception a signal handler left set (see _src/interrupt.h)."""
+    return -1
+
+
 cdef Net make_net(const int[::1] sizes, int activation, Py_ssize_t n_params):
     cdef Net net
     cdef int l
@@ -699,6 +713,7 @@ cdef Work work_buffers(dict buffers, floating[::1] params) except *:
     work.block_rows = acts.shape[1] // (buffers["act_width"])
     work.delta_width = delta_a.shape[1] // work.block_rows
     work.n_threads = acts.shape[0]
+    work.interrupt = NULL
     return work
 
 
@@ -764,16 +779,23 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     # Optimizers without state are handed empty arrays.
     cdef floating* state_a_data = &state_a[0] if state_a.shape[0] > 0 else NULL
     cdef floating* state_b_data = &state_b[0] if state_b.shape[0] > 0 else NULL
+    cdef cmlp_interrupt interrupt
     config = optimizer_config(optimizer)
+    cmlp_interrupt_init(&interrupt)
+    work.interrupt = &interrupt
     with nogil:
         start = 0
-        while start < n:
+        while start < n and not cmlp_interrupt_poll(&interrupt, True):
             rows = min(batch_size, n - start)
             loss_sum += rows * _batch_gradients(&net, &work, &X[0, 0], &y[0], order_data,
                                                 start, rows, &params[0], l2, &grads[0],
                                                 &n_correct)
+            if cmlp_interrupt_poll(&interrupt, True):
+                break  # the gradients are incomplete: the weights stay the last update's
             update(&params[0], &grads[0], net.n_params, &config, state_a_data, state_b_data,
                    work.n_threads)
             start += rows
+    if cmlp_interrupt_stopped(&interrupt):
+        raise_pending()
     optimizer["step"] = config.step
     return loss_sum / n, n_correct

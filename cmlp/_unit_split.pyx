@@ -27,12 +27,19 @@ from cmlp._blas cimport gemm
 from cmlp._kernels cimport (
     Net, OptimizerConfig, UpdateRule, Work, activate, add_column_sums, add_l2, apply_update,
     is_narrow, layer_size, make_net, multiply_by_derivative, narrow_forward,
-    optimizer_config, output_delta, pack_narrow_rows, packed_offset, product,
+    optimizer_config, output_delta, pack_narrow_rows, packed_offset, product, raise_pending,
     softmax_cross_entropy, update_rule, work_buffers)
 
 cdef extern from "denormals.h" nogil:
     unsigned int cmlp_flush_denormals()
     void cmlp_restore_denormals(unsigned int previous)
+
+cdef extern from "interrupt.h" nogil:
+    ctypedef struct cmlp_interrupt:
+        pass
+    void cmlp_interrupt_init(cmlp_interrupt* s)
+    int cmlp_interrupt_poll(cmlp_interrupt* s, int is_caller)
+    int cmlp_interrupt_stopped(const cmlp_interrupt* s)
 
 cdef extern from "team.h" nogil:
     int cmlp_team_size()
@@ -253,6 +260,8 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
     cdef unsigned int fp_mode = cmlp_flush_denormals()
     _pack_own(e, T, t, <floating*> e.params)
     while start < e.n:
+        if t == 0:  # the caller's thread looks for Ctrl-C (see _src/interrupt.h)
+            cmlp_interrupt_poll(<cmlp_interrupt*> e.work.interrupt, True)
         rows = min(e.batch_size, e.n - start)
         if e.order != NULL:
             _gather(e, T, t, start, rows, kind)
@@ -262,6 +271,8 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
             xb = <const floating*> e.X + start * e.net.sizes[0]
             yb = e.y + start
         cmlp_barrier()  # the batch's rows and the packed weights are complete
+        if cmlp_interrupt_stopped(<cmlp_interrupt*> e.work.interrupt):
+            break  # every thread, after the same barrier: the last update stays whole
         _forward(e, T, t, xb, rows)
         _backward(e, T, t, xb, yb, rows, &loss, &correct)
         step += 1
@@ -287,6 +298,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     cdef Work work = work_buffers(buffers, params)  # per-thread buffers, used as one
     cdef Py_ssize_t n = X.shape[0], n_batches = (n + batch_size - 1) // batch_size
     cdef Epoch e
+    cdef cmlp_interrupt interrupt
     cdef floating* kind = NULL
     cdef int t
     if work.n_threads * work.block_rows < min(batch_size, n):
@@ -307,8 +319,12 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     for t in range(work.n_threads):
         work.loss[t] = 0
         work.correct[t] = 0
+    cmlp_interrupt_init(&interrupt)
+    work.interrupt = &interrupt
     with nogil, parallel(num_threads=work.n_threads):
         _run_thread(&e, kind)
+    if cmlp_interrupt_stopped(&interrupt):
+        raise_pending()
     optimizer["step"] = config.step + n_batches
     total_loss = 0.0
     total_correct = 0

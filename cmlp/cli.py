@@ -481,6 +481,7 @@ def _train(args):
           f"({1000 * seconds / n_done:.1f} ms each)")
     if args.save is not None:
         network.save(args.save)
+        args.saved = True  # for the message if Ctrl-C comes later (plots)
         print(f"Saved the model to {args.save}")
 
     if plot_dir is not None:
@@ -572,10 +573,21 @@ def _fail(message, status):
     return status
 
 
+def _save_note(args):
+    """What an interrupted `cmlp train --save PATH` left: saves are atomic, all or nothing."""
+    path = getattr(args, "save", None)
+    if path is None:
+        return ""
+    if getattr(args, "saved", False):
+        return f"; the model was saved to {path}"
+    return f"; nothing was written to {path}"
+
+
 def main(argv=None):
     """Run the command line; return the exit status (the console script exits with it)."""
     parser = build_parser()
     command = "cmlp"
+    args = None
     debug = bool(os.environ.get("CMLP_DEBUG"))
     try:
         args, extra = parser.parse_known_args(argv)
@@ -605,7 +617,7 @@ def main(argv=None):
             raise
         return _fail(f"{command}: error: {error}", EXIT_USAGE)
     except KeyboardInterrupt:
-        return _fail(f"{command}: interrupted", EXIT_INTERRUPTED)
+        return _fail(f"{command}: interrupted{_save_note(args)}", EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

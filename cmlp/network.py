@@ -4,9 +4,9 @@ Python validates, Cython computes: every array handed to cmlp._kernels here is a
 C-contiguous, of the network's dtype, finite and correctly shaped.
 """
 import os
+import threading
 import time
-from collections import OrderedDict
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 
 import numpy as np
@@ -85,7 +85,7 @@ class Network:
                   for fan_in, fan_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:])]
         self._params = np.concatenate([np.concatenate([W.ravel(), b]) for W, b in layers])
         self._params = self._params.astype(self.dtype)
-        self._workspaces = OrderedDict()
+        self._workspaces = _WorkspacePool()
         self._guard = UseGuard()
 
     def __getstate__(self):
@@ -96,7 +96,7 @@ class Network:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._workspaces = OrderedDict()
+        self._workspaces = _WorkspacePool()
         self._guard = UseGuard()
 
     # --- parameters: views into one flat array, the layout the kernels use ---
@@ -136,22 +136,14 @@ class Network:
         return (f"Network({self.layer_sizes}, dtype={self.dtype.name!r}, "
                 f"activation={self.activation!r})")
 
-    # --- work buffers, allocated once per batch size and reused ---
+    # --- work buffers: each call borrows its own from a small pool ---
 
     def _workspace(self, batch_rows):
-        """Per-thread buffers for batches of batch_rows, made once and reused.
-
-        The few most recent batch sizes are kept (training's, prediction's), so a loop of
-        predictions on ever new sizes does not pile up memory.
-        """
+        """A context manager lending buffers for batches of batch_rows to one call (see
+        _WorkspacePool): ``with self._workspace(rows) as work: kernel(..., work, ...)``."""
         key = (batch_rows, self._kernel_threads())
-        if key in self._workspaces:
-            self._workspaces.move_to_end(key)
-        else:
-            self._workspaces[key] = _Workspace(self.layer_sizes, self.dtype, *key)
-            if len(self._workspaces) > _KEPT_WORKSPACES:
-                self._workspaces.popitem(last=False)
-        return self._workspaces[key].buffers
+        return self._workspaces.borrow(
+            key, lambda: _Workspace(self.layer_sizes, self.dtype, *key))
 
     def _kernel_threads(self):
         if not _kernels.openmp_enabled():
@@ -233,8 +225,11 @@ class Network:
         labels = self._predictor().predict(X, n_threads=self._prediction_threads(X))
         return float(np.mean(labels == y))
 
+    @reads
     def to_onnx(self, path, *, opset=None):
-        """Write the network as an ONNX graph (see cmlp.onnx.to_onnx); needs the onnx extra."""
+        """Write the network to path as an ONNX model (Gemm, Relu/Tanh/Sigmoid, Softmax and
+        ArgMax; opset 17 unless given, 13 at the least) whose outputs "probabilities" and
+        "label" are predict_proba's and predict's; see cmlp.onnx. Needs the onnx extra."""
         from cmlp.onnx import to_onnx
 
         return to_onnx(self, path, opset=opset)
@@ -250,10 +245,9 @@ class Network:
         y = check_y(y, X.shape[0], self.n_classes)
         l2 = check_real("l2", l2, low=0.0)
         grads = np.empty_like(self._params)
-        with self._threads():
+        with self._threads(), self._workspace(X.shape[0]) as work:
             loss, _ = _kernels.loss_and_gradients(
-                X, y, self._params, self._sizes, self._activation_code(), l2,
-                self._workspace(X.shape[0]), grads)
+                X, y, self._params, self._sizes, self._activation_code(), l2, work, grads)
         grad_weights, grad_biases = self._layer_views(grads)
         return loss, grad_weights, grad_biases
 
@@ -305,27 +299,40 @@ class Network:
 
         n = X.shape[0]
         rows = n if batch_size is None else min(batch_size, n)
-        work = self._workspace(rows)
-        train_epoch = self._epoch_kernel(rows, work)
         grads = np.empty_like(self._params)
         gather = shuffle and rows < n  # a full batch needs no shuffling
 
         history = {"loss": [], "accuracy": [], "learning_rate": [], "elapsed": []}
         if X_val is not None:
             history["val_loss"], history["val_accuracy"] = [], []
+        # Filled epoch by epoch, so the epochs done survive a KeyboardInterrupt.
+        self.history_ = history
         best_score, best_params, best_epoch = -np.inf, None, None
-        last_good = self._params.copy()
+        fallback = _Fallback(self._params, X)
         start = time.perf_counter()
-        with self._threads():
+        with self._threads(), self._workspace(rows) as work:
+            train_epoch = self._epoch_kernel(rows, work)
             for epoch in range(epochs):
                 opt.config["learning_rate"] = scheduled_learning_rate(
                     lr_schedule, learning_rate, epoch, epochs, lr_decay)
                 order = self._rng.permutation(n).astype(np.int64) if gather else None
-                loss, n_correct = train_epoch(
-                    X, y, order, rows, self._params, self._sizes, self._activation_code(),
-                    l2, opt.config, opt.state_a, opt.state_b, work, grads)
-                self._check_finite(loss, epoch, last_good)
-                last_good[...] = self._params
+                try:
+                    loss, n_correct = train_epoch(
+                        X, y, order, rows, self._params, self._sizes,
+                        self._activation_code(), l2, opt.config, opt.state_a, opt.state_b,
+                        work, grads)
+                except KeyboardInterrupt:
+                    # The kernels stop between updates; an epoch diverging meanwhile
+                    # must not leave unusable weights behind.
+                    if not self._forward_is_finite(fallback.check_rows):
+                        self._roll_back(fallback)
+                    raise
+                if not (np.isfinite(loss) and np.isfinite(self._params).all()):
+                    restored = self._roll_back(fallback)
+                    raise TrainingDiverged(
+                        f"training diverged in epoch {epoch}: the loss became {loss}; the "
+                        f"weights were restored to {restored}. Try a smaller learning_rate.")
+                fallback.keep(self._params, epoch)
                 history["loss"].append(loss)
                 history["accuracy"].append(n_correct / n)
                 history["learning_rate"].append(opt.config["learning_rate"])
@@ -376,15 +383,25 @@ class Network:
         picked = np.maximum(proba[np.arange(len(y)), y], np.finfo(self.dtype).tiny)
         return float(-np.log(picked).mean()), float(np.mean(proba.argmax(axis=1) == y))
 
-    def _check_finite(self, loss, epoch, last_good):
-        if np.isfinite(loss) and np.isfinite(self._params).all():
-            return
-        self._params[...] = last_good
-        raise TrainingDiverged(
-            f"training diverged in epoch {epoch}: the loss became {loss}; the weights were "
-            "restored to those before that epoch. Try a smaller learning_rate.")
+    def _forward_is_finite(self, X):
+        """Whether the current weights give finite outputs for the rows X."""
+        if not np.isfinite(self._params).all():
+            return False
+        with self._threads(), self._workspace(X.shape[0]) as work:
+            out = np.empty((X.shape[0], self.n_classes), dtype=self.dtype)
+            _kernels.predict_proba(X, self._params, self._sizes, self._activation_code(),
+                                   work, out)
+        return bool(np.isfinite(out).all())
 
-    # --- persistence ---
+    def _roll_back(self, fallback):
+        """Restore the newest kept weights whose forward pass is finite; returns which."""
+        for params, label in fallback.newest_first():
+            self._params[...] = params
+            if self._forward_is_finite(fallback.check_rows):
+                return label
+        return label + " (whose outputs are not finite either: check the inputs' scale)"
+
+    # --- persistence ---    # --- persistence ---
 
     @reads
     def save(self, path):
@@ -395,6 +412,33 @@ class Network:
     def load(cls, path):
         """Read a network written by save(); raises ValueError for anything else."""
         return _serialization.load(cls, path)
+
+
+class _Fallback:
+    """Weights to fall back on if training diverges or is interrupted mid-divergence.
+
+    A diverging epoch can end with finite but huge weights (max |w| ~ 9e28 after one wild
+    update) whose loss was still finite, since the loss is measured before the update; the
+    next epoch's then is NaN. So the start of fit and the ends of the last two finite epochs
+    are kept, and a rollback takes the newest whose forward pass on check_rows (up to 512
+    rows spread over X: a blown-up network fails on nearly every row) is finite.
+    """
+
+    def __init__(self, params, X):
+        self.check_rows = np.ascontiguousarray(X[::max(1, X.shape[0] // 512)][:512])
+        self._kept = [(params.copy(), "those before fit")]
+
+    def keep(self, params, epoch):
+        label = f"those after epoch {epoch}"
+        if len(self._kept) == 3:  # the oldest epoch's buffer is reused; fit's start stays
+            old, _ = self._kept.pop(1)
+            old[...] = params
+            self._kept.append((old, label))
+        else:
+            self._kept.append((params.copy(), label))
+
+    def newest_first(self):
+        return reversed(self._kept)
 
 
 def _aligned(shape, dtype, fill=None, alignment=64):
@@ -442,6 +486,40 @@ class _Workspace:
             "act_width": act_width,
             "block_rows": block,
         }
+
+
+class _WorkspacePool:
+    """Work buffers lent to one call at a time.
+
+    Predictions, gradients and fit release the GIL, so several Python threads may be inside
+    the kernels of one Network at once: each call borrows a workspace of its own for as long
+    as it runs and gives it back after. Why a pool rather than a new workspace per call or
+    one per thread: allocating costs little next to a big batch but about as much as a
+    one-row prediction; thread-local caches would keep memory for every thread of a server's
+    pool. The few most recently returned workspaces are kept (training's, prediction's
+    sizes), so ever new batch sizes do not pile up memory either.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._idle = []  # (key, _Workspace), oldest first
+
+    @contextmanager
+    def borrow(self, key, make):
+        with self._lock:
+            found = next((i for i, (k, _) in enumerate(self._idle) if k == key), None)
+            workspace = self._idle.pop(found)[1] if found is not None else None
+        if workspace is None:
+            workspace = make()
+        try:
+            yield workspace.buffers
+        finally:
+            with self._lock:
+                self._idle.append((key, workspace))
+                del self._idle[:-_KEPT_WORKSPACES]
+
+    def __len__(self):
+        return len(self._idle)
 
 
 @lru_cache(maxsize=None)

@@ -135,8 +135,9 @@ def test_overflowing_weights_raise_floating_point_error():
     net = Network([4, 3, 2], dtype="float32", seed=0)
     net.weights[1][...] = np.float32(3e38)
     net.weights[0][...] = np.float32(3e38)
-    with pytest.raises(FloatingPointError, match="not finite"):
-        net.predict_proba(np.ones((2, 4), np.float32))
+    for predict in (net.predict_proba, net.predict, Model(net).predict):
+        with pytest.raises(FloatingPointError, match=r"overflowed \(first at row 0\)"):
+            predict(np.ones((2, 4), np.float32))
 
 
 @pytest.mark.parametrize("n", [1, 200])  # narrow layers read in place, and packed per call

@@ -18,8 +18,8 @@ SHAPES = [
 
 
 def _training_kernel(net, batch_size):
-    work = net._workspace(batch_size)
-    return net._epoch_kernel(batch_size, work)
+    with net._workspace(batch_size) as work:
+        return net._epoch_kernel(batch_size, work)
 
 
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
@@ -95,6 +95,6 @@ def test_unit_split_refuses_a_workspace_smaller_than_the_batch():
     opt = {"kind": 0, "learning_rate": 0.1, "momentum": 0.0, "beta1": 0.9, "beta2": 0.999,
            "epsilon": 1e-8, "step": 0}
     empty = np.empty(0, np.float32)
-    with pytest.raises(ValueError, match="whole batch"):
+    with pytest.raises(ValueError, match="whole batch"), net._workspace(10) as work:
         _unit_split.train_epoch(X, y, None, 40, net._params, net._sizes, 0, 0.0, opt, empty,
-                                empty, net._workspace(10), np.empty_like(net._params))
+                                empty, work, np.empty_like(net._params))
