@@ -35,7 +35,8 @@ EXTENSIONS = [
         ["cmlp/_kernels.pyx", "cmlp/_src/simd.c"],
         include_dirs=["cmlp/_src"],
         depends=["cmlp/_src/simd.h", "cmlp/_src/simd_isa.h", "cmlp/_src/narrow_impl.h",
-                 "cmlp/_src/tiles_impl.h", "cmlp/_src/denormals.h", "cmlp/_src/interrupt.h"],
+                 "cmlp/_src/tiles_impl.h", "cmlp/_src/denormals.h", "cmlp/_src/interrupt.h",
+                 "cmlp/_src/team.h"],
     ),
     Extension(
         "cmlp._inference",

@@ -52,6 +52,9 @@ cdef extern from "denormals.h" nogil:
     unsigned int cmlp_flush_denormals()
     void cmlp_restore_denormals(unsigned int previous)
 
+cdef extern from "team.h" nogil:
+    int cmlp_max_threads()
+
 cdef extern from "interrupt.h" nogil:
     ctypedef struct cmlp_interrupt:
         pass
@@ -640,6 +643,11 @@ def select_simd_path(str name):
 def openmp_enabled():
     """Whether this build runs threads of its own (OpenMP); without, n_threads goes to BLAS."""
     return bool(cmlp_openmp_enabled())
+
+
+def openmp_max_threads():
+    """omp_get_max_threads() for this thread (1 without OpenMP): see cmlp._threads."""
+    return cmlp_max_threads()
 
 
 def narrow_weights_size(layer_sizes):

@@ -3,7 +3,6 @@
 Python validates, Cython computes: every array handed to cmlp._kernels here is already
 C-contiguous, of the network's dtype, finite and correctly shaped.
 """
-import os
 import threading
 import time
 from contextlib import contextmanager, nullcontext
@@ -14,6 +13,7 @@ import numpy as np
 from cmlp import _inference
 from cmlp import _kernels
 from cmlp import _serialization
+from cmlp import _threads
 from cmlp import _unit_split
 from cmlp._guard import UseGuard, reads, writes
 from cmlp._validation import (
@@ -67,8 +67,12 @@ class Network:
         He normal (default, suited to ReLU), Glorot uniform, or the notebook's
         uniform(-0.5, 0.5) for weights and biases.
     n_threads : int or None
-        Threads used while computing (None: one per CPU). A batch is split across them,
-        each calling single-threaded BLAS; the result depends on the count, not on timing.
+        Threads used while computing. None: one per CPU this process may run on (its
+        affinity mask and cgroup CPU quota), or OMP_NUM_THREADS, or threadpoolctl's OpenMP
+        limit (see cmlp._threads); at most 4 per CPU of the machine. A batch is split across
+        them, each calling single-threaded BLAS; the result depends on the count, not on
+        timing. In a child forked after cmlp ran threads, one thread (libgomp's pool does
+        not survive fork; the spawn and forkserver start methods keep the threads).
     """
 
     def __init__(self, layer_sizes, *, dtype="float32", seed=None, activation="relu",
@@ -77,7 +81,8 @@ class Network:
         self.dtype = check_dtype(dtype)
         self.activation = check_choice("activation", activation, ACTIVATIONS)
         self.init = check_choice("init", init, INITIALIZERS)
-        self.n_threads = check_positive_int("n_threads", n_threads, allow_none=True)
+        self.n_threads = _threads.check_n_threads(
+            check_positive_int("n_threads", n_threads, allow_none=True))
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         self._sizes = np.asarray(self.layer_sizes, dtype=np.int32)
@@ -146,9 +151,7 @@ class Network:
             key, lambda: _Workspace(self.layer_sizes, self.dtype, *key))
 
     def _kernel_threads(self):
-        if not _kernels.openmp_enabled():
-            return 1
-        return self.n_threads or os.cpu_count() or 1
+        return _threads.kernel_threads(self.n_threads)
 
     @staticmethod
     def _epoch_kernel(batch_rows, work):

@@ -1,0 +1,111 @@
+"""How many threads cmlp runs (cmlp._threads): the CPUs the process may use, the OpenMP
+settings scikit-learn honours, an upper bound, and one thread in a forked child."""
+import multiprocessing
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from cmlp import Network, _kernels, _threads
+
+needs_openmp = pytest.mark.skipif(not _kernels.openmp_enabled(), reason="built without OpenMP")
+needs_two_cpus = pytest.mark.skipif(_threads.usable_cpus() < 2, reason="needs 2 usable CPUs")
+
+
+def _default_threads_in_child(env=None, before=""):
+    code = before + "\nfrom cmlp import Network\nprint(Network([3, 2])._kernel_threads())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, **(env or {})), timeout=60)
+    assert out.returncode == 0, out.stderr
+    return int(out.stdout)
+
+
+@needs_openmp
+@needs_two_cpus
+def test_default_threads_honour_omp_num_threads():
+    assert _default_threads_in_child({"OMP_NUM_THREADS": "1"}) == 1
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", "from cmlp import Network, _threads; "
+                          "print(Network([3, 2])._kernel_threads(), _threads.usable_cpus())"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    threads, cpus = map(int, out.stdout.split())
+    assert threads == cpus
+
+
+@needs_openmp
+@needs_two_cpus
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no affinity masks here")
+def test_default_threads_follow_the_affinity_mask():
+    """As under `taskset -c 0`: one CPU allowed, one thread (old main: os.cpu_count())."""
+    first = min(os.sched_getaffinity(0))
+    before = f"import os; os.sched_setaffinity(0, {{{first}}})"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", before + "\nfrom cmlp import Network\n"
+                          "print(Network([3, 2])._kernel_threads())"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) == 1
+
+
+@needs_openmp
+@needs_two_cpus
+def test_default_threads_honour_threadpoolctl_openmp_limit():
+    from threadpoolctl import threadpool_limits
+
+    net = Network([3, 2])
+    with threadpool_limits(limits=1, user_api="openmp"):
+        assert net._kernel_threads() == 1
+    assert Network([3, 2], n_threads=2)._kernel_threads() == 2  # an explicit count stays
+
+
+def test_n_threads_has_an_upper_bound():
+    limit = _threads.max_threads()
+    assert Network([3, 2], n_threads=limit).n_threads == limit
+    with pytest.raises(ValueError, match=f"n_threads={limit + 1} .* at most {limit}"):
+        Network([3, 2], n_threads=limit + 1)
+    with pytest.raises(ValueError, match="n_threads=5000"):
+        Network([3, 2], n_threads=5000)
+
+
+def test_cli_refuses_too_many_threads(capsys):
+    from cmlp.cli import main
+
+    assert main(["train", "--threads", "100000", "--epochs", "1"]) == 2
+    assert "n_threads=100000" in capsys.readouterr().err
+
+
+def _predict_in_child(queue):
+    rng = np.random.default_rng(0)
+    X = rng.random((4000, 784), dtype=np.float32)
+    net = Network([784, 64, 10], seed=0, n_threads=2)
+    net.fit(X[:512], rng.integers(0, 10, 512), epochs=1, learning_rate=0.01, batch_size=64)
+    queue.put((net._kernel_threads(), net.predict_proba(X).sum()))
+
+
+@needs_openmp
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_a_child_forked_after_two_threads_ran_does_not_hang():
+    """Old main: the child's first parallel region waits for ever on libgomp's dead pool."""
+    rng = np.random.default_rng(0)
+    X = rng.random((4000, 784), dtype=np.float32)
+    net = Network([784, 64, 10], seed=0, n_threads=2)
+    net.predict_proba(X)  # the parent's OpenMP pool now has two threads
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads, 3.12+
+        child = context.Process(target=_predict_in_child, args=(queue,))
+        child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        pytest.fail("the forked child hung in cmlp")
+    assert child.exitcode == 0
+    threads, total = queue.get(timeout=10)
+    assert threads == 1  # fell back to one thread
+    np.testing.assert_allclose(total, 4000, rtol=1e-4)
+    assert net._kernel_threads() == 2  # the parent keeps its threads
