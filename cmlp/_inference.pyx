@@ -505,7 +505,12 @@ cdef class Model:
         """Predicted class labels, (n_samples,) int64, into out if given."""
         return self._run(X, out, True, n_threads)
 
-    cdef object _run(self, X, out, bint labels, int n_threads):
+    cdef object _run(self, X, out, bint labels, n_threads):
+        if n_threads != 1:
+            from cmlp import _threads
+            from cmlp._validation import check_positive_int
+            # one thread in a forked child, whose OpenMP pool would hang
+            n_threads = _threads.kernel_threads(check_positive_int("n_threads", n_threads))
         if type(X) is not _ndarray or (<object> X).dtype is not self.dtype or X.ndim != 2 \
                 or not X.flags.c_contiguous or X.shape[1] != self.data.sizes[0] \
                 or X.shape[0] == 0:

@@ -1,4 +1,7 @@
-# The compiled core of cmlp, for other Cython extensions to cimport.
+# INTERNAL to cmlp: not installed, no stable interface; it changes with any commit. Other
+# projects use the public API in cmlp/inference.pxd (README, "Embedding").
+#
+# The compiled core of cmlp, shared by its extension modules.
 #
 # Every function trusts its inputs (the Python layer, cmlp/network.py, validates them) and
 # runs without the GIL. Parameters live in one flat array: for each layer l in order, the
