@@ -42,6 +42,7 @@ cdef extern from "cmlp_inference.h":
         CMLP_WRONG_DTYPE
         CMLP_BAD_ARGUMENT
         CMLP_NO_MEMORY
+        CMLP_NOT_A_CLASSIFIER
     const char* CMLP_INFERENCE_CAPSULE
 
     ctypedef struct cmlp_model:
@@ -88,6 +89,7 @@ cdef struct ModelData:
     int dtype                 # CMLP_FLOAT32 or CMLP_FLOAT64
     int n_layers
     int activation            # cmlp._kernels.Activation
+    bint softmax              # a classifier's softmax output; else identity (regression)
     const int* sizes          # n_layers + 1
     const void* params        # the layout of cmlp._kernels: W_0, b_0, W_1, b_1, ...
     const void* packed        # the narrow layers' weights, transposed; NULL: per call
@@ -162,7 +164,8 @@ cdef void _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
             activate(dest, rows * n_out, m.activation)
         inputs = dest
         offset += <Py_ssize_t> n_in * n_out + n_out
-    softmax_cross_entropy(probs, NULL, rows, m.sizes[m.n_layers], NULL, NULL)
+    if m.softmax:
+        softmax_cross_entropy(probs, NULL, rows, m.sizes[m.n_layers], NULL, NULL)
 
 
 cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
@@ -200,9 +203,12 @@ cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
             break
         probs = out + first * n_classes if out != NULL else work + 2 * block * m.max_hidden
         _forward(m, X + first * n_features, rows, packed, hidden, probs)
-        for i in range(rows * n_classes):  # NaN fails every comparison
-            if not probs[i] == probs[i]:
-                status = CMLP_NONFINITE_OUTPUT  # the other rows are still computed
+        if m.softmax:
+            for i in range(rows * n_classes):  # NaN fails every comparison
+                if not probs[i] == probs[i]:
+                    status = CMLP_NONFINITE_OUTPUT  # the other rows are still computed
+        elif _nonfinite(probs, rows * n_classes):  # a regression's values: infinity too
+            status = CMLP_NONFINITE_OUTPUT
         if out == NULL:
             for i in range(rows):  # the first largest, as numpy's argmax
                 p = probs + i * n_classes
@@ -306,6 +312,8 @@ cdef int _predict_proba_f64(const cmlp_model* model, const double* X, Py_ssize_t
 cdef int _predict_f32(const cmlp_model* model, const float* X, Py_ssize_t n,
                       int64_t* labels) noexcept nogil:
     cdef int status = _check_call(model, X, n, labels, CMLP_FLOAT32)
+    if status == CMLP_OK and not (<const ModelData*> model).softmax:
+        return CMLP_NOT_A_CLASSIFIER
     if status != CMLP_OK:
         return status
     return _predict(<const ModelData*> model, X, n, <float*> NULL, labels, 1)
@@ -314,6 +322,8 @@ cdef int _predict_f32(const cmlp_model* model, const float* X, Py_ssize_t n,
 cdef int _predict_f64(const cmlp_model* model, const double* X, Py_ssize_t n,
                       int64_t* labels) noexcept nogil:
     cdef int status = _check_call(model, X, n, labels, CMLP_FLOAT64)
+    if status == CMLP_OK and not (<const ModelData*> model).softmax:
+        return CMLP_NOT_A_CLASSIFIER
     if status != CMLP_OK:
         return status
     return _predict(<const ModelData*> model, X, n, <double*> NULL, labels, 1)
@@ -374,10 +384,10 @@ def _overflow_error(proba, X, params):
         "retrain (with a smaller learning_rate if the training diverged)")
 
 
-def _rebuild(params, layer_sizes, activation, frozen):
+def _rebuild(params, layer_sizes, activation, loss, frozen):
     """Unpickle a Model (see Model.__reduce__)."""
     cdef Model model = Model.__new__(Model)
-    model._setup(params, layer_sizes, activation, frozen)
+    model._setup(params, layer_sizes, activation, loss, frozen)
     if frozen:
         params.flags.writeable = False
     return model
@@ -406,6 +416,7 @@ cdef class Model:
     cdef readonly object dtype
     cdef readonly tuple layer_sizes
     cdef readonly str activation
+    cdef readonly str loss   # "cross_entropy" (softmax output) or "squared_error" (identity)
 
     def __init__(self, network):
         from cmlp.network import Network
@@ -414,19 +425,20 @@ cdef class Model:
                 f"Model(network) takes a cmlp.Network, got {type(network).__name__}")
         with network._guard.reading("Model"):  # not while fit changes the weights
             params = np.array(network._params, dtype=network.dtype, copy=True, order="C")
-        self._setup(params, network.layer_sizes, network.activation, True)
+        self._setup(params, network.layer_sizes, network.activation,
+                    getattr(network, "loss", "cross_entropy"), True)
         params.flags.writeable = False
 
     @staticmethod
-    def _view(params, layer_sizes, activation):
+    def _view(params, layer_sizes, activation, loss):
         """For Network: a model that reads params where they are (the network's own array,
         which the user may change between calls), packing narrow layers per call."""
         cdef Model model = Model.__new__(Model)
-        model._setup(params, layer_sizes, activation, False)
+        model._setup(params, layer_sizes, activation, loss, False)
         return model
 
-    cdef _setup(self, params, layer_sizes, str activation, bint pack):
-        from cmlp.reference import ACTIVATIONS  # its order gives the Activation codes
+    cdef _setup(self, params, layer_sizes, str activation, str loss, bint pack):
+        from cmlp.reference import ACTIVATIONS, LOSSES  # orders give the kernels' codes
         cdef float[::1] packed32
         cdef double[::1] packed64
         cdef float[::1] params32
@@ -436,6 +448,8 @@ cdef class Model:
         self._frozen = pack
         self.layer_sizes = tuple([int(s) for s in layer_sizes])
         self.activation = activation
+        self.loss = loss
+        self.data.softmax = LOSSES.index(loss) == 0
         self._params = params
         self._sizes = np.asarray(self.layer_sizes, dtype=np.int32)
         sizes = self._sizes
@@ -477,11 +491,13 @@ cdef class Model:
     def __reduce__(self):
         # Network's copies and pickles carry its predictor along: the params array is the
         # network's own, so the copy reads the copy's array (pickle keeps the identity).
-        return _rebuild, (self._params, self.layer_sizes, self.activation, self._frozen)
+        return _rebuild, (self._params, self.layer_sizes, self.activation, self.loss,
+                          self._frozen)
 
     def __repr__(self):
+        loss = "" if self.data.softmax else f", loss={self.loss!r}"
         return (f"Model({list(self.layer_sizes)}, dtype={self.dtype.name!r}, "
-                f"activation={self.activation!r})")
+                f"activation={self.activation!r}{loss})")
 
     @property
     def n_features(self):
@@ -499,11 +515,19 @@ cdef class Model:
     def predict_proba(self, X, out=None, *, n_threads=1):
         """Class probabilities of the rows of X, (n_samples, n_classes), into out if given
         (a C-contiguous array of the model's dtype, reused as is)."""
+        if not self.data.softmax:
+            raise TypeError("predict_proba needs a cross_entropy network; this one is "
+                            f"{self.loss!r}: use predict")
         return self._run(X, out, False, n_threads)
 
     def predict(self, X, out=None, *, n_threads=1):
-        """Predicted class labels, (n_samples,) int64, into out if given."""
-        return self._run(X, out, True, n_threads)
+        """Predicted class labels, (n_samples,) int64, into out if given; for a
+        squared_error network the predicted values, (n_samples, n_outputs)."""
+        return self._run(X, out, self.data.softmax, n_threads)
+
+    def outputs(self, X, out=None, *, n_threads=1):
+        """The last layer's outputs: probabilities (cross_entropy) or values."""
+        return self._run(X, out, False, n_threads)
 
     cdef object _run(self, X, out, bint labels, n_threads):
         if n_threads != 1:

@@ -14,11 +14,17 @@
 # accumulate their weight gradients transposed, as (fan_out x fan_in), in `narrow_grads`
 # (add_narrow_gradients adds them to the gradients in the params layout).
 from cython cimport floating
+from libc.stdint cimport int64_t
 
 cdef enum Activation:
     RELU = 0
     TANH = 1
     LOGISTIC = 2
+    IDENTITY = 3
+
+cdef enum Loss:           # the objective and its output layer (cmlp.reference.LOSSES)
+    CROSS_ENTROPY = 0     # softmax output, integer labels
+    SQUARED_ERROR = 1     # identity output, targets: half the squared error summed over outputs
 
 cdef enum OptimizerKind:
     SGD = 0
@@ -33,6 +39,12 @@ cdef struct Net:
     Py_ssize_t n_params
     Py_ssize_t act_width  # sizes[1] + ... + sizes[n_layers]: activation values per row
     bint has_narrow       # some layer runs on the narrow kernels
+    # The objective (set_objective; make_net gives unweighted cross-entropy). Targets and
+    # weights are indexed by row of the data, not of a block (see output_step).
+    int loss              # a Loss
+    const void* targets   # SQUARED_ERROR: n x sizes[n_layers] values of the params' type
+    const void* weights   # per-row sample weights of the params' type, or NULL (all 1)
+    bint l2_per_weight    # divide l2 by the batch's weight sum (scikit-learn's alpha)
 
 cdef struct OptimizerConfig:
     int kind              # an OptimizerKind
@@ -112,8 +124,19 @@ cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_c
 cdef void output_delta(floating* P, const int* y, Py_ssize_t n, int n_classes,
                        floating scale) noexcept nogil
 
-cdef void backward_accumulate(const Net* net, const floating* X, const int* y, Py_ssize_t n,
-                              floating scale, const floating* params, floating* acts,
+cdef double batch_weight(const floating* weights, const int64_t* order, Py_ssize_t first,
+                         Py_ssize_t n) noexcept nogil
+
+cdef inline double inverse_weight(double weight) noexcept nogil:
+    """1 / S: a batch whose weights are all zero contributes nothing (not NaN)."""
+    return 1 / weight if weight > 0 else 0
+
+cdef void output_step(const Net* net, floating* Z, const int* y, const int64_t* order,
+                      Py_ssize_t first, Py_ssize_t n, floating scale, double* loss_sum,
+                      Py_ssize_t* n_correct) noexcept nogil
+
+cdef void backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
+                              const floating* params, floating* acts,
                               floating* delta_a, floating* delta_b, floating* grads,
                               floating* narrow_grads, const floating* X_next,
                               Py_ssize_t n_next) noexcept nogil
@@ -133,6 +156,8 @@ cdef void update(floating* params, const floating* grads, Py_ssize_t n_params,
 cdef int raise_pending() except -1
 
 cdef Net make_net(const int[::1] sizes, int activation, Py_ssize_t n_params)
+
+cdef void set_objective(Net* net, dict objective, floating[::1] params) except *
 
 cdef OptimizerConfig optimizer_config(dict optimizer) except *
 

@@ -4,6 +4,10 @@ The equations (per batch of n rows, L layers, hidden activation f):
     A_0 = X,  A_l = f(A_{l-1} W_l + b_l),  P = softmax(A_{L-1} W_L + b_L)
     loss = mean_i(-log P[i, y_i]) + l2/2 * sum_l |W_l|^2
     D_L = (P - onehot(y)) / n
+(f may be the identity.) The objective generalises this (output_step, cmlp.reference):
+rows weighted by w_i, the mean taken as sum_i w_i loss_i / S with S = sum_i w_i, the
+delta D_L = w_i (P - onehot(y_i)) / S; or, for regression, an identity output Z with
+loss_i = |Z_i - T_i|^2 / 2 and D_L = w_i (Z_i - T_i) / S; l2 optionally divided by S.
     dW_l = A_{l-1}^T D_l + l2 W_l,   db_l = column sums of D_l
     D_{l-1} = (D_l W_l^T) * f'(A_{l-1})     (f' written in terms of f's output)
 
@@ -106,9 +110,10 @@ cdef void activate(floating* A, Py_ssize_t size, int activation) noexcept nogil:
                 A[i] = tanhf(A[i])
             else:
                 A[i] = tanh(A[i])
-    else:  # LOGISTIC
+    elif activation == LOGISTIC:
         for i in range(size):
             A[i] = 1 / (1 + _exp(-A[i]))
+    # IDENTITY: nothing to do
 
 
 cdef void multiply_by_derivative(floating* D, const floating* A, Py_ssize_t size,
@@ -121,9 +126,10 @@ cdef void multiply_by_derivative(floating* D, const floating* A, Py_ssize_t size
     elif activation == TANH:
         for i in range(size):
             D[i] *= 1 - A[i] * A[i]
-    else:  # LOGISTIC
+    elif activation == LOGISTIC:
         for i in range(size):
             D[i] *= A[i] * (1 - A[i])
+    # IDENTITY: f' = 1
 
 
 cdef void add_column_sums(const floating* D, Py_ssize_t n, int stride, Py_ssize_t first,
@@ -340,23 +346,83 @@ cdef void output_delta(floating* P, const int* y, Py_ssize_t n, int n_classes,
         P[p] *= scale
 
 
-cdef void backward_accumulate(const Net* net, const floating* X, const int* y, Py_ssize_t n,
-                              floating scale, const floating* params, floating* acts,
+cdef inline Py_ssize_t _row(const int64_t* order, Py_ssize_t first, Py_ssize_t r) noexcept nogil:
+    """The data row that row r of a block starting at position first holds."""
+    return order[first + r] if order != NULL else first + r
+
+
+cdef double batch_weight(const floating* weights, const int64_t* order, Py_ssize_t first,
+                         Py_ssize_t n) noexcept nogil:
+    """S, the sum of the sample weights (a Net's weights, NULL if none) of n rows from
+    position first; n without weights."""
+    cdef Py_ssize_t r
+    cdef double total = 0
+    if weights == NULL:
+        return <double> n
+    for r in range(n):
+        total += weights[_row(order, first, r)]
+    return total
+
+
+cdef void output_step(const Net* net, floating* Z, const int* y, const int64_t* order,
+                      Py_ssize_t first, Py_ssize_t n, floating scale, double* loss_sum,
+                      Py_ssize_t* n_correct) noexcept nogil:
+    """The output layer of a block of n rows: adds their loss, sum_i w_i loss_i, to loss_sum
+    (and, for cross-entropy, the argmax hits to n_correct) and overwrites their outputs Z
+    with the delta scale * w_i * dloss_i/dz (scale = 1 / S, see batch_weight).
+
+    y holds the block's labels (cross-entropy); the block's row r is the data's row
+    order[first + r] (first + r if order is NULL), where its target and weight are read.
+    """
+    cdef const floating* weights = <const floating*> net.weights
+    cdef const floating* targets = <const floating*> net.targets
+    cdef const floating* t
+    cdef int j, n_out = net.sizes[net.n_layers]
+    cdef Py_ssize_t r, row
+    cdef floating w, d, factor
+    cdef double row_loss
+    if net.loss == CROSS_ENTROPY:
+        if weights == NULL:  # the fast path: whole block, one log per 32 rows
+            softmax_cross_entropy(Z, y, n, n_out, loss_sum, n_correct)
+            output_delta(Z, y, n, n_out, scale)
+            return
+        for r in range(n):
+            w = weights[_row(order, first, r)]
+            row_loss = 0
+            softmax_cross_entropy(Z + r * n_out, y + r, 1, n_out, &row_loss, n_correct)
+            loss_sum[0] += w * row_loss
+            output_delta(Z + r * n_out, y + r, 1, n_out, scale * w)
+    else:  # SQUARED_ERROR
+        for r in range(n):
+            row = _row(order, first, r)
+            w = weights[row] if weights != NULL else 1
+            t = targets + row * n_out
+            row_loss = 0
+            factor = scale * w
+            for j in range(n_out):
+                d = Z[r * n_out + j] - t[j]
+                row_loss += <double> d * d
+                Z[r * n_out + j] = factor * d
+            loss_sum[0] += 0.5 * w * row_loss
+
+
+cdef void backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
+                              const floating* params, floating* acts,
                               floating* delta_a, floating* delta_b, floating* grads,
                               floating* narrow_grads, const floating* X_next,
                               Py_ssize_t n_next) noexcept nogil:
-    """Add scale times the gradients of the summed loss of n rows to grads (params layout),
-    except the weight gradients of narrow layers, which go transposed, as (fan_out x fan_in),
-    to narrow_grads, layer after layer (add_narrow_gradients moves them into grads).
+    """Add the gradients of n rows to grads (params layout), except the weight gradients of
+    narrow layers, which go transposed, as (fan_out x fan_in), to narrow_grads, layer after
+    layer (add_narrow_gradients moves them into grads).
 
-    Expects acts from forward() with the last layer already turned into probabilities,
-    and overwrites those with the output delta. delta_a and delta_b each hold
+    Expects acts from forward() with the last layer already turned into the output delta
+    (output_step), which carries the scale and the weights. delta_a and delta_b each hold
     n x (widest hidden layer) values; the deltas of hidden layers alternate between them.
     X_next (NULL if none) is the next n_next rows the caller will pass: a narrow first layer
     pulls them toward the cache while it works on these.
     """
     cdef Py_ssize_t param_offset = 0, output_offset = 0, narrow_offset = 0
-    cdef int l, n_in, n_out, n_classes = net.sizes[net.n_layers]
+    cdef int l, n_in, n_out
     cdef floating* delta
     cdef floating* spare = delta_a
     cdef floating* inputs
@@ -372,7 +438,6 @@ cdef void backward_accumulate(const Net* net, const floating* X, const int* y, P
             output_offset += n * net.sizes[l + 1]
 
     delta = acts + output_offset
-    output_delta(delta, y, n, n_classes, scale)
 
     for l in range(net.n_layers - 1, -1, -1):
         n_in = net.sizes[l]
@@ -514,18 +579,19 @@ cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* 
             for r in range(rows):
                 memcpy(x_block + r * n_features, X + order[block_start + r] * n_features,
                        n_features * sizeof(floating))
-                y_block[r] = y[order[block_start + r]]
+                if y != NULL:  # regression has targets (read in place) instead of labels
+                    y_block[r] = y[order[block_start + r]]
             xb = x_block
             yb = y_block
         else:
             xb = X + block_start * n_features
-            yb = y + block_start
+            yb = y + block_start if y != NULL else NULL
         forward(net, xb, rows, params, <floating*> work.packed, acts)
-        softmax_cross_entropy(acts + rows * (net.act_width - net.sizes[n_layers]), yb, rows,
-                              net.sizes[n_layers], &work.loss[t], &work.correct[t])
+        output_step(net, acts + rows * (net.act_width - net.sizes[n_layers]), yb, order,
+                    block_start, rows, scale, &work.loss[t], &work.correct[t])
         # The next block, pulled toward the cache meanwhile where its rows are contiguous.
         next_rows = 0 if order != NULL else min(work.block_rows, stop - block_start - rows)
-        backward_accumulate(net, xb, yb, rows, scale, params, acts, delta_a, delta_b, grads,
+        backward_accumulate(net, xb, rows, params, acts, delta_a, delta_b, grads,
                             narrow_grads, xb + rows * n_features if next_rows else NULL,
                             next_rows)
         block_start += rows
@@ -568,10 +634,12 @@ cdef double _batch_gradients(const Net* net, const Work* work, const floating* X
                              Py_ssize_t n, const floating* params, double l2,
                              floating* grads, Py_ssize_t* n_correct) noexcept nogil:
     """Gradients of rows [start, start + n) (of order, if given) into grads; returns the
-    mean loss with its penalty and adds the correct predictions to n_correct."""
+    (weighted) mean loss with its penalty and adds the correct predictions to n_correct."""
     cdef int t, n_threads = <int> min(<Py_ssize_t> work.n_threads, n)
     cdef Py_ssize_t chunk = (n + n_threads - 1) // n_threads
-    cdef floating scale = <floating> (1.0 / n)
+    cdef double inverse = inverse_weight(batch_weight(<const floating*> net.weights, order,
+                                                      start, n))
+    cdef floating scale = <floating> inverse
     cdef double loss = 0
     pack_narrow_layers(net, params, <floating*> work.packed)
     if n_threads == 1:  # no OpenMP region: cheaper for small batches
@@ -585,7 +653,8 @@ cdef double _batch_gradients(const Net* net, const Work* work, const floating* X
     for t in range(n_threads):
         loss += work.loss[t]
         n_correct[0] += work.correct[t]
-    return loss / n + _add_penalty(net, params, l2, grads)
+    return loss * inverse + _add_penalty(net, params, l2 * inverse if net.l2_per_weight else l2,
+                                         grads)
 
 
 # ---------------------------------------------------------------------------------------
@@ -678,7 +747,30 @@ cdef Net make_net(const int[::1] sizes, int activation, Py_ssize_t n_params):
     for l in range(1, sizes.shape[0]):
         net.act_width += sizes[l]
         net.has_narrow = net.has_narrow or is_narrow(sizes[l - 1], sizes[l])
+    net.loss = CROSS_ENTROPY
+    net.targets = NULL
+    net.weights = NULL
+    net.l2_per_weight = False
     return net
+
+
+cdef void set_objective(Net* net, dict objective, floating[::1] params) except *:
+    """net's objective from a dict (None: unweighted cross-entropy) with "loss" (a Loss
+    code), "targets" ((n, n_outputs) C-contiguous array of the params' dtype, or None),
+    "sample_weight" ((n,) array of the params' dtype, or None) and "l2_per_weight". The
+    arrays must outlive the call that uses net: the dict holds them."""
+    cdef const floating[:, ::1] targets
+    cdef const floating[::1] weights
+    if objective is None:
+        return
+    net.loss = objective["loss"]
+    net.l2_per_weight = objective["l2_per_weight"]
+    if objective["targets"] is not None:
+        targets = objective["targets"]
+        net.targets = &targets[0, 0]
+    if objective["sample_weight"] is not None:
+        weights = objective["sample_weight"]
+        net.weights = &weights[0]
 
 
 cdef OptimizerConfig optimizer_config(dict optimizer) except *:
@@ -726,8 +818,9 @@ cdef Work work_buffers(dict buffers, floating[::1] params) except *:
 
 
 def predict_proba(const floating[:, ::1] X, floating[::1] params, const int[::1] sizes,
-                  int activation, dict buffers, floating[:, ::1] out):
-    """Class probabilities of every row of X into out, block by block on every thread."""
+                  int activation, dict buffers, floating[:, ::1] out, int loss=CROSS_ENTROPY):
+    """Class probabilities (the values, for SQUARED_ERROR's identity output) of every row
+    of X into out, block by block on every thread."""
     cdef Net net = make_net(sizes, activation, params.shape[0])
     cdef Work work = work_buffers(buffers, params)
     cdef Py_ssize_t n = X.shape[0], chunk, block, first
@@ -735,6 +828,7 @@ def predict_proba(const floating[:, ::1] X, floating[::1] params, const int[::1]
     cdef int t, n_threads = <int> min(<Py_ssize_t> work.n_threads, n)
     cdef floating* acts
     cdef unsigned int fp_mode
+    net.loss = loss
     chunk = (n + n_threads - 1) // n_threads
     with nogil:
         pack_narrow_layers(&net, &params[0], <floating*> work.packed)
@@ -745,8 +839,9 @@ def predict_proba(const floating[:, ::1] X, floating[::1] params, const int[::1]
             while first < min(n, (t + 1) * chunk):
                 block = min(work.block_rows, min(n, (t + 1) * chunk) - first)
                 forward(&net, &X[first, 0], block, &params[0], <floating*> work.packed, acts)
-                softmax_cross_entropy(acts + block * (net.act_width - n_classes), NULL, block,
-                                      n_classes, NULL, NULL)
+                if net.loss == CROSS_ENTROPY:  # else the identity output: the values as they are
+                    softmax_cross_entropy(acts + block * (net.act_width - n_classes), NULL,
+                                          block, n_classes, NULL, NULL)
                 memcpy(&out[first, 0], acts + block * (net.act_width - n_classes),
                        block * n_classes * sizeof(floating))
                 first = first + block
@@ -755,14 +850,18 @@ def predict_proba(const floating[:, ::1] X, floating[::1] params, const int[::1]
 
 def loss_and_gradients(const floating[:, ::1] X, const int[::1] y, floating[::1] params,
                        const int[::1] sizes, int activation, double l2, dict buffers,
-                       floating[::1] grads):
-    """Mean loss (with penalty) and number of correct argmax predictions; gradients to grads."""
+                       floating[::1] grads, dict objective=None):
+    """Mean loss (with penalty) and number of correct argmax predictions; gradients to grads.
+
+    y is None for SQUARED_ERROR; objective: see set_objective."""
     cdef Net net = make_net(sizes, activation, params.shape[0])
     cdef Work work = work_buffers(buffers, params)
     cdef Py_ssize_t n_correct = 0
     cdef double loss
+    cdef const int* y_data = &y[0] if y is not None else NULL
+    set_objective(&net, objective, params)
     with nogil:
-        loss = _batch_gradients(&net, &work, &X[0, 0], &y[0], NULL, 0, X.shape[0],
+        loss = _batch_gradients(&net, &work, &X[0, 0], y_data, NULL, 0, X.shape[0],
                                 &params[0], l2, &grads[0], &n_correct)
     return loss, n_correct
 
@@ -771,12 +870,13 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
                 Py_ssize_t batch_size, floating[::1] params, const int[::1] sizes,
                 int activation, double l2, dict optimizer,
                 floating[::1] state_a, floating[::1] state_b, dict buffers,
-                floating[::1] grads):
+                floating[::1] grads, dict objective=None):
     """One pass over X in batches, updating params after each; all of it without the GIL.
 
     order is a permutation of the rows (each batch takes the next rows of it) or None
     (rows in place, in order). optimizer holds the OptimizerConfig fields; its "step" is
-    advanced. Returns (mean loss over the epoch, correct predictions).
+    advanced. y is None for SQUARED_ERROR; objective: see set_objective. Returns (mean loss
+    over the epoch, each batch's counted by its rows; correct predictions).
     """
     cdef Net net = make_net(sizes, activation, params.shape[0])
     cdef Work work = work_buffers(buffers, params)
@@ -787,15 +887,17 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     # Optimizers without state are handed empty arrays.
     cdef floating* state_a_data = &state_a[0] if state_a.shape[0] > 0 else NULL
     cdef floating* state_b_data = &state_b[0] if state_b.shape[0] > 0 else NULL
+    cdef const int* y_data = &y[0] if y is not None else NULL
     cdef cmlp_interrupt interrupt
     config = optimizer_config(optimizer)
+    set_objective(&net, objective, params)
     cmlp_interrupt_init(&interrupt)
     work.interrupt = &interrupt
     with nogil:
         start = 0
         while start < n and not cmlp_interrupt_poll(&interrupt, True):
             rows = min(batch_size, n - start)
-            loss_sum += rows * _batch_gradients(&net, &work, &X[0, 0], &y[0], order_data,
+            loss_sum += rows * _batch_gradients(&net, &work, &X[0, 0], y_data, order_data,
                                                 start, rows, &params[0], l2, &grads[0],
                                                 &n_correct)
             if cmlp_interrupt_poll(&interrupt, True):

@@ -35,6 +35,8 @@ MAX_LAYER_SIZE = 2**31 - 1  # the kernels hold layer sizes as int32
 MAX_PARAMETERS = 2**31  # 8 GiB as float32: far beyond any MLP cmlp trains, short of absurd
 
 _METADATA = ("format", "format_version", "layer_sizes", "dtype", "activation")
+# Files written before regression have no "loss": they are all cross-entropy networks.
+_OPTIONAL_METADATA = ("loss",)
 _SMALL_MEMBER = 1 << 16  # bytes; the metadata arrays are a few hundred bytes each
 _NPY_HEADER_MAX = 10_000  # numpy's own default max_header_size
 _NPY_OVERHEAD = (10, 12 + _NPY_HEADER_MAX)  # bytes before the data in .npy versions 1.0/2.0
@@ -77,15 +79,15 @@ def _read_network(cls, f):
         members = _members(archive, size)
         if "format" not in members:
             raise _Invalid(f"is not a cmlp model file: it has no '{FORMAT}' marker")
-        meta = {name: _read_small(archive, members, name) for name in _METADATA
-                if name in members}
-        sizes, dtype, activation = _check_metadata(meta)
+        meta = {name: _read_small(archive, members, name)
+                for name in _METADATA + _OPTIONAL_METADATA if name in members}
+        sizes, dtype, activation, loss = _check_metadata(meta)
         shapes = _expected_shapes(sizes)
         _check_member_names(members, shapes)
         for name, shape in shapes.items():
             _check_declared_size(members[name], name, shape, dtype)
         try:
-            network = cls(sizes, dtype=dtype, activation=activation)
+            network = cls(sizes, dtype=dtype, activation=activation, loss=loss)
         except (TypeError, ValueError) as error:
             raise _Invalid(f"is a damaged cmlp model file: {error}") from None
         for l, (W, b) in enumerate(zip(network.weights, network.biases)):
@@ -108,7 +110,7 @@ def _check_zip_directory(f, size):
         raise _Invalid("is not a cmlp model file: expected a .npz (zip) archive written by "
                        "Network.save")
     _, disk, _, _, entries, directory_size, _, _ = _EOCD.unpack_from(tail, at)
-    most = len(_METADATA) + 2 * MAX_LAYERS
+    most = len(_METADATA) + len(_OPTIONAL_METADATA) + 2 * MAX_LAYERS
     if disk != 0 or entries > most or directory_size > most * 1024:
         raise _Invalid(f"is not a cmlp model file: its zip directory lists {entries} members "
                        f"in {directory_size} bytes; a model has at most {most}")
@@ -181,7 +183,7 @@ def _scalar(meta, name, kind):
 
 
 def _check_metadata(meta):
-    """(layer_sizes, dtype name, activation) from the metadata arrays, each checked."""
+    """(layer_sizes, dtype name, activation, loss) from the metadata arrays, each checked."""
     if _scalar(meta, "format", "U") != FORMAT:
         raise _Invalid(f"is not a cmlp model file: it has no '{FORMAT}' marker")
     version = int(_scalar(meta, "format_version", "iu"))
@@ -210,7 +212,11 @@ def _check_metadata(meta):
     if activation not in reference.ACTIVATIONS:
         raise _Invalid(f"is a damaged cmlp model file: activation {activation!r}, expected "
                        f"one of {reference.ACTIVATIONS}")
-    return sizes, dtype, activation
+    loss = str(_scalar(meta, "loss", "U")) if "loss" in meta else "cross_entropy"
+    if loss not in reference.LOSSES:
+        raise _Invalid(f"is a damaged cmlp model file: loss {loss!r}, expected one of "
+                       f"{reference.LOSSES}")
+    return sizes, dtype, activation, loss
 
 
 def _expected_shapes(sizes):
@@ -224,6 +230,7 @@ def _expected_shapes(sizes):
 def _check_member_names(members, shapes):
     expected = set(_METADATA) | set(shapes)
     missing = sorted(expected - set(members), key=_member_order)
+    expected |= set(_OPTIONAL_METADATA)
     if missing:
         raise _Invalid(f"is a damaged cmlp model file: array {missing[0]!r} is missing")
     extra = sorted(set(members) - expected)
@@ -327,6 +334,7 @@ def save(network, path):
         "layer_sizes": np.array(network.layer_sizes, dtype=np.int64),
         "dtype": np.array(network.dtype.name),
         "activation": np.array(network.activation),
+        "loss": np.array(network.loss),
     }
     for l, (W, b) in enumerate(zip(network.weights, network.biases)):
         arrays[f"weight_{l}"] = W

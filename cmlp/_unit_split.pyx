@@ -26,9 +26,9 @@ from libc.stdint cimport int64_t
 from cmlp._blas cimport gemm
 from cmlp._kernels cimport (
     Net, OptimizerConfig, UpdateRule, Work, activate, add_column_sums, add_l2, apply_update,
-    is_narrow, layer_size, make_net, multiply_by_derivative, narrow_forward,
-    optimizer_config, output_delta, pack_narrow_rows, packed_offset, product, raise_pending,
-    softmax_cross_entropy, update_rule, work_buffers)
+    batch_weight, inverse_weight, is_narrow, layer_size, make_net, multiply_by_derivative,
+    narrow_forward, optimizer_config, output_step, pack_narrow_rows, packed_offset, product,
+    raise_pending, set_objective, update_rule, work_buffers)
 
 cdef extern from "denormals.h" nogil:
     unsigned int cmlp_flush_denormals()
@@ -128,9 +128,11 @@ cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
 
 
 cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int* yb,
-                    Py_ssize_t rows, double* loss, Py_ssize_t* correct) noexcept nogil:
-    """Softmax and loss of own rows, then every layer's gradients for own units, into
-    e.grads (params layout); a barrier after each step."""
+                    Py_ssize_t start, Py_ssize_t rows, double inverse, double* loss,
+                    Py_ssize_t* correct) noexcept nogil:
+    """Output step (loss and delta) of own rows of the batch at position start, whose
+    weights sum to 1 / inverse (inverse_weight), then every layer's gradients for own
+    units, into e.grads (params layout); a barrier after each step."""
     cdef const Net* net = e.net
     cdef const floating* params = <floating*> e.params
     cdef floating* grads = <floating*> e.grads
@@ -139,7 +141,7 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
     cdef floating* other = <floating*> e.work.delta_b
     cdef floating* swap
     cdef const floating* inputs
-    cdef floating scale = <floating> (1.0 / rows)
+    cdef floating scale = <floating> inverse
     cdef Py_ssize_t output_offset = 0, param_offset = 0, i
     cdef int l, n_in, n_out, n_classes = net.sizes[net.n_layers]
     cdef double data_loss = 0
@@ -150,13 +152,12 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
         param_offset += layer_size(net, l)
     delta = <floating*> e.work.acts + output_offset
 
-    # Output delta (P - onehot(y)) / rows of own rows, in place over their logits.
+    # Output delta w_i (P - onehot(y)) / weight of own rows, in place over their logits.
     mine = _share(rows, T, t)
-    softmax_cross_entropy(delta + mine.first * n_classes, yb + mine.first,
-                          mine.stop - mine.first, n_classes, &data_loss, correct)
-    loss[0] += data_loss
-    output_delta(delta + mine.first * n_classes, yb + mine.first, mine.stop - mine.first,
-                 n_classes, scale)
+    output_step(net, delta + mine.first * n_classes, yb + mine.first if yb != NULL else NULL,
+                e.order, start + mine.first, mine.stop - mine.first, scale, &data_loss,
+                correct)
+    loss[0] += data_loss * (rows * inverse)  # the batch's mean, counted once per row
     cmlp_barrier()
 
     for l in range(net.n_layers - 1, -1, -1):
@@ -192,9 +193,10 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
 
 
 cdef void _update_own(const Epoch* e, int T, int t, const UpdateRule* rule,
-                      floating* params, floating* grads, Py_ssize_t rows,
+                      floating* params, floating* grads, Py_ssize_t rows, double l2,
                       double* loss) noexcept nogil:
-    """The optimizer step (with L2) on the parameters whose gradients thread t wrote."""
+    """The optimizer step (with the batch's L2, l2) on the parameters whose gradients
+    thread t wrote."""
     cdef const Net* net = e.net
     cdef floating* kind = NULL
     cdef Py_ssize_t offset = 0, first, size
@@ -208,15 +210,15 @@ cdef void _update_own(const Epoch* e, int T, int t, const UpdateRule* rule,
         outs = _share(n_out, T, t)
         first = offset + ins.first * n_out
         size = (ins.stop - ins.first) * n_out
-        if e.l2 != 0:
-            squares += add_l2(grads + first, params + first, size, e.l2)
+        if l2 != 0:
+            squares += add_l2(grads + first, params + first, size, l2)
         apply_update(rule, params + first, grads + first, _at(e.state_a, first, kind),
                      _at(e.state_b, first, kind), size)
         first = offset + <Py_ssize_t> n_in * n_out + outs.first
         apply_update(rule, params + first, grads + first, _at(e.state_a, first, kind),
                      _at(e.state_b, first, kind), outs.stop - outs.first)
         offset += layer_size(net, l)
-    loss[0] += rows * 0.5 * e.l2 * squares  # the penalty, counted once per row like the loss
+    loss[0] += rows * 0.5 * l2 * squares  # the penalty, counted once per row like the loss
 
 
 cdef void _pack_own(const Epoch* e, int T, int t, const floating* params) noexcept nogil:
@@ -244,7 +246,8 @@ cdef void _gather(const Epoch* e, int T, int t, Py_ssize_t start, Py_ssize_t row
         memcpy(<floating*> e.work.x_block + r * n_features,
                <const floating*> e.X + e.order[start + r] * n_features,
                n_features * sizeof(floating))
-        e.work.y_block[r] = e.y[e.order[start + r]]
+        if e.y != NULL:  # regression has targets (read in place) instead of labels
+            e.work.y_block[r] = e.y[e.order[start + r]]
 
 
 cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
@@ -252,7 +255,7 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
     cdef int T = cmlp_team_size(), t = cmlp_thread_number()
     cdef Py_ssize_t start = 0, rows
     cdef long step = e.config.step
-    cdef double loss = 0
+    cdef double loss = 0, inverse
     cdef Py_ssize_t correct = 0
     cdef const floating* xb
     cdef const int* yb
@@ -266,18 +269,22 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
         if e.order != NULL:
             _gather(e, T, t, start, rows, kind)
             xb = <floating*> e.work.x_block
-            yb = e.work.y_block
+            yb = e.work.y_block if e.y != NULL else NULL
         else:
             xb = <const floating*> e.X + start * e.net.sizes[0]
-            yb = e.y + start
+            yb = e.y + start if e.y != NULL else NULL
+        # Every thread sums the same weights in the same order: the same S everywhere.
+        inverse = inverse_weight(batch_weight(<const floating*> e.net.weights, e.order,
+                                              start, rows))
         cmlp_barrier()  # the batch's rows and the packed weights are complete
         if cmlp_interrupt_stopped(<cmlp_interrupt*> e.work.interrupt):
             break  # every thread, after the same barrier: the last update stays whole
         _forward(e, T, t, xb, rows)
-        _backward(e, T, t, xb, yb, rows, &loss, &correct)
+        _backward(e, T, t, xb, yb, start, rows, inverse, &loss, &correct)
         step += 1
         rule = update_rule(e.config, step)
-        _update_own(e, T, t, &rule, <floating*> e.params, <floating*> e.grads, rows, &loss)
+        _update_own(e, T, t, &rule, <floating*> e.params, <floating*> e.grads, rows,
+                    e.l2 * inverse if e.net.l2_per_weight else e.l2, &loss)
         _pack_own(e, T, t, <floating*> e.params)
         start += rows
     e.work.loss[t] = loss
@@ -289,7 +296,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
                 Py_ssize_t batch_size, floating[::1] params, const int[::1] sizes,
                 int activation, double l2, dict optimizer,
                 floating[::1] state_a, floating[::1] state_b, dict buffers,
-                floating[::1] grads):
+                floating[::1] grads, dict objective=None):
     """cmlp._kernels.train_epoch (same arguments, same results up to rounding) with each
     layer's units split across the workspace's threads; the workspace must hold a whole
     batch (n_threads x block_rows >= batch_size)."""
@@ -303,9 +310,10 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     cdef int t
     if work.n_threads * work.block_rows < min(batch_size, n):
         raise ValueError("the workspace does not hold a whole batch")
+    set_objective(&net, objective, params)
     e.net = &net
     e.X = &X[0, 0]
-    e.y = &y[0]
+    e.y = &y[0] if y is not None else NULL
     e.order = &order[0] if order is not None else NULL
     e.n = n
     e.batch_size = batch_size

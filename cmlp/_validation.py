@@ -48,7 +48,7 @@ def check_real(name, value, *, positive=False, low=None, high=None):
     return value
 
 
-def check_layer_sizes(layer_sizes):
+def check_layer_sizes(layer_sizes, min_outputs=2):
     try:
         sizes = list(layer_sizes)
     except TypeError:
@@ -61,8 +61,8 @@ def check_layer_sizes(layer_sizes):
             raise TypeError(f"layer sizes must be integers, got {size!r} in {sizes}")
         if size < 1:
             raise ValueError(f"every layer size must be at least 1, got {size} in {sizes}")
-    if sizes[-1] < 2:
-        raise ValueError(f"the output layer needs at least 2 classes, got {sizes[-1]}")
+    if sizes[-1] < min_outputs:
+        raise ValueError(f"the output layer needs at least {min_outputs} classes, got {sizes[-1]}")
     return [int(size) for size in sizes]
 
 
@@ -107,3 +107,41 @@ def check_y(y, n_samples, n_classes, name="y"):
             f"{name} holds label {bad:g}, outside [0, {n_classes}) for a network with "
             f"{n_classes} output classes")
     return np.ascontiguousarray(y, dtype=np.int32)
+
+
+def check_targets(y, n_samples, n_outputs, dtype, name="y"):
+    """Regression targets as a C-contiguous (n_samples, n_outputs) array of dtype, finite;
+    a 1-D y is one output."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {y.dtype}")
+    if y.ndim == 1:
+        y = y.reshape(-1, 1)
+    if y.ndim != 2 or y.shape[1] != n_outputs:
+        raise ValueError(
+            f"{name} must be (n_samples, {n_outputs}) targets for a network with {n_outputs} "
+            f"outputs{' (or 1-D)' if n_outputs == 1 else ''}, got shape {y.shape}")
+    if y.shape[0] != n_samples:
+        raise ValueError(f"X has {n_samples} rows but {name} has {y.shape[0]}")
+    with np.errstate(over="ignore"):
+        y = np.ascontiguousarray(y, dtype=dtype)
+    if not np.isfinite(y).all():
+        raise ValueError(f"{name} holds NaN or infinity; expected finite targets")
+    return y
+
+
+def check_sample_weight(sample_weight, n_samples, dtype):
+    """Per-row weights as a C-contiguous (n_samples,) array of dtype: finite, >= 0."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must hold real numbers, got dtype {w.dtype}")
+    if w.ndim != 1 or w.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight must be 1-D with one weight per row ({n_samples}), got shape "
+            f"{w.shape}")
+    w = np.ascontiguousarray(w, dtype=dtype)
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must hold finite, non-negative weights")
+    return w

@@ -30,6 +30,7 @@ cdef extern from "cmlp_inference.h":
         CMLP_BAD_ARGUMENT
         CMLP_NO_MEMORY
         CMLP_NOT_IMPORTED
+        CMLP_NOT_A_CLASSIFIER
 
     ctypedef struct cmlp_model:
         pass

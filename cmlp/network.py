@@ -5,7 +5,7 @@ C-contiguous, of the network's dtype, finite and correctly shaped.
 """
 import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -17,11 +17,12 @@ from cmlp import _threads
 from cmlp import _unit_split
 from cmlp._guard import UseGuard, reads, writes
 from cmlp._validation import (
-    check_choice, check_dtype, check_layer_sizes, check_positive_int, check_real, check_X,
-    check_y)
+    check_choice, check_dtype, check_layer_sizes, check_positive_int, check_real,
+    check_sample_weight, check_targets, check_X, check_y)
 from cmlp.initializers import INITIALIZERS, initial_layer
 from cmlp.optimizers import SCHEDULES, OptimizerState, scheduled_learning_rate
-from cmlp.reference import ACTIVATIONS  # its order gives the codes of the Activation enum
+# Their order gives the codes of the Activation and Loss enums of _kernels.pxd.
+from cmlp.reference import ACTIVATIONS, LOSSES
 
 # Rows a thread puts through forward and backward at once. A narrow first layer wants blocks
 # small enough for X's rows to stay in cache between its forward and weight-gradient passes;
@@ -51,17 +52,19 @@ class TrainingDiverged(FloatingPointError):
 
 
 class Network:
-    """A fully-connected network: ReLU (or tanh, logistic) hidden layers, softmax output.
+    """A fully-connected network: ReLU (or tanh, logistic, identity) hidden layers, softmax
+    output with cross-entropy, or identity output with squared error (regression).
 
     Parameters
     ----------
     layer_sizes : sequence of int
-        Inputs, hidden widths, classes; ``[784, 10, 10]`` is the seed notebook's network.
+        Inputs, hidden widths, classes (or outputs); ``[784, 10, 10]`` is the seed
+        notebook's network.
     dtype : "float32" or "float64"
     seed : int or None
         Seeds the numpy Generator used for the initial weights and for shuffling; the same
         seed gives bit-identical networks and (at the same thread count) training runs.
-    activation : "relu", "tanh" or "logistic"
+    activation : "relu", "tanh", "logistic" or "identity"
         Hidden-layer activation.
     init : "he", "glorot" or "uniform"
         He normal (default, suited to ReLU), Glorot uniform, or the notebook's
@@ -73,11 +76,18 @@ class Network:
         them, each calling single-threaded BLAS; the result depends on the count, not on
         timing. In a child forked after cmlp ran threads, one thread (libgomp's pool does
         not survive fork; the spawn and forkserver start methods keep the threads).
+    loss : "cross_entropy" or "squared_error"
+        cross_entropy: softmax output, integer labels 0..K-1. squared_error: identity
+        output (regression), targets y of shape (n_samples, n_outputs) or (n_samples,)
+        for one output; the loss of a row is half its squared error summed over the
+        outputs (cmlp.reference gives every objective's exact definition).
     """
 
     def __init__(self, layer_sizes, *, dtype="float32", seed=None, activation="relu",
-                 init="he", n_threads=None):
-        self.layer_sizes = check_layer_sizes(layer_sizes)
+                 init="he", n_threads=None, loss="cross_entropy"):
+        self.loss = check_choice("loss", loss, LOSSES)
+        self.layer_sizes = check_layer_sizes(
+            layer_sizes, min_outputs=2 if loss == "cross_entropy" else 1)
         self.dtype = check_dtype(dtype)
         self.activation = check_choice("activation", activation, ACTIVATIONS)
         self.init = check_choice("init", init, INITIALIZERS)
@@ -101,6 +111,8 @@ class Network:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        if not self._params.flags.writeable:  # e.g. from a read-only memory map (joblib)
+            self._params = self._params.copy()
         self._workspaces = _WorkspacePool()
         self._guard = UseGuard()
 
@@ -134,12 +146,21 @@ class Network:
         return self.layer_sizes[-1]
 
     @property
+    def n_outputs(self):
+        return self.layer_sizes[-1]
+
+    @property
+    def is_classifier(self):
+        return self.loss == "cross_entropy"
+
+    @property
     def n_params(self):
         return self._params.size
 
     def __repr__(self):
+        loss = "" if self.is_classifier else f", loss={self.loss!r}"
         return (f"Network({self.layer_sizes}, dtype={self.dtype.name!r}, "
-                f"activation={self.activation!r})")
+                f"activation={self.activation!r}{loss})")
 
     # --- work buffers: each call borrows its own from a small pool ---
 
@@ -163,18 +184,43 @@ class Network:
             return _unit_split.train_epoch
         return _kernels.train_epoch
 
+    @contextmanager
     def _threads(self):
         """While computing, BLAS runs one thread inside each of cmlp's own threads.
 
-        Without OpenMP, cmlp runs one thread and n_threads goes to BLAS instead.
+        Without OpenMP, cmlp runs one thread and n_threads goes to BLAS instead. Inside an
+        outer _threads of the same limit (one epoch per fit call: cmlp.sklearn), nothing is
+        set again: threadpoolctl takes about 0.3 ms per limit, as long as a small epoch.
         """
         blas_threads = 1 if _kernels.openmp_enabled() else self.n_threads
-        if blas_threads is None:
-            return nullcontext()
-        return _blas_controller().limit(limits=blas_threads, user_api="blas")
+        if blas_threads is None or getattr(_blas_limit, "active", None) == blas_threads:
+            yield
+            return
+        with _blas_controller().limit(limits=blas_threads, user_api="blas"):
+            outer, _blas_limit.active = getattr(_blas_limit, "active", None), blas_threads
+            try:
+                yield
+            finally:
+                _blas_limit.active = outer
 
     def _activation_code(self):
         return ACTIVATIONS.index(self.activation)
+
+    def _check_y(self, y, n_samples, name="y"):
+        """Labels (int32) for cross-entropy, (n, n_outputs) targets for squared error."""
+        if self.is_classifier:
+            return check_y(y, n_samples, self.n_classes, name=name)
+        return check_targets(y, n_samples, self.n_outputs, self.dtype, name=name)
+
+    def _kernel_args(self, y, sample_weight=None, l2_per_weight=False):
+        """The labels and the objective dict the kernels take (see _kernels.set_objective)
+        for validated y and weights; None for the plain mean cross-entropy."""
+        if self.is_classifier and sample_weight is None and not l2_per_weight:
+            return y, None
+        objective = {"loss": LOSSES.index(self.loss), "sample_weight": sample_weight,
+                     "l2_per_weight": bool(l2_per_weight),
+                     "targets": None if self.is_classifier else y}
+        return (y if self.is_classifier else None), objective
 
     # --- inference ---
 
@@ -184,9 +230,9 @@ class Network:
         once, and again if the parameter array is replaced."""
         predictor = self.__dict__.get("_predictor_cache")
         if (predictor is None or predictor.params is not self._params
-                or predictor.activation != self.activation):
+                or predictor.activation != self.activation or predictor.loss != self.loss):
             predictor = _inference.Model._view(self._params, self.layer_sizes,
-                                               self.activation)
+                                               self.activation, self.loss)
             self._predictor_cache = predictor
         return predictor
 
@@ -208,25 +254,33 @@ class Network:
         on cmlp's own kernels, never BLAS, and changes no process-wide setting. Raises
         FloatingPointError if the network's outputs are not finite (weights overflowing).
         """
+        if not self.is_classifier:
+            raise TypeError("predict_proba needs a cross_entropy network; this one is "
+                            f"{self.loss!r}: use predict")
         return self._predictor().predict_proba(X, out, n_threads=self._prediction_threads(X))
 
     def _proba(self, X):
-        """predict_proba of an already validated X."""
-        return self._predictor().predict_proba(X, n_threads=self._prediction_threads(X))
+        """The outputs (probabilities, or a regression's values) of an already validated X."""
+        return self._predictor().outputs(X, n_threads=self._prediction_threads(X))
 
     @reads
     def predict(self, X, out=None):
         """Predicted class labels, (n_samples,) int64: the first largest probability of each
-        row (predict_proba's argmax). out: an int64 array of shape (n_samples,) to fill."""
+        row (predict_proba's argmax); for squared_error the predicted values, (n_samples,
+        n_outputs). out: an array of that shape and type (int64, or the network's dtype) to
+        fill and return."""
         return self._predictor().predict(X, out, n_threads=self._prediction_threads(X))
 
     @reads
     def score(self, X, y):
-        """Accuracy: the fraction of rows whose predicted label equals y."""
+        """Accuracy: the fraction of rows whose predicted label equals y; for squared_error
+        the coefficient of determination R^2, averaged over the outputs."""
         X = check_X(X, self.n_features, self.dtype)
-        y = check_y(y, X.shape[0], self.n_classes)
-        labels = self._predictor().predict(X, n_threads=self._prediction_threads(X))
-        return float(np.mean(labels == y))
+        y = self._check_y(y, X.shape[0])
+        outputs = self._predictor().predict(X, n_threads=self._prediction_threads(X))
+        if self.is_classifier:
+            return float(np.mean(outputs == y))
+        return _r2(y, outputs)
 
     @reads
     def to_onnx(self, path, *, opset=None):
@@ -238,21 +292,34 @@ class Network:
         return to_onnx(self, path, opset=opset)
 
     @reads
-    def gradients(self, X, y, l2=0.0):
-        """(loss, grad_weights, grad_biases) of the mean cross-entropy, by the compiled kernels.
+    def gradients(self, X, y, l2=0.0, *, sample_weight=None, l2_per_weight=False):
+        """(loss, grad_weights, grad_biases) of the mean loss, by the compiled kernels.
 
         The same layout as cmlp.reference.gradients: lists of (fan_in, fan_out) and
-        (fan_out,) arrays. l2 adds l2/2 * sum of squared weights to the loss.
+        (fan_out,) arrays. l2 adds l2/2 * sum of squared weights to the loss. With
+        sample_weight the mean is weighted: sum_i w_i loss_i / sum_i w_i; l2_per_weight
+        divides l2 by that sum (scikit-learn's alpha). See cmlp.reference.gradients.
         """
         X = check_X(X, self.n_features, self.dtype)
-        y = check_y(y, X.shape[0], self.n_classes)
+        y = self._check_y(y, X.shape[0])
         l2 = check_real("l2", l2, low=0.0)
+        sample_weight = check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        labels, objective = self._kernel_args(y, sample_weight, l2_per_weight)
         grads = np.empty_like(self._params)
         with self._threads(), self._workspace(X.shape[0]) as work:
             loss, _ = _kernels.loss_and_gradients(
-                X, y, self._params, self._sizes, self._activation_code(), l2, work, grads)
+                X, labels, self._params, self._sizes, self._activation_code(), l2, work,
+                grads, objective)
         grad_weights, grad_biases = self._layer_views(grads)
         return loss, grad_weights, grad_biases
+
+    def _flat_loss_and_gradients(self, X, labels, objective, l2, grads):
+        """Loss and flat gradients (into grads) of validated arrays at the current
+        parameters: for optimizers that work on the flat vector (L-BFGS)."""
+        with self._threads(), self._workspace(X.shape[0]) as work:
+            return _kernels.loss_and_gradients(
+                X, labels, self._params, self._sizes, self._activation_code(), l2, work,
+                grads, objective)[0]
 
     # --- training ---
 
@@ -261,7 +328,7 @@ class Network:
             validation_data=None, verbose=0, optimizer="sgd", momentum=0.9, nesterov=False,
             beta1=0.9, beta2=0.999, epsilon=1e-8, l2=0.0, lr_schedule="constant",
             lr_decay=0.95, early_stopping=False, validation_fraction=0.1, patience=10,
-            callback=None):
+            callback=None, sample_weight=None, l2_per_weight=False):
         """Train by gradient descent; returns the history (a dict of per-epoch lists).
 
         batch_size=None is full-batch gradient descent, the seed notebook's method: one
@@ -279,10 +346,18 @@ class Network:
 
         History keys: "loss", "accuracy" (of the forward passes during the epoch),
         "learning_rate", "elapsed" (seconds since fit started), and with validation
-        "val_loss" and "val_accuracy"; with early stopping, "best_epoch".
+        "val_loss" and "val_accuracy"; with early stopping, "best_epoch". A squared_error
+        network has no "accuracy" and "val_r2" (R^2) in place of "val_accuracy".
+
+        sample_weight weights the rows: each batch's loss is sum_i w_i loss_i / sum_i w_i
+        (a batch of zero weights changes nothing). l2_per_weight divides l2 by that sum, in
+        every batch: scikit-learn's alpha. optimizer may also be an OptimizerState, whose
+        moments and step count then carry over from one fit call to the next (the
+        momentum, beta and epsilon arguments are ignored): training one epoch per call.
         """
         X = check_X(X, self.n_features, self.dtype)
-        y = check_y(y, X.shape[0], self.n_classes)
+        y = self._check_y(y, X.shape[0])
+        sample_weight = check_sample_weight(sample_weight, X.shape[0], self.dtype)
         epochs = check_positive_int("epochs", epochs)
         learning_rate = check_real("learning_rate", learning_rate, positive=True)
         batch_size = check_positive_int("batch_size", batch_size, allow_none=True)
@@ -291,23 +366,35 @@ class Network:
         check_choice("lr_schedule", lr_schedule, SCHEDULES)
         lr_decay = check_real("lr_decay", lr_decay, positive=True)
         patience = check_positive_int("patience", patience)
-        opt = OptimizerState(optimizer, self.n_params, self.dtype, momentum=momentum,
-                             nesterov=nesterov, beta1=beta1, beta2=beta2, epsilon=epsilon)
+        if isinstance(optimizer, OptimizerState):
+            opt = optimizer
+            if opt.state_a.dtype != self.dtype or opt.n_params != self.n_params:
+                raise ValueError("the OptimizerState was made for another network: expected "
+                                 f"{self.n_params} parameters of {self.dtype.name}")
+        else:
+            opt = OptimizerState(optimizer, self.n_params, self.dtype, momentum=momentum,
+                                 nesterov=nesterov, beta1=beta1, beta2=beta2,
+                                 epsilon=epsilon)
         if validation_data is not None:
             X_val, y_val = self._check_validation_data(validation_data)
         elif early_stopping:
-            X, y, X_val, y_val = self._split_validation(X, y, validation_fraction)
+            X, y, sample_weight, X_val, y_val = self._split_validation(
+                X, y, sample_weight, validation_fraction)
         else:
             X_val = y_val = None
+        labels, objective = self._kernel_args(y, sample_weight, l2_per_weight)
+        score_name = "val_accuracy" if self.is_classifier else "val_r2"
 
         n = X.shape[0]
         rows = n if batch_size is None else min(batch_size, n)
         grads = np.empty_like(self._params)
         gather = shuffle and rows < n  # a full batch needs no shuffling
 
-        history = {"loss": [], "accuracy": [], "learning_rate": [], "elapsed": []}
+        history = {"loss": [], "learning_rate": [], "elapsed": []}
+        if self.is_classifier:
+            history["accuracy"] = []
         if X_val is not None:
-            history["val_loss"], history["val_accuracy"] = [], []
+            history["val_loss"], history[score_name] = [], []
         # Filled epoch by epoch, so the epochs done survive a KeyboardInterrupt.
         self.history_ = history
         best_score, best_params, best_epoch = -np.inf, None, None
@@ -321,9 +408,9 @@ class Network:
                 order = self._rng.permutation(n).astype(np.int64) if gather else None
                 try:
                     loss, n_correct = train_epoch(
-                        X, y, order, rows, self._params, self._sizes,
+                        X, labels, order, rows, self._params, self._sizes,
                         self._activation_code(), l2, opt.config, opt.state_a, opt.state_b,
-                        work, grads)
+                        work, grads, objective)
                 except KeyboardInterrupt:
                     # The kernels stop between updates; an epoch diverging meanwhile
                     # must not leave unusable weights behind.
@@ -337,12 +424,13 @@ class Network:
                         f"weights were restored to {restored}. Try a smaller learning_rate.")
                 fallback.keep(self._params, epoch)
                 history["loss"].append(loss)
-                history["accuracy"].append(n_correct / n)
+                if self.is_classifier:
+                    history["accuracy"].append(n_correct / n)
                 history["learning_rate"].append(opt.config["learning_rate"])
                 if X_val is not None:
-                    val_loss, val_accuracy = self._evaluate(X_val, y_val)
+                    val_loss, val_score = self._evaluate(X_val, y_val)
                     history["val_loss"].append(val_loss)
-                    history["val_accuracy"].append(val_accuracy)
+                    history[score_name].append(val_score)
                 history["elapsed"].append(time.perf_counter() - start)
                 if verbose and epoch % verbose == 0:
                     unit = "Iteration" if batch_size is None else "Epoch"
@@ -350,8 +438,8 @@ class Network:
                 if callback is not None:
                     callback(epoch, history)
                 if early_stopping:
-                    if history["val_accuracy"][-1] > best_score:
-                        best_score, best_epoch = history["val_accuracy"][-1], epoch
+                    if history[score_name][-1] > best_score:
+                        best_score, best_epoch = history[score_name][-1], epoch
                         best_params = self._params.copy()
                     elif epoch - best_epoch >= patience:
                         break
@@ -366,9 +454,9 @@ class Network:
         except (TypeError, ValueError):
             raise TypeError("validation_data must be a pair (X_val, y_val)") from None
         X_val = check_X(X_val, self.n_features, self.dtype, name="X_val")
-        return X_val, check_y(y_val, X_val.shape[0], self.n_classes, name="y_val")
+        return X_val, self._check_y(y_val, X_val.shape[0], name="y_val")
 
-    def _split_validation(self, X, y, fraction):
+    def _split_validation(self, X, y, sample_weight, fraction):
         fraction = check_real("validation_fraction", fraction, positive=True, high=1.0)
         n_val = int(round(fraction * X.shape[0]))
         if n_val < 1 or n_val >= X.shape[0]:
@@ -378,11 +466,16 @@ class Network:
         # A spawned child stream: holding out rows does not shift the shuffling that follows.
         order = self._rng.spawn(1)[0].permutation(X.shape[0])
         val, train = order[:n_val], order[n_val:]
-        return X[train], y[train], X[val], y[val]
+        weights = sample_weight[train] if sample_weight is not None else None
+        return X[train], y[train], weights, X[val], y[val]
 
     def _evaluate(self, X, y):
-        """(mean cross-entropy, accuracy) on validated arrays."""
+        """(mean cross-entropy, accuracy) on validated arrays; for squared_error (mean
+        loss, R^2)."""
         proba = self._proba(X)
+        if not self.is_classifier:
+            residual = proba.astype(np.float64) - y
+            return 0.5 * float((residual * residual).sum(axis=1).mean()), _r2(y, proba)
         picked = np.maximum(proba[np.arange(len(y)), y], np.finfo(self.dtype).tiny)
         return float(-np.log(picked).mean()), float(np.mean(proba.argmax(axis=1) == y))
 
@@ -391,9 +484,9 @@ class Network:
         if not np.isfinite(self._params).all():
             return False
         with self._threads(), self._workspace(X.shape[0]) as work:
-            out = np.empty((X.shape[0], self.n_classes), dtype=self.dtype)
+            out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
             _kernels.predict_proba(X, self._params, self._sizes, self._activation_code(),
-                                   work, out)
+                                   work, out, LOSSES.index(self.loss))
         return bool(np.isfinite(out).all())
 
     def _roll_back(self, fallback):
@@ -525,6 +618,9 @@ class _WorkspacePool:
         return len(self._idle)
 
 
+_blas_limit = threading.local()  # the BLAS limit a _threads block of this thread has set
+
+
 @lru_cache(maxsize=None)
 def _blas_controller():
     from threadpoolctl import ThreadpoolController
@@ -532,11 +628,23 @@ def _blas_controller():
     return ThreadpoolController()  # inspecting the loaded libraries is slow: do it once
 
 
+def _r2(y, predicted):
+    """The coefficient of determination, averaged over the outputs (scikit-learn's r2_score
+    with its defaults: a constant target scores 1 if predicted exactly, else 0)."""
+    y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    residual = ((y - np.asarray(predicted, dtype=np.float64).reshape(y.shape)) ** 2).sum(axis=0)
+    total = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
+    scores = np.where(total > 0, 1 - residual / np.where(total > 0, total, 1),
+                      np.where(residual == 0, 1.0, 0.0))
+    return float(scores.mean())
+
+
 def progress_line(history, epoch, unit, val_name="val_accuracy"):
     """The notebook-style progress line of fit(verbose=k) and of the CLI, e.g.
     "Iteration:    10  loss: 1.9402  accuracy: 0.4431" (unit "Iteration" or "Epoch")."""
-    line = (f"{unit}: {epoch:5d}  loss: {history['loss'][-1]:.4f}  "
-            f"accuracy: {history['accuracy'][-1]:.4f}")
+    line = f"{unit}: {epoch:5d}  loss: {history['loss'][-1]:.4f}"
+    if history.get("accuracy"):
+        line += f"  accuracy: {history['accuracy'][-1]:.4f}"
     if history.get("val_accuracy"):
         line += f"  {val_name}: {history['val_accuracy'][-1]:.4f}"
     return line

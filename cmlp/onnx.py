@@ -9,6 +9,9 @@ least, where Softmax works along one axis):
     -> Softmax(axis=1) -> "probabilities" (N x n_classes)
     -> ArgMax(axis=1, keepdims=0) -> "label" (N, int64; the first largest, as numpy's)
 
+(an "identity" activation adds no node; a squared_error network ends in Identity ->
+"values", N x n_outputs, predict's values)
+
 with the weights and biases as initializers of the network's dtype, the batch dimension
 named "N", and cmlp's layer sizes and activation in the model's metadata. onnx is an
 optional dependency (``pip install "cmlp[onnx]"``), imported only here.
@@ -20,7 +23,7 @@ import numpy as np
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 13
-_ACTIVATION_OPS = {"relu": "Relu", "tanh": "Tanh", "logistic": "Sigmoid"}
+_ACTIVATION_OPS = {"relu": "Relu", "tanh": "Tanh", "logistic": "Sigmoid", "identity": None}
 
 
 def _onnx():
@@ -49,23 +52,26 @@ def to_model(network, *, opset=None):
         nodes.append(helper.make_node("Gemm", [current, f"W{l}", f"b{l}"], [logits],
                                       name=f"layer{l}"))
         current = logits
-        if l < n_layers - 1:
-            nodes.append(helper.make_node(_ACTIVATION_OPS[network.activation], [logits],
-                                          [f"A{l}"], name=f"activation{l}"))
+        op = _ACTIVATION_OPS[network.activation]
+        if l < n_layers - 1 and op is not None:
+            nodes.append(helper.make_node(op, [logits], [f"A{l}"], name=f"activation{l}"))
             current = f"A{l}"
-    nodes.append(helper.make_node("Softmax", [current], ["probabilities"], axis=1,
-                                  name="softmax"))
-    nodes.append(helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0,
-                                  name="argmax"))
+    if getattr(network, "loss", "cross_entropy") == "cross_entropy":
+        nodes.append(helper.make_node("Softmax", [current], ["probabilities"], axis=1,
+                                      name="softmax"))
+        nodes.append(helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1,
+                                      keepdims=0, name="argmax"))
+        outputs = [helper.make_tensor_value_info("probabilities", elem_type,
+                                                 ["N", network.n_classes]),
+                   helper.make_tensor_value_info("label", TensorProto.INT64, ["N"])]
+    else:  # squared_error: the identity output, predict's values
+        nodes.append(helper.make_node("Identity", [current], ["values"], name="output"))
+        outputs = [helper.make_tensor_value_info("values", elem_type,
+                                                 ["N", network.n_outputs])]
     graph = helper.make_graph(
         nodes, "cmlp_network",
         inputs=[helper.make_tensor_value_info("X", elem_type, ["N", network.n_features])],
-        outputs=[
-            helper.make_tensor_value_info("probabilities", elem_type,
-                                          ["N", network.n_classes]),
-            helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
-        ],
-        initializer=initializers)
+        outputs=outputs, initializer=initializers)
     from cmlp import __version__
 
     model = helper.make_model(
@@ -75,7 +81,8 @@ def to_model(network, *, opset=None):
     # The lowest IR version that carries this opset, so that older runtimes load it too.
     model.ir_version = min(onnx.IR_VERSION, _ir_version_for(onnx, opset))
     helper.set_model_props(model, {"cmlp.layer_sizes": ",".join(map(str, network.layer_sizes)),
-                                   "cmlp.activation": network.activation})
+                                   "cmlp.activation": network.activation,
+                                   "cmlp.loss": getattr(network, "loss", "cross_entropy")})
     onnx.checker.check_model(model, full_check=True)
     return model
 

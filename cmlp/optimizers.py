@@ -23,6 +23,7 @@ class OptimizerState:
                  beta1=0.9, beta2=0.999, epsilon=1e-8):
         check_choice("optimizer", name, OPTIMIZERS)
         self.name = name
+        self.n_params = n_params
         kind = {"sgd": _SGD, "momentum": _NESTEROV if nesterov else _MOMENTUM, "adam": _ADAM}
         self.config = {
             "kind": kind[name],

@@ -6,7 +6,11 @@ The tests run this and the kernels on one set of weights and compare every resul
 """
 import numpy as np
 
-ACTIVATIONS = ("relu", "tanh", "logistic")
+ACTIVATIONS = ("relu", "tanh", "logistic", "identity")
+# The objective's loss and its output layer: "cross_entropy" with a softmax output and
+# integer labels y, or "squared_error" with an identity output and targets y of shape
+# (n_samples, n_outputs). Their order gives the codes of the Loss enum in _kernels.pxd.
+LOSSES = ("cross_entropy", "squared_error")
 
 
 def activate(Z, activation):
@@ -16,6 +20,8 @@ def activate(Z, activation):
         return np.tanh(Z)
     if activation == "logistic":
         return 1 / (1 + np.exp(-Z))
+    if activation == "identity":
+        return Z
     raise ValueError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
 
 
@@ -27,6 +33,8 @@ def activation_derivative(A, activation):
         return 1 - A * A
     if activation == "logistic":
         return A * (1 - A)
+    if activation == "identity":
+        return np.ones_like(A)
     raise ValueError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
 
 
@@ -40,15 +48,11 @@ def softmax(Z):
     return np.exp(log_softmax(Z))
 
 
-def forward(weights, biases, X, activation="relu"):
-    """Every layer's output [A_1, ..., A_{L-1}, P]; the last one the class probabilities."""
-    outputs = []
-    A = X
-    for l, (W, b) in enumerate(zip(weights, biases)):
-        Z = A @ W + b
-        A = activate(Z, activation) if l < len(weights) - 1 else softmax(Z)
-        outputs.append(A)
-    return outputs
+def forward(weights, biases, X, activation="relu", loss="cross_entropy"):
+    """Every layer's output [A_1, ..., A_{L-1}, P]; the last one the class probabilities
+    (cross_entropy) or the predicted values (squared_error: identity output)."""
+    logits, hidden = _logits_and_hidden(weights, biases, X, activation)
+    return hidden[1:] + [softmax(logits) if loss == "cross_entropy" else logits]
 
 
 def _logits_and_hidden(weights, biases, X, activation):
@@ -58,22 +62,51 @@ def _logits_and_hidden(weights, biases, X, activation):
     return hidden[-1] @ weights[-1] + biases[-1], hidden
 
 
-def loss(weights, biases, X, y, activation="relu", l2=0.0):
-    """Mean cross-entropy from the log-sum-exp, plus l2/2 times the sum of squared weights."""
-    logits, _ = _logits_and_hidden(weights, biases, X, activation)
-    data_loss = -log_softmax(logits)[np.arange(len(y)), y].mean()
-    return data_loss + 0.5 * l2 * sum(float((W * W).sum()) for W in weights)
+def _objective(weights, biases, X, y, activation, l2, loss, sample_weight, l2_per_weight):
+    """(value, output delta, hidden outputs) of the batch objective
 
+        sum_i w_i loss_i / S  +  l2_S / 2 * sum_l |W_l|^2,   S = sum_i w_i (n without weights)
 
-def gradients(weights, biases, X, y, activation="relu", l2=0.0):
-    """(loss, grad_weights, grad_biases) of the mean loss, by backpropagation."""
+    where l2_S = l2 / S with l2_per_weight (scikit-learn's alpha: its penalty is
+    alpha / (2 S) |W|^2), else l2. loss_i is -log softmax(z_i)[y_i] (cross_entropy) or
+    |z_i - y_i|^2 / 2 summed over the outputs (squared_error). The output delta is
+    d value / d z = w_i (softmax(z_i) - onehot(y_i)) / S, or w_i (z_i - y_i) / S.
+    """
     n = X.shape[0]
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    total = w.sum()
     logits, hidden = _logits_and_hidden(weights, biases, X, activation)
-    log_p = log_softmax(logits)
-    value = -log_p[np.arange(n), y].mean() + 0.5 * l2 * sum(float((W * W).sum()) for W in weights)
-    onehot = np.zeros_like(logits)
-    onehot[np.arange(n), y] = 1  # width = number of classes, not max(y) + 1
-    delta = (np.exp(log_p) - onehot) / n
+    if loss == "cross_entropy":
+        log_p = log_softmax(logits)
+        row_loss = -log_p[np.arange(n), y]
+        onehot = np.zeros_like(logits)
+        onehot[np.arange(n), y] = 1  # width = number of classes, not max(y) + 1
+        delta = np.exp(log_p) - onehot
+    elif loss == "squared_error":
+        residual = logits - np.asarray(y, dtype=logits.dtype).reshape(logits.shape)
+        row_loss = 0.5 * (residual * residual).sum(axis=1)
+        delta = residual
+    else:
+        raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
+    l2 = l2 / total if l2_per_weight else l2
+    value = (w @ row_loss) / total + 0.5 * l2 * sum(float((W * W).sum()) for W in weights)
+    return value, delta * (w / total)[:, None], hidden, l2
+
+
+def loss(weights, biases, X, y, activation="relu", l2=0.0, loss="cross_entropy",
+         sample_weight=None, l2_per_weight=False):
+    """The weighted mean loss plus the L2 penalty (see _objective); cross-entropy from the
+    log-sum-exp."""
+    return _objective(weights, biases, X, y, activation, l2, loss, sample_weight,
+                      l2_per_weight)[0]
+
+
+def gradients(weights, biases, X, y, activation="relu", l2=0.0, loss="cross_entropy",
+              sample_weight=None, l2_per_weight=False):
+    """(loss, grad_weights, grad_biases) of the objective (see _objective), by
+    backpropagation."""
+    value, delta, hidden, l2 = _objective(weights, biases, X, y, activation, l2, loss,
+                                          sample_weight, l2_per_weight)
     grad_weights = [None] * len(weights)
     grad_biases = [None] * len(weights)
     for l in range(len(weights) - 1, -1, -1):

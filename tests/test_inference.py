@@ -26,7 +26,7 @@ SHAPES = [
 def _reference_proba(net, X):
     as64 = lambda arrays: [a.astype(np.float64) for a in arrays]
     return reference.forward(as64(net.weights), as64(net.biases), X.astype(np.float64),
-                             net.activation)[-1]
+                             net.activation, net.loss)[-1]
 
 
 def _data(n, n_features, dtype, seed=0):
@@ -34,7 +34,7 @@ def _data(n, n_features, dtype, seed=0):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
 @pytest.mark.parametrize("sizes", SHAPES, ids=lambda s: "-".join(map(str, s)))
 def test_network_and_model_match_the_reference(sizes, activation, dtype):
     net = Network(sizes, dtype=dtype, seed=3, activation=activation)
@@ -238,3 +238,20 @@ def test_the_c_api_is_exported_with_its_versions():
         text = f.read()
     assert f"#define CMLP_INFERENCE_ABI_VERSION {ABI_VERSION}" in text
     assert f"#define CMLP_INFERENCE_API_VERSION {API_VERSION}" in text
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_regression_network_predicts_its_values(dtype):
+    net = Network([784, 12, 3], dtype=dtype, activation="tanh", loss="squared_error", seed=0)
+    model = Model(net)
+    X = _data(300, 784, dtype)
+    expected = _reference_proba(net, X)  # the identity output
+    assert_allclose(net.predict(X), expected, **TOL[dtype])
+    assert_allclose(model.predict(X, n_threads=2), expected, **TOL[dtype])
+    out = np.empty((300, 3), dtype)
+    assert net.predict(X, out) is out
+    with pytest.raises(TypeError, match="use predict"):
+        model.predict_proba(X)
+    net.weights[-1][...] = np.finfo(dtype).max
+    with pytest.raises(FloatingPointError, match="overflowed"):
+        net.predict(X)

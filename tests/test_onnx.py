@@ -17,7 +17,7 @@ def _session(path):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
 @pytest.mark.parametrize("sizes", [[12, 3], [784, 10, 10], [20, 16, 8, 5], [30, 64, 32, 16, 4]],
                          ids=lambda s: "-".join(map(str, s)))
 def test_onnxruntime_gives_cmlps_probabilities(tmp_path, sizes, activation, dtype):
@@ -43,7 +43,8 @@ def test_the_graph_uses_standard_operators_and_states_its_opset(tmp_path):
     assert [node.op_type for node in model.graph.node] == [
         "Gemm", "Tanh", "Gemm", "Softmax", "ArgMax"]
     props = {p.key: p.value for p in model.metadata_props}
-    assert props == {"cmlp.layer_sizes": "8,6,3", "cmlp.activation": "tanh"}
+    assert props == {"cmlp.layer_sizes": "8,6,3", "cmlp.activation": "tanh",
+                     "cmlp.loss": "cross_entropy"}
     older = onnx.load(net.to_onnx(tmp_path / "b.onnx", opset=13))
     assert older.opset_import[0].version == 13
     X = np.ones((2, 8), np.float32)
@@ -56,3 +57,12 @@ def test_a_bad_opset_is_refused(tmp_path, opset):
     with pytest.raises(ValueError, match="opset must be an integer from 13"):
         Network([4, 2]).to_onnx(tmp_path / "x.onnx", opset=opset)
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_regression_network_exports_its_values(tmp_path, dtype):
+    net = Network([6, 5, 4, 2], dtype=dtype, activation="identity", loss="squared_error",
+                  seed=0)
+    X = np.random.default_rng(0).normal(size=(9, 6)).astype(dtype)
+    (values,) = _session(net.to_onnx(tmp_path / "r.onnx")).run(None, {"X": X})
+    assert_allclose(values, net.predict(X), rtol=0, atol=TOL[dtype])

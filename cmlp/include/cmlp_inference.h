@@ -17,7 +17,9 @@
  * A model is an immutable copy of a network's weights (cmlp.inference.Model(network)); it
  * stays valid while its Python object lives. Every call brings its own work memory, so calls
  * on one model may run in many threads at once. X is n_rows x n_features, row-major, in the
- * model's dtype; out is n_rows x n_classes (probabilities) or n_rows labels.
+ * model's dtype; out is n_rows x n_classes (probabilities) or n_rows labels. For a
+ * regression network (loss "squared_error", identity output), the predict_proba functions
+ * give its n_rows x n_outputs values and the label functions CMLP_NOT_A_CLASSIFIER.
  *
  * Versions: CMLP_INFERENCE_ABI_VERSION changes whenever something here changes
  * incompatibly (a signature, a meaning, the table's layout); an extension built against one
@@ -53,6 +55,7 @@ extern "C" {
 #define CMLP_BAD_ARGUMENT -2     /* a NULL pointer, n_rows < 0 */
 #define CMLP_NO_MEMORY -3        /* work memory could not be allocated */
 #define CMLP_NOT_IMPORTED -4     /* cmlp_import_inference() was not called (or failed) */
+#define CMLP_NOT_A_CLASSIFIER -5 /* labels asked of a regression (squared_error) model */
 
 typedef struct cmlp_model cmlp_model; /* opaque */
 
