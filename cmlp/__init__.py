@@ -5,7 +5,11 @@ networks; cmlp.reference holds the same math in plain numpy.
 """
 import os
 
-from cmlp.network import Network, TrainingDiverged
+from cmlp._wait_policy import load_kernels_with_passive_waits
+
+load_kernels_with_passive_waits()  # before anything loads libgomp: see cmlp/_wait_policy.py
+
+from cmlp.network import Network, TrainingDiverged  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["Network", "TrainingDiverged", "__version__", "get_include"]

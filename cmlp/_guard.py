@@ -8,14 +8,34 @@ server's request thread blocked behind an hour of training), a conflicting call 
 RuntimeError at once. The training thread itself may read (validation, callbacks).
 """
 import functools
+import os
 import threading
+import weakref
 from contextlib import contextmanager
+
+# Every guard of this process, so that a forked child can reset them: the calls they were
+# counting ran in threads that do not exist in the child, and a lock held at fork time
+# would never be released there.
+_GUARDS = weakref.WeakSet()
+
+
+def _reset_after_fork():
+    for guard in list(_GUARDS):
+        guard._reset()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 class UseGuard:
     """Readers together, or one writer (and its own thread's reads); conflicts raise."""
 
     def __init__(self):
+        self._reset()
+        _GUARDS.add(self)
+
+    def _reset(self):
         self._lock = threading.Lock()
         self._readers = 0
         self._writer = None  # the ident of the thread inside fit

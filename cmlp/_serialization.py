@@ -126,6 +126,8 @@ def _members(archive, size):
             raise _Invalid(f"is not a cmlp model file: unexpected member {name!r}")
         if info.flag_bits & 0x1:
             raise _Invalid(f"is a damaged cmlp model file: member {name!r} is encrypted")
+        if info.header_offset < 0:  # zipfile's guess when bytes before the directory are lost
+            raise _Invalid(f"is truncated: member {name!r} starts before the file does")
         if info.header_offset + info.compress_size > size:
             raise _Invalid(f"is truncated: member {name!r} extends past the end of the file")
         if info.compress_type == zipfile.ZIP_STORED:

@@ -14,6 +14,8 @@ import hashlib
 import http.client
 import io
 import os
+import re
+import stat
 import struct
 import tempfile
 import urllib.request
@@ -24,6 +26,8 @@ from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 import pandas as pd
+
+from cmlp._files import file_size, open_regular, read_exactly_into
 
 __all__ = [
     "DatasetError",
@@ -65,6 +69,12 @@ _IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 _IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
 _N_CLASSES = 10
 _CHUNK = 1 << 20
+# Longest CSV line read while detecting the layout or locating an error: a row of 784
+# pixels is ~3 kB, a 1000x1000 image ~4 MB; a file with no newline is not read whole.
+_MAX_LINE = 1 << 24
+# Deflate cannot compress better than 1032:1, so an IDX header declaring more data than
+# that per byte of a .gz file is refused before decompressing anything (a gzip bomb).
+_DEFLATE_MAX_RATIO = 1032
 
 
 class DatasetError(ValueError):
@@ -80,24 +90,43 @@ class DownloadError(OSError):
 
 
 def _existing_file(path, what):
-    """Return ``path`` as a Path, or raise a FileNotFoundError that says what was expected."""
+    """Return ``path`` as a Path if it names a regular file (following symlinks).
+
+    Raises FileNotFoundError, IsADirectoryError or OSError (a FIFO, a device, a symlink
+    loop, no permission), each naming the path. Every later open goes through
+    open_regular too, which re-checks the file it actually opened.
+    """
     path = Path(os.fspath(path))
-    if not path.exists():
-        raise FileNotFoundError(f"{what} not found: '{path}'")
-    if path.is_dir():
-        raise IsADirectoryError(f"{what} expected, got a directory: '{path}'")
+    open_regular(path, what).close()
     return path
 
 
-def _is_gzip(path):
-    # Detect by content, not by name: mirrors and users rename files freely.
-    with open(path, "rb") as f:
-        return f.read(2) == _GZIP_MAGIC
+class _OwningGzipFile(gzip.GzipFile):
+    """A GzipFile that closes the file object it was given (gzip.open only does that for
+    files it opened by name)."""
+
+    def __init__(self, raw):
+        super().__init__(fileobj=raw, mode="rb")
+        self._raw = raw
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            self._raw.close()
 
 
 def _open_binary(path):
-    """Open a file for reading bytes, transparently decompressing gzip."""
-    return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
+    """Open a regular file for reading bytes, transparently decompressing gzip (detected by
+    content, not by name: mirrors and users rename files freely)."""
+    raw = open_regular(path, "data file")
+    try:
+        is_gzip = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        return _OwningGzipFile(raw) if is_gzip else raw
+    except BaseException:
+        raw.close()
+        raise
 
 
 def _scale(pixels):
@@ -148,6 +177,18 @@ def _unreadable(path, exc):
     return DatasetError(f"'{path}': not a readable text CSV file ({type(exc).__name__}: {exc})")
 
 
+def _lines(f, path):
+    """The lines of a text file for csv.reader, none longer than _MAX_LINE characters."""
+    while True:
+        line = f.readline(_MAX_LINE)
+        if not line:
+            return
+        if len(line) == _MAX_LINE and not line.endswith(("\n", "\r")):
+            raise DatasetError(
+                f"'{path}': a line longer than {_MAX_LINE:,} characters; not a CSV of images")
+        yield line
+
+
 def _is_blank(fields):
     # pandas skips empty and whitespace-only lines; the error-path scan does the same so
     # both count rows alike.
@@ -166,7 +207,7 @@ def _read_first_row(path):
     """(fields, line number) of the first non-blank line, or (None, 0) for an empty file."""
     try:
         with _open_text(path) as f:
-            reader = csv.reader(f)
+            reader = csv.reader(_lines(f, path))
             for fields in reader:
                 if not _is_blank(fields):
                     return fields, reader.line_num
@@ -288,8 +329,7 @@ def _row_problem(fields, layout):
         return _column(layout, j), _describe_cell(fields[j])
     start = 0
     if layout.has_label:
-        label = values[0]
-        if label != int(label) or not 0 <= label < _N_CLASSES:
+        if not _LABEL.fullmatch(fields[0]):
             return _column(layout, 0), f"label {fields[0].strip()} is not an integer in 0-9"
         start = 1
     outside = np.flatnonzero((values[start:] < 0) | (values[start:] > 255))
@@ -299,10 +339,15 @@ def _row_problem(fields, layout):
     return None
 
 
+# A label as CSV writers spell the integers 0-9: "7", "07", "+7", "7.0". Matched on the
+# text, because any float parse accepts 0.99999999 (float32: 1.0) or 1e0 as a digit.
+_LABEL = re.compile(r"\s*\+?0*[0-9](?:\.0*)?\s*")
+
+
 def _find_csv_problem(path, layout):
     """Scan the file row by row and describe its first problem (slow: error path only)."""
     with _open_text(path) as f:
-        reader = csv.reader(f)
+        reader = csv.reader(_lines(f, path))
         row = 0
         for fields in reader:
             if reader.line_num <= layout.header_line or _is_blank(fields):
@@ -329,31 +374,37 @@ def _csv_error(path, layout, cause):
 
 
 def _read_values(path, layout):
-    """The whole table as float32 via pandas' C parser: the fast path, no validation."""
-    return pd.read_csv(
-        path,
-        header=None,
-        skiprows=layout.header_line,  # lines up to and including the header
-        # float32 parses as fast as uint8 here and also accepts '0.0'-style pixels; empty
-        # cells become NaN, which the range check below turns into an error.
-        dtype=np.float32,
-        engine="c",
-        compression="gzip" if _is_gzip(path) else None,
-        encoding="utf-8-sig",
-    ).to_numpy()
+    """(pixels float32, label strings or None) via pandas' C parser: the fast path, no
+    validation."""
+    # float32 parses as fast as uint8 here and also accepts '0.0'-style pixels; empty
+    # cells become NaN, which the range check below turns into an error. Labels are read
+    # as text and matched exactly (_LABEL).
+    first = 1 if layout.has_label else 0
+    dtypes = {j: np.float32 for j in range(first, layout.n_columns)}
+    if layout.has_label:
+        dtypes[0] = str
+    with _open_binary(path) as f:
+        table = pd.read_csv(
+            f,
+            header=None,
+            skiprows=layout.header_line,  # lines up to and including the header
+            dtype=dtypes,
+            engine="c",
+            encoding="utf-8-sig",
+        )
+    if table.shape[1] != layout.n_columns:
+        return None, None
+    labels = table.pop(0) if layout.has_label else None
+    return table.to_numpy(dtype=np.float32), labels
 
 
-def _values_ok(values, layout):
+def _values_ok(pixels, labels):
     """Cheap whole-array checks; any failure sends us to the row-by-row diagnosis."""
-    if values.shape[1] != layout.n_columns:
-        return False
-    pixels = values[:, 1:] if layout.has_label else values
     # NaN (an empty cell, a short row) makes min/max NaN and fails both comparisons.
     if not (pixels.min() >= 0 and pixels.max() <= 255):
         return False
-    if layout.has_label:
-        labels = values[:, 0]
-        return bool(np.all((labels >= 0) & (labels < _N_CLASSES) & (labels == np.floor(labels))))
+    if labels is not None:
+        return bool(labels.str.fullmatch(_LABEL).fillna(False).all())
     return True
 
 
@@ -370,9 +421,9 @@ def load_csv(path):
     """
     path = _existing_file(path, "CSV file")
     layout = _detect_layout(path)
-    values, parse_error = None, None
+    pixels, labels, parse_error = None, None, None
     try:
-        values = _read_values(path, layout)
+        pixels, labels = _read_values(path, layout)
     except pd.errors.EmptyDataError:
         raise DatasetError(f"'{path}': has a header but no data rows") from None
     except (ValueError, OverflowError) as exc:
@@ -381,37 +432,62 @@ def load_csv(path):
         parse_error = exc
     except _UNREADABLE_TEXT as exc:  # a truncated .gz (undecodable text went to ValueError)
         raise _unreadable(path, exc) from None
-    if values is None or not _values_ok(values, layout):
+    if pixels is None or not _values_ok(pixels, labels):
         raise _csv_error(path, layout, parse_error)
 
     if layout.has_label:
-        return _scale(values[:, 1:]), values[:, 0].astype(np.int64)
-    return _scale(values), None
+        return _scale(pixels), pd.to_numeric(labels.str.strip()).to_numpy().astype(np.int64)
+    return _scale(pixels), None
 
 
 # ---------------------------------------------------------------------------------------
 # IDX
 
 
-def _read_bytes(path):
-    """The whole (decompressed) content of a file; a damaged gzip stream is a DatasetError."""
+_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def _read_idx(path, kind):
+    """The uint8 items of an IDX file as a 2-D array, after checking the header.
+
+    The header is read first and decides how much is read: a file declaring more items than
+    it holds is refused before the data is allocated, and a gzip stream is decompressed only
+    as far as the header allows (never whole, however much it would expand to).
+    """
     try:
         with _open_binary(path) as f:
-            return f.read()
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            n_items, item_size = _idx_header(f, path, kind)
+            expected = n_items * item_size
+            stored = file_size(f.fileobj if isinstance(f, gzip.GzipFile) else f)
+            _check_idx_capacity(path, kind, n_items, expected, stored, isinstance(f, gzip.GzipFile))
+            items = np.empty(expected, dtype=np.uint8)
+            found = read_exactly_into(f, items)
+            if found < expected:
+                raise DatasetError(
+                    f"'{path}': truncated: header declares {n_items} {kind} ({expected} bytes "
+                    f"of data) but the file has {found} bytes")
+            extra = len(f.read(_CHUNK))
+            if extra:
+                more = "+" if extra == _CHUNK else ""
+                raise DatasetError(
+                    f"'{path}': {extra}{more} unexpected bytes after the {n_items} {kind} "
+                    f"declared in the header")
+    except _GZIP_ERRORS as exc:
         raise DatasetError(f"'{path}': truncated or corrupt gzip data ({exc})") from None
+    return items.reshape(n_items, item_size)
 
 
-def _parse_idx(data, path, kind):
-    """Check an IDX header against the data and return the uint8 items as a 2-D array."""
+def _idx_header(f, path, kind):
+    """(number of items, bytes per item) from an IDX header, magic number checked."""
     magic, ndim = (_IDX_IMAGES_MAGIC, 3) if kind == "images" else (_IDX_LABELS_MAGIC, 1)
     header_size = 4 + 4 * ndim
-    if len(data) < header_size:
+    header = f.read(header_size)
+    if len(header) < header_size:
         raise DatasetError(
-            f"'{path}': truncated IDX {kind} file: {len(data)} bytes, shorter than the "
+            f"'{path}': truncated IDX {kind} file: {len(header)} bytes, shorter than the "
             f"{header_size}-byte header"
         )
-    (found,) = struct.unpack(">I", data[:4])
+    (found,) = struct.unpack(">I", header[:4])
     if found != magic:
         hint = ""
         if found in (_IDX_IMAGES_MAGIC, _IDX_LABELS_MAGIC):
@@ -420,26 +496,29 @@ def _parse_idx(data, path, kind):
         raise DatasetError(
             f"'{path}': magic number {found}, expected {magic} for an IDX {kind} file{hint}"
         )
-    dims = struct.unpack(f">{ndim}I", data[4:header_size])
-    n_items = dims[0]
+    dims = struct.unpack(f">{ndim}I", header[4:])
     item_size = dims[1] * dims[2] if kind == "images" else 1
     if item_size == 0:
         raise DatasetError(f"'{path}': header declares {dims[1]}x{dims[2]} images")
-    expected = n_items * item_size
-    found_size = len(data) - header_size
-    if found_size < expected:
+    return dims[0], item_size
+
+
+def _check_idx_capacity(path, kind, n_items, expected, stored, compressed):
+    """Refuse a header declaring more data than the file can hold, before allocating it."""
+    header_size = 16 if kind == "images" else 8
+    if not compressed:
+        if stored - header_size < expected:
+            raise DatasetError(
+                f"'{path}': truncated: header declares {n_items} {kind} ({expected} bytes of "
+                f"data) but the file has {stored - header_size} bytes"
+            )
+        return
+    if expected > _DEFLATE_MAX_RATIO * stored:
         raise DatasetError(
-            f"'{path}': truncated: header declares {n_items} {kind} ({expected} bytes of data) "
-            f"but the file has {found_size} bytes"
+            f"'{path}': header declares {n_items} {kind} ({expected} bytes of data), more "
+            f"than a {stored}-byte gzip file can hold (deflate expands at most "
+            f"{_DEFLATE_MAX_RATIO}:1)"
         )
-    if found_size > expected:
-        raise DatasetError(
-            f"'{path}': {found_size - expected} unexpected bytes after the {n_items} {kind} "
-            f"declared in the header"
-        )
-    return np.frombuffer(data, dtype=np.uint8, count=expected, offset=header_size).reshape(
-        n_items, item_size
-    )
 
 
 def load_idx(images_path, labels_path):
@@ -451,8 +530,8 @@ def load_idx(images_path, labels_path):
     """
     images_path = _existing_file(images_path, "IDX images file")
     labels_path = _existing_file(labels_path, "IDX labels file")
-    images = _parse_idx(_read_bytes(images_path), images_path, "images")
-    labels = _parse_idx(_read_bytes(labels_path), labels_path, "labels")[:, 0]
+    images = _read_idx(images_path, "images")
+    labels = _read_idx(labels_path, "labels")[:, 0]
     if len(images) != len(labels):
         raise DatasetError(
             f"'{images_path}' holds {len(images)} images but '{labels_path}' holds "

@@ -3,8 +3,10 @@
 Python validates, Cython computes: every array handed to cmlp._kernels here is already
 C-contiguous, of the network's dtype, finite and correctly shaped.
 """
+import os
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -584,6 +586,18 @@ class _Workspace:
         }
 
 
+_POOLS = weakref.WeakSet()
+
+
+def _reset_pools_after_fork():
+    for pool in list(_POOLS):
+        pool._reset_lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_pools_after_fork)
+
+
 class _WorkspacePool:
     """Work buffers lent to one call at a time.
 
@@ -599,6 +613,10 @@ class _WorkspacePool:
     def __init__(self):
         self._lock = threading.Lock()
         self._idle = []  # (key, _Workspace), oldest first
+        _POOLS.add(self)
+
+    def _reset_lock(self):
+        self._lock = threading.Lock()  # in a forked child: its holder may not exist there
 
     @contextmanager
     def borrow(self, key, make):

@@ -24,6 +24,7 @@ from numpy.testing import assert_array_equal
 
 from cmlp import Network
 from cmlp import _serialization
+from fifo import unblock_fifo_later
 
 SMALL_PEAK = 8 << 20  # bytes load may allocate while refusing a file that declares gigabytes
 
@@ -283,20 +284,6 @@ def test_devices_are_not_read(device):
         Network.load(device)
     assert excinfo.value.filename == device
     assert time.perf_counter() - start < 1
-
-
-def unblock_fifo_later(fifo, delay=5.0):
-    """Open the FIFO for writing after ``delay`` s, so a reader blocked on it (the old bug)
-    gets EOF instead of hanging the test suite; returns the thread."""
-    def unblock():
-        time.sleep(delay)
-        try:
-            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        except OSError:  # ENXIO: nobody is reading, which is the point
-            pass
-    thread = threading.Thread(target=unblock, daemon=True)
-    thread.start()
-    return thread
 
 
 def test_fifo_does_not_hang(tmp_path):

@@ -109,3 +109,57 @@ def test_a_child_forked_after_two_threads_ran_does_not_hang():
     assert threads == 1  # fell back to one thread
     np.testing.assert_allclose(total, 4000, rtol=1e-4)
     assert net._kernel_threads() == 2  # the parent keeps its threads
+
+
+@needs_openmp
+@pytest.mark.parametrize("user_env, expected", [({}, "PASSIVE"),
+                                                 ({"OMP_WAIT_POLICY": "active"}, "ACTIVE")])
+def test_threads_sleep_at_barriers_unless_the_user_chose(user_env, expected):
+    """libgomp prints its settings at start with OMP_DISPLAY_ENV; cmlp sets the passive
+    wait policy (see cmlp/_wait_policy.py) only while loading, and only by default."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(user_env, OMP_DISPLAY_ENV="true")
+    out = subprocess.run([sys.executable, "-c", "import os, cmlp; "
+                          "print(os.environ.get('OMP_WAIT_POLICY'))"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert f"OMP_WAIT_POLICY = '{expected}'" in out.stderr
+    assert out.stdout.strip() == str(user_env.get("OMP_WAIT_POLICY"))  # env left as it was
+
+
+def _fit_in_child(net, X, y, queue):
+    try:
+        net.fit(X[:64], y[:64], epochs=1, learning_rate=0.01)
+        queue.put("fitted")
+    except Exception as error:
+        queue.put(repr(error))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_a_forked_child_does_not_inherit_the_parents_calls_in_progress():
+    """A prediction running in another thread of the parent at fork time does not exist in
+    the child: the child may train its copy (old main: RuntimeError, 1 call predicting)."""
+    import threading
+    import time
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((30000, 784), dtype=np.float32), rng.integers(0, 10, 30000)
+    net = Network([784, 512, 10], seed=0, n_threads=1)
+    reader = threading.Thread(target=lambda: [net.predict_proba(X) for _ in range(5)])
+    reader.start()
+    deadline = time.perf_counter() + 10
+    while not net._guard._readers and time.perf_counter() < deadline:
+        time.sleep(0.001)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child = context.Process(target=_fit_in_child, args=(net, X, y, queue))
+        child.start()
+    try:
+        assert queue.get(timeout=60) == "fitted"
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+        reader.join()
