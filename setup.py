@@ -31,6 +31,14 @@ EXTENSIONS = [
         ["cmlp/_blas.pyx"],
     ),
     Extension(
+        "cmlp._regularization",
+        ["cmlp/_regularization.pyx"],
+    ),
+    Extension(
+        "cmlp._augment",
+        ["cmlp/_augment.pyx"],
+    ),
+    Extension(
         "cmlp._kernels",
         ["cmlp/_kernels.pyx", "cmlp/_src/simd.c"],
         include_dirs=["cmlp/_src"],
@@ -52,7 +60,7 @@ EXTENSIONS = [
         depends=["cmlp/_src/team.h", "cmlp/_src/denormals.h", "cmlp/_src/interrupt.h"],
     ),
 ]
-THREADED = {"cmlp._kernels", "cmlp._unit_split", "cmlp._inference"}
+THREADED = {"cmlp._kernels", "cmlp._unit_split", "cmlp._augment", "cmlp._inference"}
 for extension in EXTENSIONS:
     extension.include_dirs.append(numpy.get_include())
     extension.define_macros.append(("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"))

@@ -16,6 +16,8 @@
 from cython cimport floating
 from libc.stdint cimport int64_t
 
+from cmlp._regularization cimport Dropout
+
 cdef enum Activation:
     RELU = 0
     TANH = 1
@@ -116,7 +118,8 @@ cdef void pack_narrow_layers(const Net* net, const floating* params,
 cdef Py_ssize_t packed_offset(const Net* net, int layer) noexcept nogil
 
 cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floating* params,
-                  const floating* packed, floating* acts) noexcept nogil
+                  const floating* packed, floating* acts, const Dropout* drop,
+                  int64_t first_position) noexcept nogil
 
 cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_classes,
                                 double* loss_sum, Py_ssize_t* n_correct) noexcept nogil
@@ -139,7 +142,8 @@ cdef void backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
                               const floating* params, floating* acts,
                               floating* delta_a, floating* delta_b, floating* grads,
                               floating* narrow_grads, const floating* X_next,
-                              Py_ssize_t n_next) noexcept nogil
+                              Py_ssize_t n_next, const Dropout* drop,
+                              int64_t first_position) noexcept nogil
 
 cdef void add_narrow_gradients(const Net* net, const floating* narrow_grads,
                                floating* grads) noexcept nogil

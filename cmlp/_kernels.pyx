@@ -27,6 +27,8 @@ from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
 
 from cmlp._blas cimport gemm
+from cmlp._regularization cimport (
+    Dropout, drop_derivative, drop_units, dropping, dropout_config, max_norm_share)
 
 cdef extern from "simd.h" nogil:
     int NARROW_MAX_OUTPUTS "CMLP_NARROW_MAX_OUTPUTS"
@@ -259,10 +261,13 @@ cdef inline void _narrow_accumulate(const floating* X, Py_ssize_t n, int K,
 # Forward, loss, backward, update
 
 cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floating* params,
-                  const floating* packed, floating* acts) noexcept nogil:
+                  const floating* packed, floating* acts, const Dropout* drop,
+                  int64_t first_position) noexcept nogil:
     """Fill acts with every layer's output; the last layer holds the logits (no softmax).
 
-    packed holds the narrow layers' weights from pack_narrow_layers."""
+    packed holds the narrow layers' weights from pack_narrow_layers. With drop (training;
+    NULL for prediction), hidden outputs go through drop_units, the rows being positions
+    first_position.. of the epoch (dropout of the inputs is the caller's)."""
     cdef const floating* inputs = X
     cdef const floating* b
     cdef floating* out = acts
@@ -282,6 +287,7 @@ cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floatin
                     out, n_out)
         if l < net.n_layers - 1:
             activate(out, n * n_out, net.activation)
+            drop_units(out, n, n_out, 0, n_out, drop, l + 1, first_position)
         inputs = out
         out += n * n_out
         offset += layer_size(net, l)
@@ -410,7 +416,8 @@ cdef void backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
                               const floating* params, floating* acts,
                               floating* delta_a, floating* delta_b, floating* grads,
                               floating* narrow_grads, const floating* X_next,
-                              Py_ssize_t n_next) noexcept nogil:
+                              Py_ssize_t n_next, const Dropout* drop,
+                              int64_t first_position) noexcept nogil:
     """Add the gradients of n rows to grads (params layout), except the weight gradients of
     narrow layers, which go transposed, as (fan_out x fan_in), to narrow_grads, layer after
     layer (add_narrow_gradients moves them into grads).
@@ -419,7 +426,8 @@ cdef void backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
     (output_step), which carries the scale and the weights. delta_a and delta_b each hold
     n x (widest hidden layer) values; the deltas of hidden layers alternate between them.
     X_next (NULL if none) is the next n_next rows the caller will pass: a narrow first layer
-    pulls them toward the cache while it works on these.
+    pulls them toward the cache while it works on these. drop: forward's (deltas of dropped
+    units are 0, kept ones scaled).
     """
     cdef Py_ssize_t param_offset = 0, output_offset = 0, narrow_offset = 0
     cdef int l, n_in, n_out
@@ -455,7 +463,11 @@ cdef void backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
         if l > 0:
             gemm(False, True, <int> n, n_in, n_out, <floating> 1, delta, n_out, W, n_out,
                  <floating> 0, spare, n_in)
-            multiply_by_derivative(spare, inputs, n * n_in, net.activation)
+            if dropping(drop, l):
+                drop_derivative(spare, inputs, n, n_in, 0, n_in, net.activation, drop, l,
+                                first_position)
+            else:
+                multiply_by_derivative(spare, inputs, n * n_in, net.activation)
             delta = spare
             spare = delta_b if delta == delta_a else delta_a
             param_offset -= layer_size(net, l - 1)
@@ -552,9 +564,11 @@ cdef void update(floating* params, const floating* grads, Py_ssize_t n_params,
 
 cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* X,
                        const int* y, const int64_t* order, Py_ssize_t start, Py_ssize_t stop,
-                       floating scale, const floating* params, floating* grads) noexcept nogil:
+                       floating scale, const floating* params, floating* grads,
+                       const Dropout* drop) noexcept nogil:
     """Thread t's share of a batch: rows [start, stop), block by block; their gradients are
-    summed into grads (params layout), which it zeroes first."""
+    summed into grads (params layout), which it zeroes first. drop: dropout (or NULL), the
+    rows' positions in the epoch being their indices into order."""
     cdef Py_ssize_t n_features = net.sizes[0], rows, next_rows, r, block_start
     cdef int n_layers = net.n_layers
     cdef floating* acts = <floating*> work.acts + t * work.block_rows * net.act_width
@@ -565,6 +579,7 @@ cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* 
     cdef int* y_block = work.y_block + t * work.block_rows
     cdef const floating* xb
     cdef const int* yb
+    cdef bint drop_inputs = dropping(drop, 0)
     cdef unsigned int fp_mode = cmlp_flush_denormals()
     memset(grads, 0, net.n_params * sizeof(floating))
     memset(narrow_grads, 0, work.narrow_size * sizeof(floating))
@@ -583,17 +598,24 @@ cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* 
                     y_block[r] = y[order[block_start + r]]
             xb = x_block
             yb = y_block
+        elif drop_inputs:  # a copy to drop inputs in
+            memcpy(x_block, X + block_start * n_features, rows * n_features * sizeof(floating))
+            xb = x_block
+            yb = y + block_start if y != NULL else NULL
         else:
             xb = X + block_start * n_features
             yb = y + block_start if y != NULL else NULL
-        forward(net, xb, rows, params, <floating*> work.packed, acts)
+        if drop_inputs:
+            drop_units(x_block, rows, n_features, 0, n_features, drop, 0, block_start)
+        forward(net, xb, rows, params, <floating*> work.packed, acts, drop, block_start)
         output_step(net, acts + rows * (net.act_width - net.sizes[n_layers]), yb, order,
                     block_start, rows, scale, &work.loss[t], &work.correct[t])
         # The next block, pulled toward the cache meanwhile where its rows are contiguous.
-        next_rows = 0 if order != NULL else min(work.block_rows, stop - block_start - rows)
+        next_rows = (0 if order != NULL or drop_inputs
+                     else min(work.block_rows, stop - block_start - rows))
         backward_accumulate(net, xb, rows, params, acts, delta_a, delta_b, grads,
                             narrow_grads, xb + rows * n_features if next_rows else NULL,
-                            next_rows)
+                            next_rows, drop, block_start)
         block_start += rows
     if net.has_narrow:
         add_narrow_gradients(net, narrow_grads, grads)
@@ -632,7 +654,8 @@ cdef double _add_penalty(const Net* net, const floating* params, double l2,
 cdef double _batch_gradients(const Net* net, const Work* work, const floating* X,
                              const int* y, const int64_t* order, Py_ssize_t start,
                              Py_ssize_t n, const floating* params, double l2,
-                             floating* grads, Py_ssize_t* n_correct) noexcept nogil:
+                             floating* grads, Py_ssize_t* n_correct,
+                             const Dropout* drop) noexcept nogil:
     """Gradients of rows [start, start + n) (of order, if given) into grads; returns the
     (weighted) mean loss with its penalty and adds the correct predictions to n_correct."""
     cdef int t, n_threads = <int> min(<Py_ssize_t> work.n_threads, n)
@@ -643,12 +666,13 @@ cdef double _batch_gradients(const Net* net, const Work* work, const floating* X
     cdef double loss = 0
     pack_narrow_layers(net, params, <floating*> work.packed)
     if n_threads == 1:  # no OpenMP region: cheaper for small batches
-        _thread_pass(net, work, 0, X, y, order, start, start + n, scale, params, grads)
+        _thread_pass(net, work, 0, X, y, order, start, start + n, scale, params, grads, drop)
     else:
         for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
             _thread_pass(net, work, t, X, y, order, start + t * chunk,
                          start + min(n, (t + 1) * chunk), scale, params,
-                         grads if t == 0 else <floating*> work.grads + (t - 1) * net.n_params)
+                         grads if t == 0 else <floating*> work.grads + (t - 1) * net.n_params,
+                         drop)
         _add_other_threads(net, work, n_threads, grads)
     for t in range(n_threads):
         loss += work.loss[t]
@@ -838,7 +862,8 @@ def predict_proba(const floating[:, ::1] X, floating[::1] params, const int[::1]
             first = t * chunk
             while first < min(n, (t + 1) * chunk):
                 block = min(work.block_rows, min(n, (t + 1) * chunk) - first)
-                forward(&net, &X[first, 0], block, &params[0], <floating*> work.packed, acts)
+                forward(&net, &X[first, 0], block, &params[0], <floating*> work.packed, acts,
+                        NULL, 0)
                 if net.loss == CROSS_ENTROPY:  # else the identity output: the values as they are
                     softmax_cross_entropy(acts + block * (net.act_width - n_classes), NULL,
                                           block, n_classes, NULL, NULL)
@@ -850,19 +875,22 @@ def predict_proba(const floating[:, ::1] X, floating[::1] params, const int[::1]
 
 def loss_and_gradients(const floating[:, ::1] X, const int[::1] y, floating[::1] params,
                        const int[::1] sizes, int activation, double l2, dict buffers,
-                       floating[::1] grads, dict objective=None):
+                       floating[::1] grads, dict objective=None, dropout=None):
     """Mean loss (with penalty) and number of correct argmax predictions; gradients to grads.
 
-    y is None for SQUARED_ERROR; objective: see set_objective."""
+    y is None for SQUARED_ERROR; objective: see set_objective. dropout:
+    cmlp.dropout.kernel_config (X's rows are the epoch's first rows) or None."""
     cdef Net net = make_net(sizes, activation, params.shape[0])
     cdef Work work = work_buffers(buffers, params)
+    cdef Dropout drop = dropout_config(dropout)
     cdef Py_ssize_t n_correct = 0
     cdef double loss
     cdef const int* y_data = &y[0] if y is not None else NULL
     set_objective(&net, objective, params)
     with nogil:
         loss = _batch_gradients(&net, &work, &X[0, 0], y_data, NULL, 0, X.shape[0],
-                                &params[0], l2, &grads[0], &n_correct)
+                                &params[0], l2, &grads[0], &n_correct,
+                                &drop if drop.n_layers > 0 else NULL)
     return loss, n_correct
 
 
@@ -870,19 +898,24 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
                 Py_ssize_t batch_size, floating[::1] params, const int[::1] sizes,
                 int activation, double l2, dict optimizer,
                 floating[::1] state_a, floating[::1] state_b, dict buffers,
-                floating[::1] grads, dict objective=None):
+                floating[::1] grads, dict objective=None, dropout=None, double max_norm=0):
     """One pass over X in batches, updating params after each; all of it without the GIL.
 
     order is a permutation of the rows (each batch takes the next rows of it) or None
     (rows in place, in order). optimizer holds the OptimizerConfig fields; its "step" is
-    advanced. y is None for SQUARED_ERROR; objective: see set_objective. Returns (mean loss
-    over the epoch, each batch's counted by its rows; correct predictions).
+    advanced. y is None for SQUARED_ERROR; objective: see set_objective. dropout:
+    cmlp.dropout.kernel_config or None; max_norm > 0 bounds each hidden unit's incoming
+    weights after every update. Returns (mean loss over the epoch, each batch's counted by
+    its rows; correct predictions).
     """
     cdef Net net = make_net(sizes, activation, params.shape[0])
     cdef Work work = work_buffers(buffers, params)
     cdef OptimizerConfig config
     cdef Py_ssize_t n = X.shape[0], start, rows, n_correct = 0
     cdef double loss_sum = 0
+    cdef Dropout drop = dropout_config(dropout)
+    cdef const Dropout* drop_ptr = &drop if drop.n_layers > 0 else NULL
+    cdef int t
     cdef const int64_t* order_data = &order[0] if order is not None else NULL
     # Optimizers without state are handed empty arrays.
     cdef floating* state_a_data = &state_a[0] if state_a.shape[0] > 0 else NULL
@@ -899,11 +932,16 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
             rows = min(batch_size, n - start)
             loss_sum += rows * _batch_gradients(&net, &work, &X[0, 0], y_data, order_data,
                                                 start, rows, &params[0], l2, &grads[0],
-                                                &n_correct)
+                                                &n_correct, drop_ptr)
             if cmlp_interrupt_poll(&interrupt, True):
                 break  # the gradients are incomplete: the weights stay the last update's
             update(&params[0], &grads[0], net.n_params, &config, state_a_data, state_b_data,
                    work.n_threads)
+            if max_norm > 0:
+                for t in prange(work.n_threads, num_threads=work.n_threads, schedule="static",
+                                chunksize=1):
+                    max_norm_share(net.sizes, net.n_layers, &params[0], max_norm,
+                                   work.n_threads, t)
             start += rows
     if cmlp_interrupt_stopped(&interrupt):
         raise_pending()

@@ -29,6 +29,8 @@ from cmlp._kernels cimport (
     batch_weight, inverse_weight, is_narrow, layer_size, make_net, multiply_by_derivative,
     narrow_forward, optimizer_config, output_step, pack_narrow_rows, packed_offset, product,
     raise_pending, set_objective, update_rule, work_buffers)
+from cmlp._regularization cimport (
+    Dropout, drop_derivative, drop_units, dropping, dropout_config, max_norm_share)
 
 cdef extern from "denormals.h" nogil:
     unsigned int cmlp_flush_denormals()
@@ -77,6 +79,8 @@ cdef struct Epoch:
                             # correct per thread for the whole epoch; the packed weights
     const OptimizerConfig* config
     double l2
+    const Dropout* drop     # NULL without dropout
+    double max_norm         # 0: none
 
 
 cdef inline floating* _at(void* base, Py_ssize_t offset, floating* kind) noexcept nogil:
@@ -85,9 +89,9 @@ cdef inline floating* _at(void* base, Py_ssize_t offset, floating* kind) noexcep
 
 
 cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
-                   Py_ssize_t rows) noexcept nogil:
-    """Every layer's output for the batch: own output units of wide layers, own rows of
-    narrow ones; a barrier after each layer."""
+                   Py_ssize_t rows, Py_ssize_t start) noexcept nogil:
+    """Every layer's output for the batch (rows start.. of the epoch): own output units of
+    wide layers, own rows of narrow ones, through dropout; a barrier after each layer."""
     cdef const Net* net = e.net
     cdef const floating* inputs = xb
     cdef floating* out = <floating*> e.work.acts
@@ -109,6 +113,8 @@ cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
             if l < net.n_layers - 1:
                 activate(out + mine.first * n_out, (mine.stop - mine.first) * n_out,
                          net.activation)
+                drop_units(out + mine.first * n_out, mine.stop - mine.first, n_out, 0, n_out,
+                           e.drop, l + 1, start + mine.first)
         else:
             mine = _share(n_out, T, t)
             if mine.stop > mine.first:
@@ -121,6 +127,7 @@ cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
                     for i in range(rows):
                         activate(out + i * n_out + mine.first, mine.stop - mine.first,
                                  net.activation)
+                    drop_units(out, rows, n_out, mine.first, mine.stop, e.drop, l + 1, start)
         cmlp_barrier()
         inputs = out
         out += rows * n_out
@@ -179,10 +186,14 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
                 gemm(False, True, <int> rows, <int> (ins.stop - ins.first), n_out,
                      <floating> 1, delta, n_out, params + param_offset + ins.first * n_out,
                      n_out, <floating> 0, spare + ins.first, n_in)
-                for i in range(rows):
-                    multiply_by_derivative(spare + i * n_in + ins.first,
-                                           inputs + i * n_in + ins.first,
-                                           ins.stop - ins.first, net.activation)
+                if dropping(e.drop, l):
+                    drop_derivative(spare, inputs, rows, n_in, ins.first, ins.stop,
+                                    net.activation, e.drop, l, start)
+                else:
+                    for i in range(rows):
+                        multiply_by_derivative(spare + i * n_in + ins.first,
+                                               inputs + i * n_in + ins.first,
+                                               ins.stop - ins.first, net.activation)
             delta = spare
             swap = spare
             spare = other
@@ -239,15 +250,18 @@ cdef void _pack_own(const Epoch* e, int T, int t, const floating* params) noexce
 
 cdef void _gather(const Epoch* e, int T, int t, Py_ssize_t start, Py_ssize_t rows,
                   floating* kind) noexcept nogil:
-    """Own share of the batch's rows (in the epoch's order) into x_block and y_block."""
-    cdef Py_ssize_t r, n_features = e.net.sizes[0]
+    """Own share of the batch's rows (in the epoch's order, or in place) into x_block and
+    y_block, through input dropout."""
+    cdef Py_ssize_t r, row, n_features = e.net.sizes[0]
     cdef Share mine = _share(rows, T, t)
     for r in range(mine.first, mine.stop):
+        row = e.order[start + r] if e.order != NULL else start + r
         memcpy(<floating*> e.work.x_block + r * n_features,
-               <const floating*> e.X + e.order[start + r] * n_features,
-               n_features * sizeof(floating))
+               <const floating*> e.X + row * n_features, n_features * sizeof(floating))
         if e.y != NULL:  # regression has targets (read in place) instead of labels
-            e.work.y_block[r] = e.y[e.order[start + r]]
+            e.work.y_block[r] = e.y[row]
+    drop_units(<floating*> e.work.x_block + mine.first * n_features, mine.stop - mine.first,
+               n_features, 0, n_features, e.drop, 0, start + mine.first)
 
 
 cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
@@ -266,7 +280,7 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
         if t == 0:  # the caller's thread looks for Ctrl-C (see _src/interrupt.h)
             cmlp_interrupt_poll(<cmlp_interrupt*> e.work.interrupt, True)
         rows = min(e.batch_size, e.n - start)
-        if e.order != NULL:
+        if e.order != NULL or dropping(e.drop, 0):
             _gather(e, T, t, start, rows, kind)
             xb = <floating*> e.work.x_block
             yb = e.work.y_block if e.y != NULL else NULL
@@ -279,12 +293,17 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
         cmlp_barrier()  # the batch's rows and the packed weights are complete
         if cmlp_interrupt_stopped(<cmlp_interrupt*> e.work.interrupt):
             break  # every thread, after the same barrier: the last update stays whole
-        _forward(e, T, t, xb, rows)
+        _forward(e, T, t, xb, rows, start)
         _backward(e, T, t, xb, yb, start, rows, inverse, &loss, &correct)
         step += 1
         rule = update_rule(e.config, step)
         _update_own(e, T, t, &rule, <floating*> e.params, <floating*> e.grads, rows,
                     e.l2 * inverse if e.net.l2_per_weight else e.l2, &loss)
+        if e.max_norm > 0:  # on column shares, across the row shares just updated
+            cmlp_barrier()
+            max_norm_share(e.net.sizes, e.net.n_layers, <floating*> e.params, e.max_norm,
+                           T, t)
+            cmlp_barrier()
         _pack_own(e, T, t, <floating*> e.params)
         start += rows
     e.work.loss[t] = loss
@@ -296,7 +315,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
                 Py_ssize_t batch_size, floating[::1] params, const int[::1] sizes,
                 int activation, double l2, dict optimizer,
                 floating[::1] state_a, floating[::1] state_b, dict buffers,
-                floating[::1] grads, dict objective=None):
+                floating[::1] grads, dict objective=None, dropout=None, double max_norm=0):
     """cmlp._kernels.train_epoch (same arguments, same results up to rounding) with each
     layer's units split across the workspace's threads; the workspace must hold a whole
     batch (n_threads x block_rows >= batch_size)."""
@@ -305,6 +324,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     cdef Work work = work_buffers(buffers, params)  # per-thread buffers, used as one
     cdef Py_ssize_t n = X.shape[0], n_batches = (n + batch_size - 1) // batch_size
     cdef Epoch e
+    cdef Dropout drop = dropout_config(dropout)
     cdef cmlp_interrupt interrupt
     cdef floating* kind = NULL
     cdef int t
@@ -324,6 +344,8 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     e.work = &work
     e.config = &config
     e.l2 = l2
+    e.drop = &drop if drop.n_layers > 0 else NULL
+    e.max_norm = max_norm
     for t in range(work.n_threads):
         work.loss[t] = 0
         work.correct[t] = 0

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from cmlp import __version__
+from cmlp.dropout import check_rates
 from cmlp.initializers import INITIALIZERS
 from cmlp.network import ACTIVATIONS, Network, TrainingDiverged, progress_line
 from cmlp.optimizers import OPTIMIZERS, SCHEDULES
@@ -182,6 +183,15 @@ def build_parser():
     fit.add_argument("--patience", type=_positive_int, default=None, metavar="EPOCHS",
                      help="epochs without improvement before --early-stopping stops "
                           "(default 10)")
+    fit.add_argument("--dropout", type=_fraction, nargs="+", default=None, metavar="RATE",
+                     help="dropout while training: one rate for every hidden layer, or one "
+                          "for the inputs and one per hidden layer")
+    fit.add_argument("--max-norm", type=_positive_float, default=None, metavar="BOUND",
+                     help="bound on the norm of each hidden unit's incoming weights")
+    fit.add_argument("--augment", choices=("affine", "elastic"), default=None,
+                     help="train on randomly transformed images, new ones every epoch: "
+                          "shifts, rotations and scaling (affine), plus elastic distortions "
+                          "(elastic)")
     fit.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                      help="threads that share each batch (default: one per CPU)")
     out = train.add_argument_group("output")
@@ -430,6 +440,8 @@ def _train(args):
 
     network = Network([X.shape[1], *args.hidden, N_CLASSES], dtype=args.dtype, seed=args.seed,
                       activation=args.activation, init=args.init, n_threads=args.threads)
+    dropout = args.dropout and (args.dropout[0] if len(args.dropout) == 1 else args.dropout)
+    check_rates(dropout, network.layer_sizes)  # before anything is printed
     full_batch = args.batch_size is None
     unit = "Iteration" if full_batch else "Epoch"
     every = args.print_every if args.print_every is not None else (10 if full_batch else 1)
@@ -457,6 +469,9 @@ def _train(args):
         fit_options["lr_decay"] = args.lr_decay
     if args.patience is not None:
         fit_options["patience"] = args.patience
+    fit_options["dropout"] = dropout
+    fit_options["max_norm"] = args.max_norm
+    fit_options["augment"] = args.augment
     start = time.perf_counter()
     progress.start()
     try:

@@ -17,6 +17,8 @@ from cmlp import _kernels
 from cmlp import _serialization
 from cmlp import _threads
 from cmlp import _unit_split
+from cmlp import dropout as _dropout
+from cmlp.augment import make_augmenter
 from cmlp._guard import UseGuard, reads, writes
 from cmlp._validation import (
     check_choice, check_dtype, check_layer_sizes, check_positive_int, check_real,
@@ -294,24 +296,29 @@ class Network:
         return to_onnx(self, path, opset=opset)
 
     @reads
-    def gradients(self, X, y, l2=0.0, *, sample_weight=None, l2_per_weight=False):
+    def gradients(self, X, y, l2=0.0, *, sample_weight=None, l2_per_weight=False,
+                  dropout=None, dropout_seed=0, dropout_epoch=0):
         """(loss, grad_weights, grad_biases) of the mean loss, by the compiled kernels.
 
         The same layout as cmlp.reference.gradients: lists of (fan_in, fan_out) and
         (fan_out,) arrays. l2 adds l2/2 * sum of squared weights to the loss. With
         sample_weight the mean is weighted: sum_i w_i loss_i / sum_i w_i; l2_per_weight
         divides l2 by that sum (scikit-learn's alpha). See cmlp.reference.gradients.
+        dropout (rates as in fit) drops units as training does for the first rows of epoch
+        dropout_epoch with seed dropout_seed; cmlp.dropout.masks gives the same masks.
         """
         X = check_X(X, self.n_features, self.dtype)
         y = self._check_y(y, X.shape[0])
         l2 = check_real("l2", l2, low=0.0)
         sample_weight = check_sample_weight(sample_weight, X.shape[0], self.dtype)
         labels, objective = self._kernel_args(y, sample_weight, l2_per_weight)
+        drop = _dropout.kernel_config(_dropout.check_rates(dropout, self.layer_sizes),
+                                      dropout_seed, dropout_epoch)
         grads = np.empty_like(self._params)
         with self._threads(), self._workspace(X.shape[0]) as work:
             loss, _ = _kernels.loss_and_gradients(
                 X, labels, self._params, self._sizes, self._activation_code(), l2, work,
-                grads, objective)
+                grads, objective, drop)
         grad_weights, grad_biases = self._layer_views(grads)
         return loss, grad_weights, grad_biases
 
@@ -330,7 +337,8 @@ class Network:
             validation_data=None, verbose=0, optimizer="sgd", momentum=0.9, nesterov=False,
             beta1=0.9, beta2=0.999, epsilon=1e-8, l2=0.0, lr_schedule="constant",
             lr_decay=0.95, early_stopping=False, validation_fraction=0.1, patience=10,
-            callback=None, sample_weight=None, l2_per_weight=False):
+            callback=None, sample_weight=None, l2_per_weight=False, dropout=None,
+            max_norm=None, augment=None):
         """Train by gradient descent; returns the history (a dict of per-epoch lists).
 
         batch_size=None is full-batch gradient descent, the seed notebook's method: one
@@ -342,6 +350,14 @@ class Network:
         early_stopping holds out validation_fraction of the rows (or uses validation_data
         when given), stops after patience epochs without a better validation accuracy, and
         restores the best epoch's weights.
+
+        dropout: inverted dropout while training, a rate for every hidden layer (inputs
+        kept), or a sequence of len(layer_sizes) - 1 rates (the inputs, then each hidden
+        layer); masks come from the network's seed (see cmlp.dropout). max_norm bounds the
+        norm of each hidden unit's incoming weights after every update. augment trains on
+        randomly transformed images (rows are square images, or see cmlp.augment.Augmenter):
+        True or "affine", "elastic", a dict of Augmenter arguments or an Augmenter; every
+        epoch sees new transforms. Predictions never use any of these.
 
         verbose=k prints the iteration (or epoch), loss and training accuracy every k
         epochs. callback(epoch, history) is called after each epoch.
@@ -368,6 +384,11 @@ class Network:
         check_choice("lr_schedule", lr_schedule, SCHEDULES)
         lr_decay = check_real("lr_decay", lr_decay, positive=True)
         patience = check_positive_int("patience", patience)
+        rates = _dropout.check_rates(dropout, self.layer_sizes)
+        max_norm = 0.0 if max_norm is None else check_real("max_norm", max_norm, positive=True)
+        augmenter = make_augmenter(augment)
+        if augmenter is not None:
+            augmenter.shape_for(self.n_features)
         if isinstance(optimizer, OptimizerState):
             opt = optimizer
             if opt.state_a.dtype != self.dtype or opt.n_params != self.n_params:
@@ -391,6 +412,11 @@ class Network:
         rows = n if batch_size is None else min(batch_size, n)
         grads = np.empty_like(self._params)
         gather = shuffle and rows < n  # a full batch needs no shuffling
+        # Drawn only when used, so runs without them keep their random stream.
+        dropout_seed = int(self._rng.integers(2**63)) if any(rates) else 0
+        if augmenter is not None:
+            augment_rng = self._rng.spawn(1)[0]
+            X_epoch = np.empty_like(X)
 
         history = {"loss": [], "learning_rate": [], "elapsed": []}
         if self.is_classifier:
@@ -408,11 +434,20 @@ class Network:
                 opt.config["learning_rate"] = scheduled_learning_rate(
                     lr_schedule, learning_rate, epoch, epochs, lr_decay)
                 order = self._rng.permutation(n).astype(np.int64) if gather else None
+                X_in, labels_in, objective_in = X, labels, objective
+                if augmenter is not None:  # the epoch's rows, transformed, in its order
+                    order = np.arange(n, dtype=np.int64) if order is None else order
+                    augmenter.transform(X, order, augment_rng, out=X_epoch,
+                                        n_threads=self._kernel_threads())
+                    X_in, labels_in, objective_in = (
+                        X_epoch, _in_order(labels, order), _objective_in_order(objective, order))
+                    order = None
                 try:
                     loss, n_correct = train_epoch(
-                        X, labels, order, rows, self._params, self._sizes,
+                        X_in, labels_in, order, rows, self._params, self._sizes,
                         self._activation_code(), l2, opt.config, opt.state_a, opt.state_b,
-                        work, grads, objective)
+                        work, grads, objective_in,
+                        _dropout.kernel_config(rates, dropout_seed, epoch), max_norm)
                 except KeyboardInterrupt:
                     # The kernels stop between updates; an epoch diverging meanwhile
                     # must not leave unusable weights behind.
@@ -537,6 +572,18 @@ class _Fallback:
 
     def newest_first(self):
         return reversed(self._kept)
+
+
+def _in_order(values, order):
+    return None if values is None else np.ascontiguousarray(values[order])
+
+
+def _objective_in_order(objective, order):
+    """The objective dict (see Network._kernel_args) with its per-row arrays in order."""
+    if objective is None:
+        return None
+    return dict(objective, sample_weight=_in_order(objective["sample_weight"], order),
+                targets=_in_order(objective["targets"], order))
 
 
 def _aligned(shape, dtype, fill=None, alignment=64):

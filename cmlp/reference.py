@@ -62,7 +62,22 @@ def _logits_and_hidden(weights, biases, X, activation):
     return hidden[-1] @ weights[-1] + biases[-1], hidden
 
 
-def _objective(weights, biases, X, y, activation, l2, loss, sample_weight, l2_per_weight):
+def _dropped_logits_and_hidden(weights, biases, X, activation, masks):
+    """Like _logits_and_hidden with dropout: masks[0] multiplies the inputs, masks[l] hidden
+    layer l's outputs (None: no dropout there). Also returns the hidden outputs before
+    their masks (for f') and the masks, one entry per layer."""
+    masks = list(masks) + [None] * (len(weights) - len(masks))
+    hidden = [X if masks[0] is None else X * masks[0]]
+    undropped = [None]
+    for l, (W, b) in enumerate(zip(weights[:-1], biases[:-1]), start=1):
+        A = activate(hidden[-1] @ W + b, activation)
+        undropped.append(A)
+        hidden.append(A if masks[l] is None else A * masks[l])
+    return hidden[-1] @ weights[-1] + biases[-1], hidden, undropped, masks
+
+
+def _objective(weights, biases, X, y, activation, l2, loss, sample_weight, l2_per_weight,
+               masks=None):
     """(value, output delta, hidden outputs) of the batch objective
 
         sum_i w_i loss_i / S  +  l2_S / 2 * sum_l |W_l|^2,   S = sum_i w_i (n without weights)
@@ -71,11 +86,14 @@ def _objective(weights, biases, X, y, activation, l2, loss, sample_weight, l2_pe
     alpha / (2 S) |W|^2), else l2. loss_i is -log softmax(z_i)[y_i] (cross_entropy) or
     |z_i - y_i|^2 / 2 summed over the outputs (squared_error). The output delta is
     d value / d z = w_i (softmax(z_i) - onehot(y_i)) / S, or w_i (z_i - y_i) / S.
+    With dropout masks (see gradients), the network is the one the masks leave; also
+    returns the hidden outputs before their masks and the masks, one per layer.
     """
     n = X.shape[0]
     w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     total = w.sum()
-    logits, hidden = _logits_and_hidden(weights, biases, X, activation)
+    logits, hidden, undropped, masks = _dropped_logits_and_hidden(
+        weights, biases, X, activation, masks or [])
     if loss == "cross_entropy":
         log_p = log_softmax(logits)
         row_loss = -log_p[np.arange(n), y]
@@ -90,7 +108,7 @@ def _objective(weights, biases, X, y, activation, l2, loss, sample_weight, l2_pe
         raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
     l2 = l2 / total if l2_per_weight else l2
     value = (w @ row_loss) / total + 0.5 * l2 * sum(float((W * W).sum()) for W in weights)
-    return value, delta * (w / total)[:, None], hidden, l2
+    return value, delta * (w / total)[:, None], hidden, l2, undropped, masks
 
 
 def loss(weights, biases, X, y, activation="relu", l2=0.0, loss="cross_entropy",
@@ -102,19 +120,33 @@ def loss(weights, biases, X, y, activation="relu", l2=0.0, loss="cross_entropy",
 
 
 def gradients(weights, biases, X, y, activation="relu", l2=0.0, loss="cross_entropy",
-              sample_weight=None, l2_per_weight=False):
+              sample_weight=None, l2_per_weight=False, masks=None):
     """(loss, grad_weights, grad_biases) of the objective (see _objective), by
-    backpropagation."""
-    value, delta, hidden, l2 = _objective(weights, biases, X, y, activation, l2, loss,
-                                          sample_weight, l2_per_weight)
+    backpropagation.
+
+    masks: inverted dropout, as cmlp.dropout.masks gives them: masks[0] multiplies the
+    inputs and masks[l] the outputs of hidden layer l (0 for dropped units, 1 / (1 - rate)
+    for kept ones; None or a missing entry: no dropout there)."""
+    value, delta, hidden, l2, undropped, masks = _objective(
+        weights, biases, X, y, activation, l2, loss, sample_weight, l2_per_weight, masks)
     grad_weights = [None] * len(weights)
     grad_biases = [None] * len(weights)
     for l in range(len(weights) - 1, -1, -1):
         grad_weights[l] = hidden[l].T @ delta + l2 * weights[l]
         grad_biases[l] = delta.sum(axis=0)  # per unit, not one scalar
         if l > 0:
-            delta = (delta @ weights[l].T) * activation_derivative(hidden[l], activation)
+            delta = (delta @ weights[l].T) * activation_derivative(undropped[l], activation)
+            if masks[l] is not None:
+                delta = delta * masks[l]
     return value, grad_weights, grad_biases
+
+
+def max_norm(weights, bound):
+    """Scale every hidden unit's incoming weights (a column of each W but the last) whose
+    norm exceeds bound back onto it, in place."""
+    for W in weights[:-1]:
+        norms = np.sqrt((W * W).sum(axis=0))
+        W *= np.where(norms > bound, bound / np.maximum(norms, np.finfo(W.dtype).tiny), 1)
 
 
 # --- Optimizers: one update of a list of parameter arrays, PyTorch's formulation. ---

@@ -74,6 +74,10 @@ class _BaseMLP(BaseEstimator):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "dtype": [StrOptions({"float32", "float64"})],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        # cmlp's own regularisation, for the stochastic solvers (see Network.fit)
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like", None],
+        "max_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "augment": [StrOptions({"affine", "elastic"}), dict, "boolean", None],
     }
 
     # --- fitting ---
@@ -185,7 +189,8 @@ class _BaseMLP(BaseEstimator):
                     history = network.fit(
                         X, y, epochs=1, learning_rate=self._learning_rate,
                         batch_size=batch_size, shuffle=self.shuffle, optimizer=self._optimizer,
-                        l2=self.alpha, l2_per_weight=True, sample_weight=sample_weight)
+                        l2=self.alpha, l2_per_weight=True, sample_weight=sample_weight,
+                        dropout=self.dropout, max_norm=self.max_norm, augment=self.augment)
                     self.n_iter_ += 1
                     self.loss_ = float(history["loss"][0])
                     self.t_ += n_samples
@@ -256,6 +261,9 @@ class _BaseMLP(BaseEstimator):
 
     def _fit_lbfgs(self, X, y, sample_weight):
         """scipy's L-BFGS-B on the compiled loss and gradients of the whole data set."""
+        if self.dropout is not None or self.max_norm is not None or self.augment:
+            raise ValueError("dropout, max_norm and augment work with solver 'sgd' or "
+                             "'adam', not 'lbfgs'")
         network = self._network
         labels, objective = network._kernel_args(y, sample_weight, l2_per_weight=True)
         grads = np.empty_like(network._params)
@@ -316,6 +324,12 @@ _COMMON_DOC = """
         The precision the network computes in (X is converted to it).
     n_threads : int or None, default=None
         Threads cmlp computes with (None: one per CPU).
+    dropout, max_norm, augment : default=None
+        cmlp's regularisation while training, for the solvers "sgd" and "adam" (see
+        cmlp.Network.fit): dropout rates (one for every hidden layer, or the inputs' and
+        each hidden layer's), a bound on each hidden unit's incoming weight norm, and
+        image augmentation ("affine", "elastic", True or a dict of
+        cmlp.augment.Augmenter arguments; rows must be square images). Predictions use none.
 """
 
 
@@ -350,7 +364,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float32", n_threads=None, class_weight=None):
+                 dtype="float32", n_threads=None, class_weight=None, dropout=None,
+                 max_norm=None, augment=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -376,6 +391,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.max_fun = max_fun
         self.dtype = dtype
         self.n_threads = n_threads
+        self.dropout = dropout
+        self.max_norm = max_norm
+        self.augment = augment
         self.class_weight = class_weight
 
     def fit(self, X, y, sample_weight=None):
@@ -503,7 +521,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float32", n_threads=None):
+                 dtype="float32", n_threads=None, dropout=None, max_norm=None,
+                 augment=None):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -530,6 +549,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.max_fun = max_fun
         self.dtype = dtype
         self.n_threads = n_threads
+        self.dropout = dropout
+        self.max_norm = max_norm
+        self.augment = augment
 
     def fit(self, X, y, sample_weight=None):
         """Fit the model to data matrix X and targets y, (n_samples,) or

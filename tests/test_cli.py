@@ -136,6 +136,18 @@ def test_train_with_test_set_prints_test_accuracy(tmp_path, csv_files):
     assert 0 <= value_after("Test accuracy", result.stdout) <= 1
 
 
+def test_train_with_dropout_max_norm_and_augmentation(tmp_path, csv_files):
+    labelled, _ = csv_files
+    result = run_cli("train", "--train", labelled, "--hidden", 40, "--epochs", 2,
+                     "--batch-size", 25, "--optimizer", "adam", "--lr", 0.003, "--dev-size", 50,
+                     "--dropout", 0.1, 0.3, "--max-norm", 2, "--augment", "elastic",
+                     "--save", "model.npz", cwd=tmp_path)
+    assert_ok(result)
+    network = Network.load(tmp_path / "model.npz")
+    assert max(np.sqrt((network.weights[0] ** 2).sum(axis=0))) <= 2 * (1 + 1e-6)
+    assert 0 <= value_after("Dev accuracy", result.stdout) <= 1
+
+
 def test_evaluate_reports_accuracy_per_class_scores_and_confusion(trained, csv_files,
                                                                   sample_rows):
     model, _ = trained
@@ -271,6 +283,11 @@ USER_ERRORS = {
     "unlabelled evaluate": (["evaluate", "{model}", "--test", "{pixels}"],
                             r"no label column"),
     "option without its mode": (["train", "--nesterov"], r"--nesterov needs"),
+    "dropout rate of 1": (["train", "--dropout", "1"], r"--dropout: must be in \[0, 1\)"),
+    "dropout rates for other layers": (["train", "--train", "{labelled}", "--dev-size", "50",
+                                        "--dropout", "0.1", "0.2", "0.3"], r"dropout has 3 rates; expected 2"),
+    "augment of non-images": (["train", "--train", "{labelled}", "--augment", "rotate"],
+                              r"--augment: invalid choice"),
 }
 
 
