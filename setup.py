@@ -55,13 +55,20 @@ EXTENSIONS = [
                  "cmlp/_src/denormals.h", "cmlp/_src/interrupt.h", "cmlp/_src/team.h"],
     ),
     Extension(
+        "cmlp._inference",
+        ["cmlp/_inference.pyx"],
+        include_dirs=["cmlp/_src", "cmlp/include"],
+        define_macros=[("CMLP_INFERENCE_MODULE", "1")],
+        depends=["cmlp/include/cmlp_inference.h", "cmlp/_src/denormals.h"],
+    ),
+    Extension(
         "cmlp._unit_split",
         ["cmlp/_unit_split.pyx"],
         include_dirs=["cmlp/_src"],
         depends=["cmlp/_src/team.h", "cmlp/_src/denormals.h", "cmlp/_src/interrupt.h"],
     ),
 ]
-THREADED = {"cmlp._kernels", "cmlp._unit_split", "cmlp._augment"}
+THREADED = {"cmlp._kernels", "cmlp._unit_split", "cmlp._augment", "cmlp._inference"}
 # The per-instruction-set units of the SIMD kernels and MSVC's flag for each. GCC and Clang
 # get theirs from target pragmas in the units, which therefore build for any target (see
 # simd_paths.h); MSVC compiles each unit on its own with its /arch: flag, on x86-64 only.

@@ -3,6 +3,7 @@
     python benchmarks/run.py                 # full run (~10 min on 2 cores)
     python benchmarks/run.py --quick         # a smaller grid (~2.5 min)
     python benchmarks/run.py --only fullbatch,minibatch --json out.json
+    python benchmarks/run.py --only inference   # prediction latency (inference.py), ~2 min
 
 Every configuration runs in a fresh subprocess (worker.py) with its thread count fixed by
 environment variables and threadpoolctl / torch.set_num_threads.  By default those
@@ -24,11 +25,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import inference  # noqa: E402
 import mnist_idx  # noqa: E402
 import report  # noqa: E402
 
 PEERS = ["cmlp", "numpy", "torch-nn", "torch-ops", "sklearn"]
-SECTIONS = ["machine", "fullbatch", "minibatch", "time_to_acc"]
+SECTIONS = ["machine", "fullbatch", "minibatch", "time_to_acc", "inference"]
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -166,6 +168,22 @@ def run_worker(spec, threads, args, timeout):
             "load1_before": load}
 
 
+def run_inference(args, repeats):
+    """benchmarks/inference.py in a fresh process on one thread; its figures, or an error."""
+    cmd = [sys.executable, os.path.join(HERE, "inference.py"), "--json", "-",
+           "--repeats", str(max(repeats, 9))]
+    wait_idle(args.wait_idle)
+    try:
+        proc = subprocess.run(cmd, env=child_env(1, args.openblas_env), capture_output=True,
+                              text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {args.timeout} s"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("@@RESULT "):
+            return json.loads(line[len("@@RESULT "):])
+    return {"error": f"inference.py exited {proc.returncode}: {proc.stderr.strip()[-800:]}"}
+
+
 def progress(msg):
     print(msg, file=sys.stderr, flush=True)
 
@@ -253,11 +271,16 @@ def main(argv=None):
                 out.append({"config": c, **res})
                 progress(f"time_to_acc {i + 1}/{len(ta)} {c['peer']} seed {c['seed']}: "
                          f"{report.short_acc(res)}")
+        if "inference" in only:
+            progress("inference: predict_proba latency, one thread, all peers in one process")
+            results["inference"] = run_inference(args, repeats)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     results["meta"]["duration_s"] = time.perf_counter() - started
     results["targets"] = report.targets(results)
     text = report.render(results)
+    if "figures_us" in results.get("inference", {}):
+        text += "\n\n" + inference.render(results["inference"])
     print(text)
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:

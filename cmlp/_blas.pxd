@@ -1,3 +1,5 @@
+# INTERNAL to cmlp: not installed, no stable interface (the public Cython API is
+# cmlp/inference.pxd).
 # The one gemm wrapper of cmlp: row-major (C-ordered) operands, float and double.
 from cython cimport floating
 

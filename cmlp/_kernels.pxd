@@ -1,4 +1,7 @@
-# The compiled core of cmlp, for other Cython extensions to cimport.
+# INTERNAL to cmlp: not installed, no stable interface; it changes with any commit. Other
+# projects use the public API in cmlp/inference.pxd (README, "Embedding").
+#
+# The compiled core of cmlp, shared by its extension modules.
 #
 # Every function trusts its inputs (the Python layer, cmlp/network.py, validates them) and
 # runs without the GIL. Parameters live in one flat array: for each layer l in order, the
@@ -88,6 +91,9 @@ cdef bint is_narrow(int n_in, int n_out) noexcept nogil
 cdef void product(bint trans_a, int m, int n, int k, const floating* A, int lda,
                   const floating* B, int ldb, bint accumulate, floating* C,
                   int ldc) noexcept nogil
+
+cdef void simd_product(int m, int n, int k, const floating* A, int lda, const floating* B,
+                       int ldb, bint accumulate, floating* C, int ldc) noexcept nogil
 
 cdef void add_column_sums(const floating* D, Py_ssize_t n, int stride, Py_ssize_t first,
                           Py_ssize_t stop, floating* out) noexcept nogil

@@ -185,6 +185,17 @@ cdef void product(bint trans_a, int m, int n, int k, const floating* A, int lda,
         cmlp_tile_product_f64(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate)
 
 
+cdef void simd_product(int m, int n, int k, const floating* A, int lda, const floating* B,
+                       int ldb, bint accumulate, floating* C, int ldc) noexcept nogil:
+    """C = A B, or C += A B, row-major, always on the tile kernels (never BLAS, whatever the
+    sizes): for prediction (cmlp._inference), which must not depend on BLAS's process-wide
+    thread pool."""
+    if floating is float:
+        cmlp_tile_product_f32(m, n, k, A, lda, 1, B, ldb, C, ldc, accumulate)
+    else:
+        cmlp_tile_product_f64(m, n, k, A, lda, 1, B, ldb, C, ldc, accumulate)
+
+
 # ---------------------------------------------------------------------------------------
 # Narrow layers
 

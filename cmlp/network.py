@@ -12,6 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from cmlp import _inference
 from cmlp import _kernels
 from cmlp import _serialization
 from cmlp import _threads
@@ -227,29 +228,52 @@ class Network:
 
     # --- inference ---
 
+    def _predictor(self):
+        """The compiled predictor (cmlp._inference) over this network's own parameters: it
+        reads them where they are, so changes through the weight views count at once. Made
+        once, and again if the parameter array is replaced."""
+        predictor = self.__dict__.get("_predictor_cache")
+        if (predictor is None or predictor.params is not self._params
+                or predictor.activation != self.activation or predictor.loss != self.loss):
+            predictor = _inference.Model._view(self._params, self.layer_sizes,
+                                               self.activation, self.loss)
+            self._predictor_cache = predictor
+        return predictor
+
+    def _prediction_threads(self, X):
+        """Threads for predicting X: counting the CPUs costs as much as predicting a row, and
+        calls below _inference.PARALLEL_MIN_ROWS run on the calling thread anyway."""
+        try:
+            rows = len(X)
+        except TypeError:
+            return 1  # not an array: validation will say what is wrong
+        return self._kernel_threads() if rows >= _inference.PARALLEL_MIN_ROWS else 1
+
     @reads
-    def predict_proba(self, X):
-        """Class probabilities, (n_samples, n_classes)."""
+    def predict_proba(self, X, out=None):
+        """Class probabilities, (n_samples, n_classes).
+
+        out: an array to write them into and return (C-contiguous, the network's dtype,
+        shape (n_samples, n_classes)), for callers that reuse their buffers. Prediction runs
+        on cmlp's own kernels, never BLAS, and changes no process-wide setting. Raises
+        FloatingPointError if the network's outputs are not finite (weights overflowing).
+        """
         if not self.is_classifier:
             raise TypeError("predict_proba needs a cross_entropy network; this one is "
                             f"{self.loss!r}: use predict")
-        return self._proba(check_X(X, self.n_features, self.dtype))
+        return self._predictor().predict_proba(X, out, n_threads=self._prediction_threads(X))
 
     def _proba(self, X):
         """The outputs (probabilities, or a regression's values) of an already validated X."""
-        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        with self._threads(), self._workspace(X.shape[0]) as work:
-            _kernels.predict_proba(X, self._params, self._sizes, self._activation_code(),
-                                   work, out, LOSSES.index(self.loss))
-        _check_outputs(out, X, self._params)
-        return out
+        return self._predictor().outputs(X, n_threads=self._prediction_threads(X))
 
     @reads
-    def predict(self, X):
-        """Predicted class labels, (n_samples,) int64; for squared_error the predicted
-        values, (n_samples, n_outputs)."""
-        outputs = self._proba(check_X(X, self.n_features, self.dtype))
-        return outputs.argmax(axis=1) if self.is_classifier else outputs
+    def predict(self, X, out=None):
+        """Predicted class labels, (n_samples,) int64: the first largest probability of each
+        row (predict_proba's argmax); for squared_error the predicted values, (n_samples,
+        n_outputs). out: an array of that shape and type (int64, or the network's dtype) to
+        fill and return."""
+        return self._predictor().predict(X, out, n_threads=self._prediction_threads(X))
 
     @reads
     def score(self, X, y):
@@ -257,10 +281,19 @@ class Network:
         the coefficient of determination R^2, averaged over the outputs."""
         X = check_X(X, self.n_features, self.dtype)
         y = self._check_y(y, X.shape[0])
-        outputs = self._proba(X)
+        outputs = self._predictor().predict(X, n_threads=self._prediction_threads(X))
         if self.is_classifier:
-            return float(np.mean(outputs.argmax(axis=1) == y))
+            return float(np.mean(outputs == y))
         return _r2(y, outputs)
+
+    @reads
+    def to_onnx(self, path, *, opset=None):
+        """Write the network to path as an ONNX model (Gemm, Relu/Tanh/Sigmoid, Softmax and
+        ArgMax; opset 17 unless given, 13 at the least) whose outputs "probabilities" and
+        "label" are predict_proba's and predict's; see cmlp.onnx. Needs the onnx extra."""
+        from cmlp.onnx import to_onnx
+
+        return to_onnx(self, path, opset=opset)
 
     @reads
     def gradients(self, X, y, l2=0.0, *, sample_weight=None, l2_per_weight=False,
@@ -512,20 +545,6 @@ class Network:
     def load(cls, path):
         """Read a network written by save(); raises ValueError for anything else."""
         return _serialization.load(cls, path)
-
-
-def _check_outputs(proba, X, params):
-    """Never hand back NaN probabilities: they come from logits that overflowed (inputs or
-    weights near the dtype's maximum, or weights of a diverged training), and a caller
-    taking an argmax of them would get garbage silently."""
-    if np.isfinite(proba).all():
-        return
-    row = int(np.argwhere(~np.isfinite(proba))[0, 0])
-    raise FloatingPointError(
-        f"the network's outputs overflowed (first at row {row}): its weights reach "
-        f"{float(np.abs(params).max()):.3g} and the inputs {float(np.abs(X).max()):.3g} in "
-        f"absolute value, too large for {params.dtype.name}; rescale the inputs, or "
-        "retrain (with a smaller learning_rate if the training diverged)")
 
 
 class _Fallback:

@@ -1,63 +1,140 @@
-"""Another extension can cimport cmlp's kernels: build one against the installed .pxd files."""
+"""The public Cython/C API (cmlp/inference.pxd, cmlp_inference.h): an extension built here
+against it predicts like Network, reports bad calls by status, and refuses to import against
+a cmlp of another ABI version. (tests/test_downstream.py builds a whole package with pip.)"""
+import ctypes
 import os
 import subprocess
 import sys
 import textwrap
+import types
 
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose, assert_array_equal
 
 pytest.importorskip("Cython")
 
+import cmlp
+from cmlp import Network
+from cmlp.inference import Model
+
 SOURCE = textwrap.dedent("""
     # cython: language_level=3
-    from cmlp._blas cimport gemm
-    from cmlp._kernels cimport softmax_cross_entropy
+    from libc.stdint cimport int64_t
+    from cmlp cimport inference as ci
 
-    def product(double[:, ::1] A, double[:, ::1] B, double[:, ::1] C):
-        with nogil:
-            gemm(False, False, A.shape[0], B.shape[1], A.shape[1], 1.0, &A[0, 0],
-                 A.shape[1], &B[0, 0], B.shape[1], 0.0, &C[0, 0], C.shape[1])
+    ci.import_inference()
 
-    def softmax_loss(float[:, ::1] Z, int[::1] y):
-        cdef double loss = 0
-        cdef Py_ssize_t correct = 0
+    CODES = dict(OK=ci.CMLP_OK, NONFINITE_INPUT=ci.CMLP_NONFINITE_INPUT,
+                 WRONG_DTYPE=ci.CMLP_WRONG_DTYPE, BAD_ARGUMENT=ci.CMLP_BAD_ARGUMENT)
+
+    def reimport():
+        ci.import_inference()
+
+    def describe(model):
+        cdef const ci.cmlp_model* m = ci.cmlp_model_from_object(model)
+        return (ci.cmlp_model_dtype(m), ci.cmlp_model_n_features(m),
+                ci.cmlp_model_n_classes(m))
+
+    def proba32(model, const float[:, ::1] X, float[:, ::1] out):
+        cdef const ci.cmlp_model* m = ci.cmlp_model_from_object(model)
+        cdef int status
         with nogil:
-            softmax_cross_entropy(&Z[0, 0], &y[0], Z.shape[0], Z.shape[1], &loss, &correct)
-        return loss, correct
+            status = ci.cmlp_predict_proba_f32(m, &X[0, 0], X.shape[0], &out[0, 0])
+        return status
+
+    def labels64(model, const double[:, ::1] X, int64_t[::1] out):
+        cdef const ci.cmlp_model* m = ci.cmlp_model_from_object(model)
+        cdef int status
+        with nogil:
+            status = ci.cmlp_predict_f64(m, &X[0, 0], X.shape[0], &out[0])
+        return status
+
+    def negative_rows(model, const double[:, ::1] X, double[:, ::1] out):
+        cdef const ci.cmlp_model* m = ci.cmlp_model_from_object(model)
+        return ci.cmlp_predict_proba_f64(m, &X[0, 0], -1, &out[0, 0])
 """)
 
 SETUP = textwrap.dedent("""
-    import sys
+    import os, sys
+    import cmlp
     from Cython.Build import cythonize
-    from setuptools import setup
-    setup(ext_modules=cythonize("embedder.pyx", include_path=[sys.argv[1]]),
+    from setuptools import Extension, setup
+    setup(ext_modules=cythonize(
+              [Extension("embedder", ["embedder.pyx"], include_dirs=[cmlp.get_include()])],
+              include_path=[os.path.dirname(os.path.dirname(cmlp.__file__))]),
           script_args=["build_ext", "--inplace"])
 """)
 
 
-def test_an_extension_cimports_gemm_and_softmax(tmp_path):
+@pytest.fixture(scope="module")
+def embedder(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("embedder")
     (tmp_path / "embedder.pyx").write_text(SOURCE)
     (tmp_path / "setup.py").write_text(SETUP)
-    import cmlp
-
-    # The directory holding the cmlp package, where the .pxd files are found.
-    package_root = os.path.dirname(os.path.dirname(cmlp.__file__))
-    build = subprocess.run([sys.executable, "setup.py", package_root], cwd=tmp_path,
-                           capture_output=True, text=True)
+    build = subprocess.run([sys.executable, "setup.py"], cwd=tmp_path, capture_output=True,
+                           text=True)
     assert build.returncode == 0, build.stderr[-3000:]
     sys.path.insert(0, str(tmp_path))
     try:
         import embedder
     finally:
         sys.path.remove(str(tmp_path))
-    rng = np.random.default_rng(0)
-    A, B = rng.normal(size=(3, 4)), rng.normal(size=(4, 5))
-    C = np.zeros((3, 5))
-    embedder.product(A, B, C)
-    np.testing.assert_allclose(C, A @ B, rtol=1e-12)
-    Z = np.array([[2.0, 0.0], [0.0, 3.0]], dtype=np.float32)
-    loss, correct = embedder.softmax_loss(Z, np.array([0, 0], dtype=np.int32))
-    assert correct == 1
-    assert loss == pytest.approx(np.log1p(np.exp(-2)) + np.log1p(np.exp(3)), rel=1e-6)
-    np.testing.assert_allclose(Z.sum(axis=1), 1, rtol=1e-6)
+    return embedder
+
+
+def test_an_extension_predicts_like_network(embedder):
+    net32 = Network([30, 20, 4], dtype="float32", seed=0)
+    X = np.random.default_rng(0).normal(size=(50, 30)).astype(np.float32)
+    out = np.empty((50, 4), np.float32)
+    assert embedder.proba32(Model(net32), X, out) == embedder.CODES["OK"]
+    assert_allclose(out, net32.predict_proba(X), rtol=1e-5, atol=1e-7)
+    assert embedder.describe(Model(net32)) == (0, 30, 4)
+
+    net64 = Network([30, 20, 4], dtype="float64", seed=0)
+    labels = np.empty(50, np.int64)
+    assert embedder.labels64(Model(net64), X.astype(np.float64), labels) == 0
+    assert_array_equal(labels, net64.predict(X.astype(np.float64)))
+
+
+def test_bad_calls_return_a_status(embedder):
+    model32 = Model(Network([3, 4, 2], dtype="float32", seed=0))
+    X = np.ones((2, 3), np.float32)
+    X[1, 2] = np.inf
+    assert embedder.proba32(model32, X, np.empty((2, 2), np.float32)) == \
+        embedder.CODES["NONFINITE_INPUT"]
+    assert embedder.labels64(model32, np.ones((2, 3)), np.empty(2, np.int64)) == \
+        embedder.CODES["WRONG_DTYPE"]
+    model64 = Model(Network([3, 4, 2], dtype="float64", seed=0))
+    assert embedder.negative_rows(model64, np.ones((1, 3)), np.empty((1, 2))) == \
+        embedder.CODES["BAD_ARGUMENT"]
+    with pytest.raises(TypeError, match="cmlp.inference.Model"):
+        embedder.describe(Network([3, 4, 2]))
+
+
+class _Table(ctypes.Structure):  # the head of cmlp_inference_api
+    _fields_ = [("abi_version", ctypes.c_uint), ("api_version", ctypes.c_uint)]
+
+
+@pytest.mark.parametrize("abi, api, message", [
+    (2, 1, "built against cmlp inference ABI version 1, but the installed cmlp has ABI "
+           "version 2"),
+    (1, 0, "needs cmlp inference API version 1 or later"),
+])
+def test_an_extension_refuses_another_abi_version(embedder, monkeypatch, abi, api, message):
+    table = _Table(abi, api)
+    new_capsule = ctypes.pythonapi.PyCapsule_New
+    new_capsule.restype = ctypes.py_object
+    new_capsule.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+    name = ctypes.c_char_p(b"cmlp.inference._C_API")
+    fake = types.ModuleType("cmlp.inference")
+    fake._C_API = new_capsule(ctypes.addressof(table), name, None)
+    monkeypatch.setitem(sys.modules, "cmlp.inference", fake)
+    with pytest.raises(ImportError, match=message):
+        embedder.reimport()
+    monkeypatch.undo()
+    embedder.reimport()  # the real one again
+
+
+def test_get_include_holds_the_header():
+    assert os.path.isfile(os.path.join(cmlp.get_include(), "cmlp_inference.h"))

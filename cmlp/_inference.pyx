@@ -1,0 +1,591 @@
+"""Prediction: a network's forward pass and softmax, n rows into the caller's buffer.
+
+Behind Network.predict / predict_proba / score and behind the public inference API
+(cmlp.inference.Model, cmlp/inference.pxd, cmlp/include/cmlp_inference.h).
+
+Every call brings its own work memory (the stack for a few rows, malloc otherwise), so any
+number of threads may predict with one model at once. Products run on cmlp's tile and narrow
+kernels only, never on BLAS: a prediction neither depends on nor touches BLAS's thread pool,
+or any other process-wide setting. Large calls from Network are cut into one chunk of rows
+per thread (OpenMP); the C API computes on the calling thread.
+
+Narrow layers (few outputs, many inputs) run fastest on the narrow kernels, which read the
+weights transposed (pack_narrow_rows). A Model packs them once, when it is made; a Network,
+whose weights the user may change at any time through its views, packs them per call when
+the call has enough rows to repay it, and otherwise runs those layers on the tile kernels.
+"""
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+from cpython.pycapsule cimport PyCapsule_New
+
+from cmlp._kernels cimport (activate, is_narrow, narrow_forward, pack_narrow_rows,
+                            simd_product, softmax_cross_entropy)
+
+cdef extern from "denormals.h" nogil:
+    unsigned int cmlp_flush_denormals()
+    void cmlp_restore_denormals(unsigned int previous)
+
+cdef extern from "cmlp_inference.h":
+    enum:
+        CMLP_INFERENCE_ABI_VERSION
+        CMLP_INFERENCE_API_VERSION
+        CMLP_FLOAT32
+        CMLP_FLOAT64
+        CMLP_OK
+        CMLP_NONFINITE_INPUT
+        CMLP_NONFINITE_OUTPUT
+        CMLP_WRONG_DTYPE
+        CMLP_BAD_ARGUMENT
+        CMLP_NO_MEMORY
+        CMLP_NOT_A_CLASSIFIER
+    const char* CMLP_INFERENCE_CAPSULE
+
+    ctypedef struct cmlp_model:
+        pass
+
+    ctypedef struct cmlp_inference_api:
+        unsigned int abi_version
+        unsigned int api_version
+        const cmlp_model* (*model_from_object)(object) except NULL
+        int (*model_dtype)(const cmlp_model*) noexcept nogil
+        int (*model_n_features)(const cmlp_model*) noexcept nogil
+        int (*model_n_classes)(const cmlp_model*) noexcept nogil
+        int (*predict_proba_f32)(const cmlp_model*, const float*, Py_ssize_t,
+                                 float*) noexcept nogil
+        int (*predict_proba_f64)(const cmlp_model*, const double*, Py_ssize_t,
+                                 double*) noexcept nogil
+        int (*predict_f32)(const cmlp_model*, const float*, Py_ssize_t,
+                           int64_t*) noexcept nogil
+        int (*predict_f64)(const cmlp_model*, const double*, Py_ssize_t,
+                           int64_t*) noexcept nogil
+
+ABI_VERSION = CMLP_INFERENCE_ABI_VERSION
+API_VERSION = CMLP_INFERENCE_API_VERSION
+
+cdef enum:
+    # Rows that go through all layers at once: their activations stay in cache, and the
+    # tile kernels take up to 256 rows.
+    BLOCK_ROWS = 128
+    # A call on a Network packs its narrow layers from this many rows on (below, the tile
+    # kernels run those layers straight from the weights).
+    PACK_MIN_ROWS = 8
+    # Work memory up to this size lives on the stack (a call of a few rows allocates nothing).
+    STACK_BYTES = 8192
+    # Network calls cut rows across threads from this many rows per thread on.
+    MIN_ROWS_PER_THREAD = 64
+    MAX_THREADS = 256
+
+
+# Calls of fewer rows run on one thread, whatever n_threads says.
+PARALLEL_MIN_ROWS = 2 * MIN_ROWS_PER_THREAD
+
+
+cdef struct ModelData:
+    int dtype                 # CMLP_FLOAT32 or CMLP_FLOAT64
+    int n_layers
+    int activation            # cmlp._kernels.Activation
+    bint softmax              # a classifier's softmax output; else identity (regression)
+    const int* sizes          # n_layers + 1
+    const void* params        # the layout of cmlp._kernels: W_0, b_0, W_1, b_1, ...
+    const void* packed        # the narrow layers' weights, transposed; NULL: per call
+    Py_ssize_t narrow_size    # values in packed
+    int max_hidden            # widest hidden layer (0 without one)
+
+
+# ---------------------------------------------------------------------------------------
+# The computation (no GIL; trusts its inputs)
+
+cdef bint _nonfinite(const floating* x, Py_ssize_t size) noexcept nogil:
+    """Whether x holds NaN or infinity: an exponent of all ones, found with integer
+    operations that vectorise (a float compare loop would stop at the first hit)."""
+    cdef Py_ssize_t i
+    cdef const uint32_t* u32
+    cdef const uint64_t* u64
+    cdef uint32_t hits32 = 0
+    cdef uint64_t hits64 = 0
+    if floating is float:
+        u32 = <const uint32_t*> x
+        for i in range(size):
+            hits32 |= (u32[i] & 0x7f800000u) == 0x7f800000u
+        return hits32 != 0
+    else:
+        u64 = <const uint64_t*> x
+        for i in range(size):
+            hits64 |= (u64[i] & 0x7ff0000000000000u) == 0x7ff0000000000000u
+        return hits64 != 0
+
+
+cdef void _pack(const ModelData* m, const floating* params, floating* packed) noexcept nogil:
+    """Every narrow layer's weights, transposed, layer after layer (as _forward reads them)."""
+    cdef Py_ssize_t offset = 0
+    cdef int l, n_in, n_out
+    for l in range(m.n_layers):
+        n_in = m.sizes[l]
+        n_out = m.sizes[l + 1]
+        if is_narrow(n_in, n_out):
+            pack_narrow_rows(params + offset, n_in, n_out, 0, n_in, packed)
+            packed += <Py_ssize_t> n_in * n_out
+        offset += <Py_ssize_t> n_in * n_out + n_out
+
+
+cdef void _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
+                   const floating* packed, floating* hidden, floating* probs) noexcept nogil:
+    """Class probabilities of rows of X (at most BLOCK_ROWS) into probs (rows x classes).
+
+    hidden holds 2 x rows x max_hidden values: the hidden layers' outputs alternate between
+    its halves. packed is NULL or the narrow layers' packed weights."""
+    cdef const floating* params = <const floating*> m.params
+    cdef const floating* inputs = X
+    cdef const floating* W
+    cdef floating* dest
+    cdef Py_ssize_t offset = 0, i, half = rows * m.max_hidden
+    cdef int l, n_in, n_out
+    for l in range(m.n_layers):
+        n_in = m.sizes[l]
+        n_out = m.sizes[l + 1]
+        W = params + offset
+        dest = probs if l == m.n_layers - 1 else hidden + (l % 2) * half
+        if packed != NULL and is_narrow(n_in, n_out):
+            narrow_forward(inputs, rows, n_in, packed, W + <Py_ssize_t> n_in * n_out, n_out,
+                           dest)
+        else:
+            for i in range(rows):  # rows start as the bias; the product is added to them
+                memcpy(dest + i * n_out, W + <Py_ssize_t> n_in * n_out,
+                       n_out * sizeof(floating))
+            simd_product(<int> rows, n_out, n_in, inputs, n_in, W, n_out, True, dest, n_out)
+        if packed != NULL and is_narrow(n_in, n_out):
+            packed += <Py_ssize_t> n_in * n_out
+        if l < m.n_layers - 1:
+            activate(dest, rows * n_out, m.activation)
+        inputs = dest
+        offset += <Py_ssize_t> n_in * n_out + n_out
+    if m.softmax:
+        softmax_cross_entropy(probs, NULL, rows, m.sizes[m.n_layers], NULL, NULL)
+
+
+cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
+                       const floating* packed, floating* out, int64_t* labels) noexcept nogil:
+    """Rows [0, n) of X, block by block, on this thread: probabilities into out (n x classes)
+    or, if out is NULL, labels into labels. Returns a CMLP_ status."""
+    cdef int n_classes = m.sizes[m.n_layers], j, best
+    cdef Py_ssize_t n_features = m.sizes[0], first, rows, i, values, block
+    cdef double stack[1024]  # STACK_BYTES
+    cdef void* heap = NULL
+    cdef floating* work
+    cdef floating* hidden
+    cdef floating* probs
+    cdef floating* p
+    cdef int status = CMLP_OK
+    cdef unsigned int fp_mode
+    if n <= 0:
+        return CMLP_OK
+    block = min(n, <Py_ssize_t> BLOCK_ROWS)
+    values = 2 * block * m.max_hidden + (block * n_classes if out == NULL else 0)
+    if values * sizeof(floating) <= sizeof(stack):
+        work = <floating*> stack
+    else:
+        heap = malloc(values * sizeof(floating) + 64)
+        if heap == NULL:
+            return CMLP_NO_MEMORY
+        work = <floating*> ((<uintptr_t> heap + 63) & ~(<uintptr_t> 63))  # a cache line
+    hidden = work
+    fp_mode = cmlp_flush_denormals()
+    first = 0
+    while first < n:
+        rows = min(block, n - first)
+        if _nonfinite(X + first * n_features, rows * n_features):
+            status = CMLP_NONFINITE_INPUT
+            break
+        probs = out + first * n_classes if out != NULL else work + 2 * block * m.max_hidden
+        _forward(m, X + first * n_features, rows, packed, hidden, probs)
+        if m.softmax:
+            for i in range(rows * n_classes):  # NaN fails every comparison
+                if not probs[i] == probs[i]:
+                    status = CMLP_NONFINITE_OUTPUT  # the other rows are still computed
+        elif _nonfinite(probs, rows * n_classes):  # a regression's values: infinity too
+            status = CMLP_NONFINITE_OUTPUT
+        if out == NULL:
+            for i in range(rows):  # the first largest, as numpy's argmax
+                p = probs + i * n_classes
+                best = 0
+                for j in range(1, n_classes):
+                    if p[j] > p[best]:
+                        best = j
+                labels[first + i] = best
+        first += rows
+    cmlp_restore_denormals(fp_mode)
+    free(heap)
+    return status
+
+
+cdef int _combine(int a, int b) noexcept nogil:
+    """One status for a call from those of its chunks: failures first, then bad input."""
+    if a < 0 or b < 0:
+        return min(a, b)
+    if a == CMLP_OK or b == CMLP_OK:
+        return max(a, b)
+    return min(a, b)
+
+
+cdef int _predict(const ModelData* m, const floating* X, Py_ssize_t n, floating* out,
+                  int64_t* labels, int n_threads) noexcept nogil:
+    """All n rows, on up to n_threads threads (each with its own work memory)."""
+    cdef const floating* packed = <const floating*> m.packed
+    cdef floating* own_packed = NULL
+    cdef Py_ssize_t chunk, first
+    cdef int t, status = CMLP_OK
+    cdef int statuses[MAX_THREADS]
+    if packed == NULL and m.narrow_size > 0 and n >= PACK_MIN_ROWS:
+        own_packed = <floating*> malloc(m.narrow_size * sizeof(floating))
+        if own_packed == NULL:
+            return CMLP_NO_MEMORY
+        _pack(m, <const floating*> m.params, own_packed)
+        packed = own_packed
+    n_threads = <int> max(1, min(<Py_ssize_t> min(n_threads, MAX_THREADS),
+                                 n // MIN_ROWS_PER_THREAD))
+    if n_threads == 1:  # no OpenMP region: cheaper for a few rows
+        status = _predict_rows(m, X, n, packed, out, labels)
+    else:
+        # Whole blocks per thread: every row meets the same kernels in the same place of its
+        # block whatever the thread count, so the count does not change a single bit.
+        chunk = (n + n_threads - 1) // n_threads
+        chunk = (chunk + BLOCK_ROWS - 1) // BLOCK_ROWS * BLOCK_ROWS
+        n_threads = <int> ((n + chunk - 1) // chunk)
+        for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
+            first = t * chunk
+            statuses[t] = _predict_rows(
+                m, X + first * m.sizes[0], min(chunk, n - first), packed,
+                out + first * m.sizes[m.n_layers] if out != NULL else NULL,
+                labels + first if labels != NULL else NULL)
+        for t in range(n_threads):
+            status = _combine(status, statuses[t])
+    free(own_packed)
+    return status
+
+
+# ---------------------------------------------------------------------------------------
+# The C API (cmlp_inference.h), exported as a capsule
+
+cdef int _model_dtype(const cmlp_model* model) noexcept nogil:
+    return (<const ModelData*> model).dtype
+
+
+cdef int _model_n_features(const cmlp_model* model) noexcept nogil:
+    return (<const ModelData*> model).sizes[0]
+
+
+cdef int _model_n_classes(const cmlp_model* model) noexcept nogil:
+    cdef const ModelData* m = <const ModelData*> model
+    return m.sizes[m.n_layers]
+
+
+cdef int _check_call(const cmlp_model* model, const void* X, Py_ssize_t n, void* out,
+                     int dtype) noexcept nogil:
+    if model == NULL or n < 0 or (n > 0 and (X == NULL or out == NULL)):
+        return CMLP_BAD_ARGUMENT
+    if (<const ModelData*> model).dtype != dtype:
+        return CMLP_WRONG_DTYPE
+    return CMLP_OK
+
+
+cdef int _predict_proba_f32(const cmlp_model* model, const float* X, Py_ssize_t n,
+                            float* out) noexcept nogil:
+    cdef int status = _check_call(model, X, n, out, CMLP_FLOAT32)
+    if status != CMLP_OK:
+        return status
+    return _predict(<const ModelData*> model, X, n, out, NULL, 1)
+
+
+cdef int _predict_proba_f64(const cmlp_model* model, const double* X, Py_ssize_t n,
+                            double* out) noexcept nogil:
+    cdef int status = _check_call(model, X, n, out, CMLP_FLOAT64)
+    if status != CMLP_OK:
+        return status
+    return _predict(<const ModelData*> model, X, n, out, NULL, 1)
+
+
+cdef int _predict_f32(const cmlp_model* model, const float* X, Py_ssize_t n,
+                      int64_t* labels) noexcept nogil:
+    cdef int status = _check_call(model, X, n, labels, CMLP_FLOAT32)
+    if status == CMLP_OK and not (<const ModelData*> model).softmax:
+        return CMLP_NOT_A_CLASSIFIER
+    if status != CMLP_OK:
+        return status
+    return _predict(<const ModelData*> model, X, n, <float*> NULL, labels, 1)
+
+
+cdef int _predict_f64(const cmlp_model* model, const double* X, Py_ssize_t n,
+                      int64_t* labels) noexcept nogil:
+    cdef int status = _check_call(model, X, n, labels, CMLP_FLOAT64)
+    if status == CMLP_OK and not (<const ModelData*> model).softmax:
+        return CMLP_NOT_A_CLASSIFIER
+    if status != CMLP_OK:
+        return status
+    return _predict(<const ModelData*> model, X, n, <double*> NULL, labels, 1)
+
+
+cdef const cmlp_model* _model_from_object(object obj) except NULL:
+    if not isinstance(obj, Model):
+        raise TypeError(
+            f"expected a cmlp.inference.Model, got {type(obj).__name__}; make one with "
+            "cmlp.inference.Model(network)")
+    return <const cmlp_model*> &(<Model> obj).data
+
+
+cdef cmlp_inference_api _api
+_api.abi_version = CMLP_INFERENCE_ABI_VERSION
+_api.api_version = CMLP_INFERENCE_API_VERSION
+_api.model_from_object = _model_from_object
+_api.model_dtype = _model_dtype
+_api.model_n_features = _model_n_features
+_api.model_n_classes = _model_n_classes
+_api.predict_proba_f32 = _predict_proba_f32
+_api.predict_proba_f64 = _predict_proba_f64
+_api.predict_f32 = _predict_f32
+_api.predict_f64 = _predict_f64
+_C_API = PyCapsule_New(<void*> &_api, CMLP_INFERENCE_CAPSULE, NULL)
+
+
+# ---------------------------------------------------------------------------------------
+# Python
+
+cdef int _compute(const ModelData* m, const floating[:, ::1] X, out, bint labels,
+                  int n_threads) except? -100:
+    """_predict on validated arrays: out is (n, classes) of X's dtype, or (n,) int64."""
+    cdef floating[:, ::1] probs
+    cdef int64_t[::1] classes
+    cdef int status
+    cdef Py_ssize_t n = X.shape[0]
+    if labels:
+        classes = out
+        with nogil:
+            status = _predict(m, &X[0, 0], n, <floating*> NULL, &classes[0], n_threads)
+    else:
+        probs = out
+        with nogil:
+            status = _predict(m, &X[0, 0], n, &probs[0, 0], NULL, n_threads)
+    return status
+
+
+def _overflow_error(proba, X, params):
+    """NaN probabilities come from logits that overflowed (inputs or weights near the dtype's
+    maximum, or the weights of a diverged training): never hand them back, since an argmax
+    of them is garbage."""
+    row = int(np.argwhere(~np.isfinite(proba))[0, 0])
+    return FloatingPointError(
+        f"the network's outputs overflowed (first at row {row}): its weights reach "
+        f"{float(np.abs(params).max()):.3g} and the inputs {float(np.abs(X).max()):.3g} in "
+        f"absolute value, too large for {params.dtype.name}; rescale the inputs, or "
+        "retrain (with a smaller learning_rate if the training diverged)")
+
+
+def _rebuild(params, layer_sizes, activation, loss, frozen):
+    """Unpickle a Model (see Model.__reduce__)."""
+    cdef Model model = Model.__new__(Model)
+    model._setup(params, layer_sizes, activation, loss, frozen)
+    if frozen:
+        params.flags.writeable = False
+    return model
+
+
+cdef object _FLOAT32 = np.dtype(np.float32)
+cdef object _FLOAT64 = np.dtype(np.float64)
+cdef object _INT64 = np.dtype(np.int64)
+cdef object _ndarray = np.ndarray
+
+
+cdef class Model:
+    """A trained network frozen for prediction: its own copy of the weights (with the
+    narrow layers packed once), immutable, safe to use from any number of threads at once.
+
+    ``Model(network)`` copies a cmlp Network's weights; later training of the network does
+    not change the model. ``predict_proba`` and ``predict`` release the GIL while they
+    compute; Cython and C code reach the same model through cmlp/inference.pxd and
+    cmlp_inference.h (``cmlp.get_include()``).
+    """
+    cdef ModelData data
+    cdef object _params   # the arrays data points into, kept alive here
+    cdef object _packed
+    cdef object _sizes
+    cdef bint _frozen     # a Model's own copy, not a Network's live view
+    cdef readonly object dtype
+    cdef readonly tuple layer_sizes
+    cdef readonly str activation
+    cdef readonly str loss   # "cross_entropy" (softmax output) or "squared_error" (identity)
+
+    def __init__(self, network):
+        from cmlp.network import Network
+        if not isinstance(network, Network):
+            raise TypeError(
+                f"Model(network) takes a cmlp.Network, got {type(network).__name__}")
+        with network._guard.reading("Model"):  # not while fit changes the weights
+            params = np.array(network._params, dtype=network.dtype, copy=True, order="C")
+        self._setup(params, network.layer_sizes, network.activation,
+                    getattr(network, "loss", "cross_entropy"), True)
+        params.flags.writeable = False
+
+    @staticmethod
+    def _view(params, layer_sizes, activation, loss):
+        """For Network: a model that reads params where they are (the network's own array,
+        which the user may change between calls), packing narrow layers per call."""
+        cdef Model model = Model.__new__(Model)
+        model._setup(params, layer_sizes, activation, loss, False)
+        return model
+
+    cdef _setup(self, params, layer_sizes, str activation, str loss, bint pack):
+        from cmlp.reference import ACTIVATIONS, LOSSES  # orders give the kernels' codes
+        cdef float[::1] packed32
+        cdef double[::1] packed64
+        cdef float[::1] params32
+        cdef double[::1] params64
+        cdef int[::1] sizes
+        cdef int l
+        self._frozen = pack
+        self.layer_sizes = tuple([int(s) for s in layer_sizes])
+        self.activation = activation
+        self.loss = loss
+        self.data.softmax = LOSSES.index(loss) == 0
+        self._params = params
+        self._sizes = np.asarray(self.layer_sizes, dtype=np.int32)
+        sizes = self._sizes
+        self.data.n_layers = len(self.layer_sizes) - 1
+        self.data.activation = ACTIVATIONS.index(activation)
+        self.data.sizes = &sizes[0]
+        self.data.max_hidden = 0
+        self.data.narrow_size = 0
+        for l in range(self.data.n_layers):
+            if 0 < l:
+                self.data.max_hidden = max(self.data.max_hidden, sizes[l])
+            if is_narrow(sizes[l], sizes[l + 1]):
+                self.data.narrow_size += <Py_ssize_t> sizes[l] * sizes[l + 1]
+        self.data.packed = NULL
+        if params.dtype == _FLOAT32:
+            self.dtype = _FLOAT32
+            self.data.dtype = CMLP_FLOAT32
+            params32 = params
+            self.data.params = &params32[0]
+        elif params.dtype == _FLOAT64:
+            self.dtype = _FLOAT64
+            self.data.dtype = CMLP_FLOAT64
+            params64 = params
+            self.data.params = &params64[0]
+        else:
+            raise TypeError(f"a model holds float32 or float64 weights, not {params.dtype}")
+        if pack and self.data.narrow_size > 0:
+            self._packed = np.empty(self.data.narrow_size, dtype=self.dtype)
+            if self.data.dtype == CMLP_FLOAT32:
+                packed32 = self._packed
+                _pack(&self.data, <const float*> self.data.params, &packed32[0])
+                self.data.packed = &packed32[0]
+            else:
+                packed64 = self._packed
+                _pack(&self.data, <const double*> self.data.params, &packed64[0])
+                self.data.packed = &packed64[0]
+            self._packed.flags.writeable = False
+
+    def __reduce__(self):
+        # Network's copies and pickles carry its predictor along: the params array is the
+        # network's own, so the copy reads the copy's array (pickle keeps the identity).
+        return _rebuild, (self._params, self.layer_sizes, self.activation, self.loss,
+                          self._frozen)
+
+    def __repr__(self):
+        loss = "" if self.data.softmax else f", loss={self.loss!r}"
+        return (f"Model({list(self.layer_sizes)}, dtype={self.dtype.name!r}, "
+                f"activation={self.activation!r}{loss})")
+
+    @property
+    def n_features(self):
+        return self.layer_sizes[0]
+
+    @property
+    def n_classes(self):
+        return self.data.sizes[self.data.n_layers]
+
+    @property
+    def params(self):
+        """The network's parameters in cmlp's flat layout (a read-only view for a Model)."""
+        return self._params
+
+    def predict_proba(self, X, out=None, *, n_threads=1):
+        """Class probabilities of the rows of X, (n_samples, n_classes), into out if given
+        (a C-contiguous array of the model's dtype, reused as is)."""
+        if not self.data.softmax:
+            raise TypeError("predict_proba needs a cross_entropy network; this one is "
+                            f"{self.loss!r}: use predict")
+        return self._run(X, out, False, n_threads)
+
+    def predict(self, X, out=None, *, n_threads=1):
+        """Predicted class labels, (n_samples,) int64, into out if given; for a
+        squared_error network the predicted values, (n_samples, n_outputs)."""
+        return self._run(X, out, self.data.softmax, n_threads)
+
+    def outputs(self, X, out=None, *, n_threads=1):
+        """The last layer's outputs: probabilities (cross_entropy) or values."""
+        return self._run(X, out, False, n_threads)
+
+    cdef object _run(self, X, out, bint labels, n_threads):
+        if n_threads != 1:
+            from cmlp import _threads
+            from cmlp._validation import check_positive_int
+            # one thread in a forked child, whose OpenMP pool would hang
+            n_threads = _threads.kernel_threads(check_positive_int("n_threads", n_threads))
+        if type(X) is not _ndarray or (<object> X).dtype is not self.dtype or X.ndim != 2 \
+                or not X.flags.c_contiguous or X.shape[1] != self.data.sizes[0] \
+                or X.shape[0] == 0:
+            X = self._checked(X)
+        if out is None:
+            if labels:
+                out = np.empty(X.shape[0], dtype=_INT64)
+            else:
+                out = np.empty((X.shape[0], self.data.sizes[self.data.n_layers]),
+                               dtype=self.dtype)
+        else:
+            self._check_out(X, out, labels)
+        if self.data.dtype == CMLP_FLOAT32:
+            status = _compute[float](&self.data, X, out, labels, n_threads)
+        else:
+            status = _compute[double](&self.data, X, out, labels, n_threads)
+        if status != CMLP_OK:
+            self._raise(status, X, out, labels)
+        return out
+
+    cdef object _checked(self, X):
+        from cmlp._validation import check_X
+        return check_X(X, self.data.sizes[0], self.dtype)
+
+    cdef _check_out(self, X, out, bint labels):
+        n, n_classes = X.shape[0], self.data.sizes[self.data.n_layers]
+        shape = (n,) if labels else (n, n_classes)
+        dtype = _INT64 if labels else self.dtype
+        if type(out) is not _ndarray or out.dtype != dtype or out.shape != shape \
+                or not out.flags.c_contiguous or not out.flags.writeable:
+            got = (f"a {'' if out.flags.c_contiguous else 'non-contiguous '}"
+                   f"{'' if out.flags.writeable else 'read-only '}{out.dtype} array of shape "
+                   f"{out.shape}" if isinstance(out, np.ndarray) else type(out).__name__)
+            raise ValueError(f"out must be a writeable C-contiguous {dtype} array of shape "
+                             f"{shape}; got {got}")
+        if np.may_share_memory(out, X):
+            raise ValueError("out must not overlap X")
+
+    cdef _raise(self, int status, X, out, bint labels):
+        if status == CMLP_NONFINITE_INPUT:
+            from cmlp._validation import check_X
+            check_X(X, self.data.sizes[0], self.dtype)  # raises, naming the first bad value
+            raise ValueError("X holds NaN or infinity; expected finite values")
+        if status == CMLP_NONFINITE_OUTPUT:
+            if labels:  # the probabilities, computed again (the NaN stays, unreported)
+                out = np.empty((X.shape[0], self.n_classes), dtype=self.dtype)
+                if self.data.dtype == CMLP_FLOAT32:
+                    _compute[float](&self.data, X, out, False, 1)
+                else:
+                    _compute[double](&self.data, X, out, False, 1)
+            raise _overflow_error(out, X, self._params)
+        if status == CMLP_NO_MEMORY:
+            raise MemoryError("no memory for the prediction's work buffers")
+        raise RuntimeError(f"prediction failed with status {status}")
