@@ -534,7 +534,7 @@ class Network:
                 return label
         return label + " (whose outputs are not finite either: check the inputs' scale)"
 
-    # --- persistence ---    # --- persistence ---
+    # --- persistence ---
 
     @reads
     def save(self, path):
