@@ -12,6 +12,17 @@ import pytest
 from cmlp import Network, _kernels, _threads
 
 needs_openmp = pytest.mark.skipif(not _kernels.openmp_enabled(), reason="built without OpenMP")
+
+
+def _openmp_runtime_is_libgomp():
+    from threadpoolctl import threadpool_info
+    return any(lib.get("internal_api") == "openmp" and "libgomp" in lib.get("filepath", "")
+               for lib in threadpool_info())
+
+
+# OMP_DISPLAY_ENV at load time is libgomp's; a Clang build links LLVM's libomp instead.
+needs_libgomp = pytest.mark.skipif(not _openmp_runtime_is_libgomp(),
+                                   reason="cmlp's OpenMP runtime is not libgomp")
 needs_two_cpus = pytest.mark.skipif(_threads.usable_cpus() < 2, reason="needs 2 usable CPUs")
 
 
@@ -112,6 +123,7 @@ def test_a_child_forked_after_two_threads_ran_does_not_hang():
 
 
 @needs_openmp
+@needs_libgomp
 @pytest.mark.parametrize("user_env, expected", [({}, "PASSIVE"),
                                                  ({"OMP_WAIT_POLICY": "active"}, "ACTIVE")])
 def test_threads_sleep_at_barriers_unless_the_user_chose(user_env, expected):
