@@ -71,9 +71,6 @@ cdef enum:
     # Rows that go through all layers at once: their activations stay in cache, and the
     # tile kernels take up to 256 rows.
     BLOCK_ROWS = 128
-    # A call on a Network packs its narrow layers from this many rows on (below, the tile
-    # kernels run those layers straight from the weights).
-    PACK_MIN_ROWS = 8
     # Work memory up to this size lives on the stack (a call of a few rows allocates nothing).
     STACK_BYTES = 8192
     # Network calls cut rows across threads from this many rows per thread on.
@@ -240,7 +237,7 @@ cdef int _predict(const ModelData* m, const floating* X, Py_ssize_t n, floating*
     cdef Py_ssize_t chunk, first
     cdef int t, status = CMLP_OK
     cdef int statuses[MAX_THREADS]
-    if packed == NULL and m.narrow_size > 0 and n >= PACK_MIN_ROWS:
+    if packed == NULL and m.narrow_size > 0:
         own_packed = <floating*> malloc(m.narrow_size * sizeof(floating))
         if own_packed == NULL:
             return CMLP_NO_MEMORY

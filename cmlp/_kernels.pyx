@@ -207,11 +207,11 @@ cdef void pack_narrow_rows(const floating* W, int n_in, int n_out, Py_ssize_t fi
                            Py_ssize_t stop, floating* packed) noexcept nogil:
     """Rows [first, stop) of a narrow layer's weights W (n_in x n_out) into packed, the
     layer's transposed copy (n_out x n_in), as the forward kernel reads them: one row of
-    weights per output."""
+    weights per output. W is read in order, packed written in n_out streams."""
     cdef Py_ssize_t k
     cdef int j
-    for j in range(n_out):
-        for k in range(first, stop):
+    for k in range(first, stop):
+        for j in range(n_out):
             packed[j * <Py_ssize_t> n_in + k] = W[k * n_out + j]
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: where the full MNIST lives, if anywhere."""
+"""Shared fixtures: where the full MNIST lives, if anywhere; each SIMD path in turn."""
 import os
 from pathlib import Path
 
@@ -31,3 +31,18 @@ def mnist_dir():
     if directory is None:
         pytest.skip("full MNIST not found: set $CMLP_DATA or provide ../shared/data/mnist")
     return directory
+
+
+
+def _simd_paths():
+    from cmlp import _kernels
+    return [p for p in ("avx512", "avx_fma", "generic") if _kernels.simd_available(p)]
+
+
+@pytest.fixture(params=_simd_paths())
+def simd_path(request):
+    """Each instruction-set path of the SIMD kernels this CPU supports, forced in turn."""
+    from cmlp import _kernels
+    _kernels.select_simd_path(request.param)
+    yield request.param
+    _kernels.select_simd_path("auto")

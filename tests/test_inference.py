@@ -48,8 +48,7 @@ def test_network_and_model_match_the_reference(sizes, activation, dtype):
         assert_allclose(model.predict_proba(X), expected, **TOL[dtype])
         assert_array_equal(net.predict(X), proba.argmax(axis=1))
         assert_array_equal(model.predict(X), model.predict_proba(X).argmax(axis=1))
-        if n >= _inference.PARALLEL_MIN_ROWS // 2:  # both pack the narrow layers: same bits
-            assert_array_equal(model.predict_proba(X), proba)
+        assert_array_equal(model.predict_proba(X), proba)  # the same kernels, the same bits
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -63,6 +62,27 @@ def test_the_thread_count_does_not_change_a_bit(dtype):
         assert_array_equal(model.predict(X, n_threads=n_threads), one.argmax(axis=1))
     for n_threads in (1, 2, 3):
         assert_array_equal(Network.predict_proba(_with_threads(net, n_threads), X), one)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("sizes", [[3, 100, 1], [784, 10, 10], [784, 128, 10], [100, 64, 2],
+                                   [20, 50, 30, 5], [9, 200, 17, 3]],
+                         ids=lambda s: "-".join(map(str, s)))
+def test_a_rows_prediction_does_not_depend_on_the_rows_beside_it(simd_path, sizes, dtype):
+    # scikit-learn's check_methods_subset_invariance, bit for bit: one row alone, a slice,
+    # and the whole batch (over 2 threads) give each row the same values
+    regression = sizes[-1] == 1
+    net = Network(sizes, dtype=dtype, seed=1, n_threads=2, activation="tanh",
+                  loss="squared_error" if regression else "cross_entropy")
+    predict = net.predict if regression else net.predict_proba
+    X = _data(2 * _inference.PARALLEL_MIN_ROWS + 13, sizes[0], dtype)
+    whole = predict(X)
+    for i in (0, 1, 5, 6, 7, 12, len(X) - 1):
+        assert_array_equal(predict(X[i:i + 1]), whole[i:i + 1], err_msg=f"row {i}")
+    assert_array_equal(predict(X[3:17]), whole[3:17])
+    model = Model(net)
+    assert_array_equal((model.predict if regression else model.predict_proba)(X[5:6]),
+                       whole[5:6])
 
 
 def _with_threads(net, n_threads):

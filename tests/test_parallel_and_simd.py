@@ -12,7 +12,6 @@ from numpy.testing import assert_allclose
 
 from cmlp import Network, _kernels, reference
 
-PATHS = [p for p in ("avx512", "avx_fma", "generic") if _kernels.simd_available(p)]
 TOL = {"float32": {"rtol": 2e-4, "atol": 2e-6}, "float64": {"rtol": 1e-10, "atol": 1e-13}}
 NARROW_SHAPES = [
     (1, [64, 1, 2]),            # smallest narrow layer, one row
@@ -22,13 +21,6 @@ NARROW_SHAPES = [
     (130, [77, 16, 5, 3]),      # 16 outputs, then a second narrow-sized but small layer
     (40, [200, 64, 11, 4]),     # a narrow layer (64 -> 11) that is not the first
 ]
-
-
-@pytest.fixture(params=PATHS)
-def simd_path(request):
-    _kernels.select_simd_path(request.param)
-    yield request.param
-    _kernels.select_simd_path("auto")
 
 
 def _problem(sizes, n, dtype, n_threads=None, seed=0):
@@ -84,6 +76,28 @@ def test_every_simd_path_tile_product_matches_numpy(simd_path, tiles_everywhere,
     # sums of k products of unit normals: rounding grows with k, a wrong term is off by ~1
     assert_allclose(C, expected, rtol=TOL[dtype]["rtol"],
                     atol=8 * np.finfo(dtype).eps * max(k, 1))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("m, n, k", [(7, 5, 3), (13, 77, 50), (17, 130, 300), (9, 16, 784),
+                                     (25, 200, 2)])
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_a_rows_product_does_not_depend_on_the_rows_beside_it(simd_path, tiles_everywhere,
+                                                              dtype, m, n, k,
+                                                              trans_a, accumulate):
+    # rows in whole tiles, rows left below them and the last columns sum in one order
+    rng = np.random.default_rng(m + n + k)
+    A = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype)
+    start = rng.standard_normal((m, n)).astype(dtype)
+    whole = start.copy()
+    _kernels.tile_product(A, B, whole, trans_a, accumulate)
+    for i in range(m):
+        row = start[i:i + 1].copy()
+        a = np.ascontiguousarray(A[:, i:i + 1] if trans_a else A[i:i + 1])
+        _kernels.tile_product(a, B, row, trans_a, accumulate)
+        np.testing.assert_array_equal(row, whole[i:i + 1], err_msg=f"row {i}")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -32,51 +32,59 @@
             for (int v = 0; v < NV; v++) VSTOREU(C + r * ldc + v * VW, acc[r][v]);         \
     }
 
-/* A single row has one accumulator per vector, and each step would wait for the last one
- * (FMA latency, not throughput): four chains over alternate rows of B, added at the end. */
+/* Rows that do not fill a tile go one at a time across many columns: every value of C is
+ * one chain of FMAs down p, from C's value or zero, in the same order as in a tile, so a
+ * row's result never depends on which rows are computed with it (a prediction of one row
+ * equals that row's in a batch, bit for bit). NV independent chains, up to ROW_VECS, hide
+ * the FMA's latency. */
+#define ROW_VECS 8
 #define PRODUCT_ROW(NV)                                                                     \
-    static void FN(product_tile_1x##NV)(int k, const T *A, ptrdiff_t a_row,                \
-                                        ptrdiff_t a_col, const T *B, ptrdiff_t ldb, T *C,  \
-                                        ptrdiff_t ldc, int accumulate) {                   \
-        VEC acc[4][NV];                                                                    \
-        (void)a_row;                                                                       \
-        (void)ldc;                                                                         \
-        for (int q = 0; q < 4; q++)                                                        \
-            for (int v = 0; v < NV; v++)                                                   \
-                acc[q][v] = q == 0 && accumulate ? VLOADU(C + v * VW) : VZERO();           \
-        int p = 0;                                                                         \
-        for (; p + 4 <= k; p += 4)                                                         \
-            for (int q = 0; q < 4; q++) {                                                  \
-                VEC a = VSET1(A[(p + q) * a_col]);                                         \
-                for (int v = 0; v < NV; v++)                                               \
-                    acc[q][v] = VFMA(a, VLOADU(B + (p + q) * ldb + v * VW), acc[q][v]);    \
-            }                                                                              \
-        for (; p < k; p++) {                                                               \
+    static void FN(product_row_##NV)(int k, const T *A, ptrdiff_t a_col, const T *B,       \
+                                     ptrdiff_t ldb, T *C, int accumulate) {                \
+        VEC acc[NV];                                                                       \
+        for (int v = 0; v < NV; v++) acc[v] = accumulate ? VLOADU(C + v * VW) : VZERO();   \
+        for (int p = 0; p < k; p++) {                                                      \
             VEC a = VSET1(A[p * a_col]);                                                   \
             for (int v = 0; v < NV; v++)                                                   \
-                acc[0][v] = VFMA(a, VLOADU(B + p * ldb + v * VW), acc[0][v]);              \
+                acc[v] = VFMA(a, VLOADU(B + p * ldb + v * VW), acc[v]);                    \
         }                                                                                  \
-        for (int v = 0; v < NV; v++)                                                       \
-            VSTOREU(C + v * VW,                                                            \
-                    VADD(VADD(acc[0][v], acc[1][v]), VADD(acc[2][v], acc[3][v])));         \
+        for (int v = 0; v < NV; v++) VSTOREU(C + v * VW, acc[v]);                          \
     }
+PRODUCT_ROW(8)
+PRODUCT_ROW(4)
+PRODUCT_ROW(2)
+PRODUCT_ROW(1)
 
-/* Every row of one panel: whole tiles of R rows, then the last rows one at a time.
+/* Rows [first, m) of C, columns [0, width) (a multiple of VW), a row at a time. */
+static void FN(product_rows)(int first, int m, int width, int k, const T *A, ptrdiff_t a_row,
+                             ptrdiff_t a_col, const T *B, ptrdiff_t ldb, T *C, ptrdiff_t ldc,
+                             int accumulate) {
+    for (int i = first; i < m; i++) {
+        const T *a = A + (ptrdiff_t)i * a_row;
+        T *c = C + (ptrdiff_t)i * ldc;
+        int j = 0;
+        for (; j + ROW_VECS * VW <= width; j += ROW_VECS * VW)
+            FN(product_row_8)(k, a, a_col, B + j, ldb, c + j, accumulate);
+        for (; j + 4 * VW <= width; j += 4 * VW)
+            FN(product_row_4)(k, a, a_col, B + j, ldb, c + j, accumulate);
+        for (; j + 2 * VW <= width; j += 2 * VW)
+            FN(product_row_2)(k, a, a_col, B + j, ldb, c + j, accumulate);
+        for (; j < width; j += VW)
+            FN(product_row_1)(k, a, a_col, B + j, ldb, c + j, accumulate);
+    }
+}
+
+/* The whole tiles of R rows of one panel (m is a multiple of R).
  * (Here and below, MACRO expands TILE_ROWS and the like before MACRO_ pastes them.) */
 #define PRODUCT_PANEL(R, NV) PRODUCT_PANEL_(R, NV)
 #define PRODUCT_PANEL_(R, NV)                                                               \
     PRODUCT_TILE(R, NV)                                                                    \
-    PRODUCT_ROW(NV)                                                                        \
     static void FN(product_panel_##NV)(int m, int k, const T *A, ptrdiff_t a_row,          \
                                        ptrdiff_t a_col, const T *B, ptrdiff_t ldb, T *C,    \
                                        ptrdiff_t ldc, int accumulate) {                     \
-        int i = 0;                                                                         \
-        for (; i + R <= m; i += R)                                                         \
+        for (int i = 0; i + R <= m; i += R)                                                \
             FN(product_tile_##R##x##NV)(k, A + i * a_row, a_row, a_col, B, ldb,            \
                                         C + i * ldc, ldc, accumulate);                      \
-        for (; i < m; i++)                                                                 \
-            FN(product_tile_1x##NV)(k, A + i * a_row, a_row, a_col, B, ldb, C + i * ldc,   \
-                                    ldc, accumulate);                                       \
     }
 
 PRODUCT_PANEL(TILE_ROWS, TILE_VECS)
@@ -133,8 +141,8 @@ static void FN(product_tail)(int m, int k, int width, const T *A, ptrdiff_t a_ro
                 TILE_NAME(SLIM_ROWS, 1)(depth, a, a_row, a_col, packed, VW, tile, VW, 0);
             else
                 for (int r = 0; r < rows; r++)
-                    TILE_NAME(1, 1)(depth, a + r * a_row, a_row, a_col, packed, VW,
-                                    tile + r * VW, VW, 0);
+                    FN(product_row_1)(depth, a + r * a_row, a_col, packed, VW, tile + r * VW,
+                                      0);
             for (int r = 0; r < rows; r++) {
                 T *c_row = C + (ptrdiff_t)(i + r) * ldc;
                 for (int c = 0; c < width; c++)
@@ -144,20 +152,29 @@ static void FN(product_tail)(int m, int k, int width, const T *A, ptrdiff_t a_ro
     }
 }
 
+/* Whole tiles first, panel by panel; then the rows left below them (fewer than a tile's),
+ * each across all of its panels at once; then the last columns (< VW), every row. */
 void ENTRY(product)(int m, int n, int k, const T *A, ptrdiff_t a_row, ptrdiff_t a_col,
                     const T *B, ptrdiff_t ldb, T *C, ptrdiff_t ldc, int accumulate) {
-    int j = 0;
-    for (; j + TILE_VECS * VW <= n; j += TILE_VECS * VW)
-        FN(CAT(product_columns, TILE_VECS))(m, k, A, a_row, a_col, B + j, ldb, C + j, ldc,
-                                            accumulate);
-    for (; j + VW <= n; j += VW)
-        FN(product_columns_1)(m, k, A, a_row, a_col, B + j, ldb, C + j, ldc, accumulate);
-    if (j < n)
-        FN(product_tail)(m, k, n - j, A, a_row, a_col, B + j, ldb, C + j, ldc, accumulate);
+    const int wide_end = n - n % (TILE_VECS * VW), slim_end = n - n % VW;
+    const int wide_rows = m - m % TILE_ROWS, slim_rows = m - m % SLIM_ROWS;
+    for (int j = 0; j < wide_end && wide_rows > 0; j += TILE_VECS * VW)
+        FN(CAT(product_columns, TILE_VECS))(wide_rows, k, A, a_row, a_col, B + j, ldb, C + j,
+                                            ldc, accumulate);
+    for (int j = wide_end; j < slim_end && slim_rows > 0; j += VW)
+        FN(product_columns_1)(slim_rows, k, A, a_row, a_col, B + j, ldb, C + j, ldc,
+                              accumulate);
+    FN(product_rows)(wide_rows, m, wide_end, k, A, a_row, a_col, B, ldb, C, ldc, accumulate);
+    FN(product_rows)(slim_rows, m, slim_end - wide_end, k, A, a_row, a_col, B + wide_end, ldb,
+                     C + wide_end, ldc, accumulate);
+    if (slim_end < n)
+        FN(product_tail)(m, k, n - slim_end, A, a_row, a_col, B + slim_end, ldb, C + slim_end,
+                         ldc, accumulate);
 }
 
 #undef PRODUCT_TILE
 #undef PRODUCT_ROW
+#undef ROW_VECS
 #undef PRODUCT_PANEL
 #undef PRODUCT_PANEL_
 #undef PRODUCT_COLUMNS
