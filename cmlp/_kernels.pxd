@@ -18,6 +18,14 @@ from libc.stdint cimport int64_t
 
 from cmlp._regularization cimport Dropout
 
+# Ctrl-C inside long loops without the GIL (see _src/interrupt.h).
+cdef extern from "interrupt.h" nogil:
+    ctypedef struct cmlp_interrupt:
+        pass
+    void cmlp_interrupt_init(cmlp_interrupt* s)
+    int cmlp_interrupt_poll(cmlp_interrupt* s, int is_caller)
+    int cmlp_interrupt_stopped(const cmlp_interrupt* s)
+
 cdef enum Activation:
     RELU = 0
     TANH = 1

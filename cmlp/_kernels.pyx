@@ -61,13 +61,6 @@ cdef extern from "denormals.h" nogil:
 cdef extern from "team.h" nogil:
     int cmlp_max_threads()
 
-cdef extern from "interrupt.h" nogil:
-    ctypedef struct cmlp_interrupt:
-        pass
-    void cmlp_interrupt_init(cmlp_interrupt* s)
-    int cmlp_interrupt_poll(cmlp_interrupt* s, int is_caller)
-    int cmlp_interrupt_stopped(const cmlp_interrupt* s)
-
 # BLAS gemm reaches a fraction of its peak when a layer has few outputs; up to
 # NARROW_MAX_OUTPUTS outputs, and with enough inputs to be worth it, a layer runs on the
 # narrow kernels instead.
@@ -839,38 +832,6 @@ cdef Work work_buffers(dict buffers, floating[::1] params) except *:
     work.n_threads = acts.shape[0]
     work.interrupt = NULL
     return work
-
-
-def predict_proba(const floating[:, ::1] X, floating[::1] params, const int[::1] sizes,
-                  int activation, dict buffers, floating[:, ::1] out, int loss=CROSS_ENTROPY):
-    """Class probabilities (the values, for SQUARED_ERROR's identity output) of every row
-    of X into out, block by block on every thread."""
-    cdef Net net = make_net(sizes, activation, params.shape[0])
-    cdef Work work = work_buffers(buffers, params)
-    cdef Py_ssize_t n = X.shape[0], chunk, block, first
-    cdef int n_classes = sizes[sizes.shape[0] - 1]
-    cdef int t, n_threads = <int> min(<Py_ssize_t> work.n_threads, n)
-    cdef floating* acts
-    cdef unsigned int fp_mode
-    net.loss = loss
-    chunk = (n + n_threads - 1) // n_threads
-    with nogil:
-        pack_narrow_layers(&net, &params[0], <floating*> work.packed)
-        for t in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
-            fp_mode = cmlp_flush_denormals()
-            acts = <floating*> work.acts + t * work.block_rows * net.act_width
-            first = t * chunk
-            while first < min(n, (t + 1) * chunk):
-                block = min(work.block_rows, min(n, (t + 1) * chunk) - first)
-                forward(&net, &X[first, 0], block, &params[0], <floating*> work.packed, acts,
-                        NULL, 0)
-                if net.loss == CROSS_ENTROPY:  # else the identity output: the values as they are
-                    softmax_cross_entropy(acts + block * (net.act_width - n_classes), NULL,
-                                          block, n_classes, NULL, NULL)
-                memcpy(&out[first, 0], acts + block * (net.act_width - n_classes),
-                       block * n_classes * sizeof(floating))
-                first = first + block
-            cmlp_restore_denormals(fp_mode)
 
 
 def loss_and_gradients(const floating[:, ::1] X, const int[::1] y, floating[::1] params,

@@ -26,7 +26,9 @@ from libc.stdint cimport int64_t
 from cmlp._blas cimport gemm
 from cmlp._kernels cimport (
     Net, OptimizerConfig, UpdateRule, Work, activate, add_column_sums, add_l2, apply_update,
-    batch_weight, inverse_weight, is_narrow, layer_size, make_net, multiply_by_derivative,
+    batch_weight, cmlp_interrupt, cmlp_interrupt_init, cmlp_interrupt_poll,
+    cmlp_interrupt_stopped, inverse_weight, is_narrow, layer_size, make_net,
+    multiply_by_derivative,
     narrow_forward, optimizer_config, output_step, pack_narrow_rows, packed_offset, product,
     raise_pending, set_objective, update_rule, work_buffers)
 from cmlp._regularization cimport (
@@ -35,13 +37,6 @@ from cmlp._regularization cimport (
 cdef extern from "denormals.h" nogil:
     unsigned int cmlp_flush_denormals()
     void cmlp_restore_denormals(unsigned int previous)
-
-cdef extern from "interrupt.h" nogil:
-    ctypedef struct cmlp_interrupt:
-        pass
-    void cmlp_interrupt_init(cmlp_interrupt* s)
-    int cmlp_interrupt_poll(cmlp_interrupt* s, int is_caller)
-    int cmlp_interrupt_stopped(const cmlp_interrupt* s)
 
 cdef extern from "team.h" nogil:
     int cmlp_team_size()

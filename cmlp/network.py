@@ -520,11 +520,11 @@ class Network:
         """Whether the current weights give finite outputs for the rows X."""
         if not np.isfinite(self._params).all():
             return False
-        with self._threads(), self._workspace(X.shape[0]) as work:
-            out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-            _kernels.predict_proba(X, self._params, self._sizes, self._activation_code(),
-                                   work, out, LOSSES.index(self.loss))
-        return bool(np.isfinite(out).all())
+        try:
+            self._proba(X)
+        except FloatingPointError:
+            return False
+        return True
 
     def _roll_back(self, fallback):
         """Restore the newest kept weights whose forward pass is finite; returns which."""
