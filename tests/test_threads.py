@@ -15,9 +15,14 @@ needs_openmp = pytest.mark.skipif(not _kernels.openmp_enabled(), reason="built w
 
 
 def _openmp_runtime_is_libgomp():
-    from threadpoolctl import threadpool_info
-    return any(lib.get("internal_api") == "openmp" and "libgomp" in lib.get("filepath", "")
-               for lib in threadpool_info())
+    # in a fresh process that loads cmlp alone: here scikit-learn's wheel may have loaded
+    # its own libgomp beside a Clang build's libomp
+    code = ("import cmlp, threadpoolctl; print(any('libgomp' in lib.get('filepath', '') "
+            "for lib in threadpoolctl.threadpool_info() if lib['internal_api'] == 'openmp'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip() == "True"
 
 
 # OMP_DISPLAY_ENV at load time is libgomp's; a Clang build links LLVM's libomp instead.
