@@ -160,16 +160,31 @@ def test_overflowing_weights_raise_floating_point_error():
             predict(np.ones((2, 4), np.float32))
 
 
-@pytest.mark.parametrize("n", [1, 200])  # narrow layers read in place, and packed per call
-def test_writes_through_the_weight_views_count_at_once(n):
-    net = Network([784, 10, 10], dtype="float64", seed=0)
-    X = _data(n, 784, "float64")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", [1, 200])
+def test_writes_through_the_weight_views_count_at_once(n, dtype):
+    # a Network packs its narrow layers again only when their weights changed: any change,
+    # down to one weight's last bit, in any narrow layer, must count at the next call
+    net = Network([784, 10, 10], dtype=dtype, seed=0)
+    X = _data(n, 784, dtype)
     before = net.predict_proba(X)
     net.weights[0][...] *= 2
     net.biases[-1][...] += 1
     after = net.predict_proba(X)
     assert not np.allclose(before, after)
-    assert_allclose(after, _reference_proba(net, X), **TOL["float64"])
+    assert_allclose(after, _reference_proba(net, X), **TOL[dtype])
+    for layer, (row, column) in ((0, (783, 9)), (1, (0, 0)), (0, (0, 0))):
+        W = net.weights[layer]
+        W[row, column] = np.nextafter(W[row, column], np.inf)
+        assert_array_equal(net.predict_proba(X), Model(net).predict_proba(X))
+    kept = net.weights[0].copy()  # there and back: the weights packed last are not reused
+    net.weights[0][...] = 0
+    zeroed = net.predict_proba(X)
+    assert_array_equal(zeroed, Model(net).predict_proba(X))
+    net.weights[0][...] = kept
+    restored = net.predict_proba(X)
+    assert not np.array_equal(restored, zeroed)
+    assert_array_equal(restored, Model(net).predict_proba(X))
 
 
 def test_a_model_is_a_frozen_copy():
