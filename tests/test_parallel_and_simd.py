@@ -80,13 +80,14 @@ def test_every_simd_path_tile_product_matches_numpy(simd_path, tiles_everywhere,
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("m, n, k", [(7, 5, 3), (13, 77, 50), (17, 130, 300), (9, 16, 784),
-                                     (25, 200, 2)])
+                                     (25, 200, 2), (3, 70, 300), (5, 33, 20), (23, 9, 64)])
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("accumulate", [False, True])
 def test_a_rows_product_does_not_depend_on_the_rows_beside_it(simd_path, tiles_everywhere,
                                                               dtype, m, n, k,
                                                               trans_a, accumulate):
-    # rows in whole tiles, rows left below them and the last columns sum in one order
+    # whole tiles, the 4-, 2- and 1-row tiles below them, a lone row across all columns
+    # and the last columns (< a vector) sum every value in one order
     rng = np.random.default_rng(m + n + k)
     A = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
     B = rng.standard_normal((k, n)).astype(dtype)

@@ -32,11 +32,13 @@
             for (int v = 0; v < NV; v++) VSTOREU(C + r * ldc + v * VW, acc[r][v]);         \
     }
 
-/* Rows that do not fill a tile go one at a time across many columns: every value of C is
- * one chain of FMAs down p, from C's value or zero, in the same order as in a tile, so a
- * row's result never depends on which rows are computed with it (a prediction of one row
- * equals that row's in a batch, bit for bit). NV independent chains, up to ROW_VECS, hide
- * the FMA's latency. */
+/* Every value of C is one chain of FMAs down p, from C's value or zero, whatever the shape
+ * of the tile that holds it, so a row's result never depends on which rows are computed
+ * with it (a prediction of one row equals that row's in a batch, bit for bit).
+ *
+ * A product of a single row (a one-row prediction) runs across many columns at once:
+ * NV independent chains, up to ROW_VECS vectors, hide the FMA's latency, and B is read
+ * once either way. */
 #define ROW_VECS 8
 #define PRODUCT_ROW(NV)                                                                     \
     static void FN(product_row_##NV)(int k, const T *A, ptrdiff_t a_col, const T *B,       \
@@ -55,36 +57,48 @@ PRODUCT_ROW(4)
 PRODUCT_ROW(2)
 PRODUCT_ROW(1)
 
-/* Rows [first, m) of C, columns [0, width) (a multiple of VW), a row at a time. */
-static void FN(product_rows)(int first, int m, int width, int k, const T *A, ptrdiff_t a_row,
-                             ptrdiff_t a_col, const T *B, ptrdiff_t ldb, T *C, ptrdiff_t ldc,
-                             int accumulate) {
-    for (int i = first; i < m; i++) {
-        const T *a = A + (ptrdiff_t)i * a_row;
-        T *c = C + (ptrdiff_t)i * ldc;
-        int j = 0;
-        for (; j + ROW_VECS * VW <= width; j += ROW_VECS * VW)
-            FN(product_row_8)(k, a, a_col, B + j, ldb, c + j, accumulate);
-        for (; j + 4 * VW <= width; j += 4 * VW)
-            FN(product_row_4)(k, a, a_col, B + j, ldb, c + j, accumulate);
-        for (; j + 2 * VW <= width; j += 2 * VW)
-            FN(product_row_2)(k, a, a_col, B + j, ldb, c + j, accumulate);
-        for (; j < width; j += VW)
-            FN(product_row_1)(k, a, a_col, B + j, ldb, c + j, accumulate);
-    }
+/* Row 0 of C, columns [0, width) (a multiple of VW). */
+static void FN(product_row)(int width, int k, const T *A, ptrdiff_t a_col, const T *B,
+                            ptrdiff_t ldb, T *C, int accumulate) {
+    int j = 0;
+    for (; j + ROW_VECS * VW <= width; j += ROW_VECS * VW)
+        FN(product_row_8)(k, A, a_col, B + j, ldb, C + j, accumulate);
+    for (; j + 4 * VW <= width; j += 4 * VW)
+        FN(product_row_4)(k, A, a_col, B + j, ldb, C + j, accumulate);
+    for (; j + 2 * VW <= width; j += 2 * VW)
+        FN(product_row_2)(k, A, a_col, B + j, ldb, C + j, accumulate);
+    for (; j < width; j += VW)
+        FN(product_row_1)(k, A, a_col, B + j, ldb, C + j, accumulate);
 }
 
-/* The whole tiles of R rows of one panel (m is a multiple of R).
+/* Every row of one panel: whole tiles of R rows, then the rows below them in tiles of 4, 2
+ * and 1 rows while the panel's chunk of B is still in cache.
  * (Here and below, MACRO expands TILE_ROWS and the like before MACRO_ pastes them.) */
+#if SLIM_ROWS == 4 || SLIM_ROWS == 2 || SLIM_ROWS == 1
+#error "SLIM_ROWS would name a tile twice: pick another"
+#endif
 #define PRODUCT_PANEL(R, NV) PRODUCT_PANEL_(R, NV)
 #define PRODUCT_PANEL_(R, NV)                                                               \
     PRODUCT_TILE(R, NV)                                                                    \
+    PRODUCT_TILE(4, NV)                                                                    \
+    PRODUCT_TILE(2, NV)                                                                    \
+    PRODUCT_TILE(1, NV)                                                                    \
     static void FN(product_panel_##NV)(int m, int k, const T *A, ptrdiff_t a_row,          \
                                        ptrdiff_t a_col, const T *B, ptrdiff_t ldb, T *C,    \
                                        ptrdiff_t ldc, int accumulate) {                     \
-        for (int i = 0; i + R <= m; i += R)                                                \
+        int i = 0;                                                                         \
+        for (; i + R <= m; i += R)                                                         \
             FN(product_tile_##R##x##NV)(k, A + i * a_row, a_row, a_col, B, ldb,            \
                                         C + i * ldc, ldc, accumulate);                      \
+        for (; i + 4 <= m; i += 4)                                                         \
+            FN(product_tile_4x##NV)(k, A + i * a_row, a_row, a_col, B, ldb, C + i * ldc,   \
+                                    ldc, accumulate);                                       \
+        for (; i + 2 <= m; i += 2)                                                         \
+            FN(product_tile_2x##NV)(k, A + i * a_row, a_row, a_col, B, ldb, C + i * ldc,   \
+                                    ldc, accumulate);                                       \
+        if (i < m)                                                                         \
+            FN(product_tile_1x##NV)(k, A + i * a_row, a_row, a_col, B, ldb, C + i * ldc,   \
+                                    ldc, accumulate);                                       \
     }
 
 PRODUCT_PANEL(TILE_ROWS, TILE_VECS)
@@ -121,8 +135,6 @@ PRODUCT_COLUMNS(1, SLIM_ROWS)
 
 /* The last width (< VW) columns: B's columns copied into zero-padded vectors, and each tile
  * of C computed in a buffer one vector wide, then stored into (or added to) C. */
-#define TILE_NAME(R, NV) TILE_NAME_(R, NV)
-#define TILE_NAME_(R, NV) FN(product_tile_##R##x##NV)
 static void FN(product_tail)(int m, int k, int width, const T *A, ptrdiff_t a_row,
                              ptrdiff_t a_col, const T *B, ptrdiff_t ldb, T *C, ptrdiff_t ldc,
                              int accumulate) {
@@ -137,12 +149,7 @@ static void FN(product_tail)(int m, int k, int width, const T *A, ptrdiff_t a_ro
         for (int i = 0; i < m; i += SLIM_ROWS) {
             int rows = m - i < SLIM_ROWS ? m - i : SLIM_ROWS;
             const T *a = A + (ptrdiff_t)i * a_row + (ptrdiff_t)p0 * a_col;
-            if (rows == SLIM_ROWS)
-                TILE_NAME(SLIM_ROWS, 1)(depth, a, a_row, a_col, packed, VW, tile, VW, 0);
-            else
-                for (int r = 0; r < rows; r++)
-                    FN(product_row_1)(depth, a + r * a_row, a_col, packed, VW, tile + r * VW,
-                                      0);
+            FN(product_panel_1)(rows, depth, a, a_row, a_col, packed, VW, tile, VW, 0);
             for (int r = 0; r < rows; r++) {
                 T *c_row = C + (ptrdiff_t)(i + r) * ldc;
                 for (int c = 0; c < width; c++)
@@ -152,21 +159,20 @@ static void FN(product_tail)(int m, int k, int width, const T *A, ptrdiff_t a_ro
     }
 }
 
-/* Whole tiles first, panel by panel; then the rows left below them (fewer than a tile's),
- * each across all of its panels at once; then the last columns (< VW), every row. */
+/* Panel by panel, or for a single row across all its columns at once; then the last
+ * columns (< VW), every row. */
 void ENTRY(product)(int m, int n, int k, const T *A, ptrdiff_t a_row, ptrdiff_t a_col,
                     const T *B, ptrdiff_t ldb, T *C, ptrdiff_t ldc, int accumulate) {
     const int wide_end = n - n % (TILE_VECS * VW), slim_end = n - n % VW;
-    const int wide_rows = m - m % TILE_ROWS, slim_rows = m - m % SLIM_ROWS;
-    for (int j = 0; j < wide_end && wide_rows > 0; j += TILE_VECS * VW)
-        FN(CAT(product_columns, TILE_VECS))(wide_rows, k, A, a_row, a_col, B + j, ldb, C + j,
-                                            ldc, accumulate);
-    for (int j = wide_end; j < slim_end && slim_rows > 0; j += VW)
-        FN(product_columns_1)(slim_rows, k, A, a_row, a_col, B + j, ldb, C + j, ldc,
-                              accumulate);
-    FN(product_rows)(wide_rows, m, wide_end, k, A, a_row, a_col, B, ldb, C, ldc, accumulate);
-    FN(product_rows)(slim_rows, m, slim_end - wide_end, k, A, a_row, a_col, B + wide_end, ldb,
-                     C + wide_end, ldc, accumulate);
+    if (m == 1) {
+        FN(product_row)(slim_end, k, A, a_col, B, ldb, C, accumulate);
+    } else {
+        for (int j = 0; j < wide_end; j += TILE_VECS * VW)
+            FN(CAT(product_columns, TILE_VECS))(m, k, A, a_row, a_col, B + j, ldb, C + j,
+                                                ldc, accumulate);
+        for (int j = wide_end; j < slim_end; j += VW)
+            FN(product_columns_1)(m, k, A, a_row, a_col, B + j, ldb, C + j, ldc, accumulate);
+    }
     if (slim_end < n)
         FN(product_tail)(m, k, n - slim_end, A, a_row, a_col, B + slim_end, ldb, C + slim_end,
                          ldc, accumulate);
@@ -179,5 +185,3 @@ void ENTRY(product)(int m, int n, int k, const T *A, ptrdiff_t a_row, ptrdiff_t 
 #undef PRODUCT_PANEL_
 #undef PRODUCT_COLUMNS
 #undef PRODUCT_COLUMNS_
-#undef TILE_NAME
-#undef TILE_NAME_
