@@ -33,7 +33,6 @@ def mnist_dir():
     return directory
 
 
-
 def _simd_paths():
     from cmlp import _kernels
     return [p for p in ("avx512", "avx_fma", "generic") if _kernels.simd_available(p)]
