@@ -10,7 +10,7 @@ or any other process-wide setting. Large calls from Network are cut into one chu
 per thread (OpenMP); the C API computes on the calling thread.
 
 Narrow layers (few outputs, many inputs) run fastest on the narrow kernels, which read the
-weights transposed (pack_narrow_rows). A Model packs them once, when it is made; a Network's
+weights transposed (pack_narrow_layers). A Model packs them once, when it is made; a Network's
 view of its own weights, which the user may change at any time, packs them again when they
 differ from the copy it last packed (Model._packing). Either way every call runs the same
 kernels, so a row's result does not depend on the rows predicted with it.
@@ -24,7 +24,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memcpy
 from cpython.pycapsule cimport PyCapsule_New
 
-from cmlp._kernels cimport (activate, is_narrow, narrow_forward, pack_narrow_rows,
+from cmlp._kernels cimport (activate, is_narrow, narrow_forward, pack_narrow_layers,
                             simd_product, softmax_cross_entropy)
 
 cdef extern from "denormals.h" nogil:
@@ -116,19 +116,6 @@ cdef bint _nonfinite(const floating* x, Py_ssize_t size) noexcept nogil:
         for i in range(size):
             hits64 |= (u64[i] & 0x7ff0000000000000u) == 0x7ff0000000000000u
         return hits64 != 0
-
-
-cdef void _pack(const ModelData* m, const floating* params, floating* packed) noexcept nogil:
-    """Every narrow layer's weights, transposed, layer after layer (as _forward reads them)."""
-    cdef Py_ssize_t offset = 0
-    cdef int l, n_in, n_out
-    for l in range(m.n_layers):
-        n_in = m.sizes[l]
-        n_out = m.sizes[l + 1]
-        if is_narrow(n_in, n_out):
-            pack_narrow_rows(params + offset, n_in, n_out, 0, n_in, packed)
-            packed += <Py_ssize_t> n_in * n_out
-        offset += <Py_ssize_t> n_in * n_out + n_out
 
 
 cdef bint _narrow_weights_match(const ModelData* m, const floating* params,
@@ -260,7 +247,7 @@ cdef int _predict(const ModelData* m, const floating* X, Py_ssize_t n, floating*
         own_packed = <floating*> malloc(m.narrow_size * sizeof(floating))
         if own_packed == NULL:
             return CMLP_NO_MEMORY
-        _pack(m, <const floating*> m.params, own_packed)
+        pack_narrow_layers(m.sizes, m.n_layers, <const floating*> m.params, own_packed)
         packed = own_packed
     n_threads = <int> max(1, min(<Py_ssize_t> min(n_threads, MAX_THREADS),
                                  n // MIN_ROWS_PER_THREAD))
@@ -505,11 +492,13 @@ cdef class Model:
             self._packed = np.empty(self.data.narrow_size, dtype=self.dtype)
             if self.data.dtype == CMLP_FLOAT32:
                 packed32 = self._packed
-                _pack(&self.data, <const float*> self.data.params, &packed32[0])
+                pack_narrow_layers(self.data.sizes, self.data.n_layers,
+                                   <const float*> self.data.params, &packed32[0])
                 self.data.packed = &packed32[0]
             else:
                 packed64 = self._packed
-                _pack(&self.data, <const double*> self.data.params, &packed64[0])
+                pack_narrow_layers(self.data.sizes, self.data.n_layers,
+                                   <const double*> self.data.params, &packed64[0])
                 self.data.packed = &packed64[0]
             self._packed.flags.writeable = False
 
@@ -608,13 +597,15 @@ cdef class Model:
             source32, packed32 = p.source, p.packed
             _narrow_weights_match(&self.data, <const float*> self.data.params, &source32[0],
                                   True)
-            _pack(&self.data, <const float*> self.data.params, &packed32[0])
+            pack_narrow_layers(self.data.sizes, self.data.n_layers,
+                               <const float*> self.data.params, &packed32[0])
             p.source_data, p.packed_data = &source32[0], &packed32[0]
         else:
             source64, packed64 = p.source, p.packed
             _narrow_weights_match(&self.data, <const double*> self.data.params, &source64[0],
                                   True)
-            _pack(&self.data, <const double*> self.data.params, &packed64[0])
+            pack_narrow_layers(self.data.sizes, self.data.n_layers,
+                               <const double*> self.data.params, &packed64[0])
             p.source_data, p.packed_data = &source64[0], &packed64[0]
         self._view_packing = p
         return p

@@ -120,7 +120,7 @@ cdef void narrow_forward(const floating* X, Py_ssize_t n, int K, const floating*
 cdef void pack_narrow_rows(const floating* W, int n_in, int n_out, Py_ssize_t first,
                            Py_ssize_t stop, floating* packed) noexcept nogil
 
-cdef void pack_narrow_layers(const Net* net, const floating* params,
+cdef void pack_narrow_layers(const int* sizes, int n_layers, const floating* params,
                              floating* packed) noexcept nogil
 
 cdef Py_ssize_t packed_offset(const Net* net, int layer) noexcept nogil

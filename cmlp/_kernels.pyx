@@ -208,19 +208,19 @@ cdef void pack_narrow_rows(const floating* W, int n_in, int n_out, Py_ssize_t fi
             packed[j * <Py_ssize_t> n_in + k] = W[k * n_out + j]
 
 
-cdef void pack_narrow_layers(const Net* net, const floating* params,
+cdef void pack_narrow_layers(const int* sizes, int n_layers, const floating* params,
                              floating* packed) noexcept nogil:
     """packed gets each narrow layer's transposed weights (pack_narrow_rows), layer after
-    layer."""
+    layer, for a network of n_layers layers of sizes (params in the layout above)."""
     cdef Py_ssize_t offset = 0
     cdef int l, n_in, n_out
-    for l in range(net.n_layers):
-        n_in = net.sizes[l]
-        n_out = net.sizes[l + 1]
+    for l in range(n_layers):
+        n_in = sizes[l]
+        n_out = sizes[l + 1]
         if is_narrow(n_in, n_out):
             pack_narrow_rows(params + offset, n_in, n_out, 0, n_in, packed)
             packed += <Py_ssize_t> n_in * n_out
-        offset += layer_size(net, l)
+        offset += <Py_ssize_t> n_in * n_out + n_out
 
 
 cdef Py_ssize_t packed_offset(const Net* net, int layer) noexcept nogil:
@@ -657,7 +657,7 @@ cdef double _batch_gradients(const Net* net, const Work* work, const floating* X
                                                       start, n))
     cdef floating scale = <floating> inverse
     cdef double loss = 0
-    pack_narrow_layers(net, params, <floating*> work.packed)
+    pack_narrow_layers(net.sizes, net.n_layers, params, <floating*> work.packed)
     if n_threads == 1:  # no OpenMP region: cheaper for small batches
         _thread_pass(net, work, 0, X, y, order, start, start + n, scale, params, grads, drop)
     else:
