@@ -45,6 +45,10 @@ EXTENSIONS = [
         ["cmlp/_guard.pyx"],
     ),
     Extension(
+        "cmlp._pool",
+        ["cmlp/_pool.pyx"],
+    ),
+    Extension(
         "cmlp._augment",
         ["cmlp/_augment.pyx"],
     ),
