@@ -567,8 +567,9 @@ def _predict(args):
         sys.stdout.write("ImageId,Label\n" + rows)
         sys.stdout.flush()
         return EXIT_OK
-    with open(args.out, "w", newline="") as f:
-        f.write("ImageId,Label\n" + rows)
+    from cmlp._files import write_atomically
+    data = ("ImageId,Label\n" + rows).encode()
+    write_atomically(args.out, lambda f: f.write(data), "the predictions")
     print(f"Wrote {len(labels):,} predictions for {source} to {args.out}")
     if y is not None:
         print(f"Accuracy against the labels in {source}: {network.score(X, y):.4f}")

@@ -17,7 +17,6 @@ import os
 import re
 import stat
 import struct
-import tempfile
 import urllib.request
 import zlib
 from importlib import resources
@@ -27,7 +26,7 @@ from typing import NamedTuple, Optional, Tuple
 import numpy as np
 import pandas as pd
 
-from cmlp._files import file_size, open_regular, read_exactly_into
+from cmlp._files import file_size, open_regular, read_exactly_into, write_atomically
 
 __all__ = [
     "DatasetError",
@@ -602,14 +601,25 @@ def load_mnist(split="train", data_dir=None):
     )
 
 
-def _content_md5(path):
-    """md5 and length of a file's decompressed content (gzip or raw), streamed."""
+def _content_md5(source):
+    """md5 and length of a file's decompressed content (gzip or raw), streamed; source is a
+    path or a binary file open for reading (read from its start)."""
     digest = hashlib.md5(usedforsecurity=False)
     size = 0
-    with _open_binary(path) as f:
+    if isinstance(source, io.IOBase):
+        source.seek(0)
+        is_gzip = source.read(2) == _GZIP_MAGIC
+        source.seek(0)
+        f = gzip.GzipFile(fileobj=source, mode="rb") if is_gzip else source
+    else:
+        f = _open_binary(source)
+    try:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             digest.update(chunk)
             size += len(chunk)
+    finally:
+        if f is not source:
+            f.close()
     return digest.hexdigest(), size
 
 
@@ -638,28 +648,24 @@ def _copy(source, target):
 
 
 def _download_to(url, final_path, stem, timeout):
-    """Download url into a temp file next to final_path; rename it only once it verifies."""
-    # Same directory, so os.replace is a rename within one file system, never a copy.
-    fd, tmp_name = tempfile.mkstemp(
-        dir=final_path.parent, prefix=f".{final_path.name}.", suffix=".part"
-    )
-    try:
-        with os.fdopen(fd, "wb") as out:
-            request = urllib.request.Request(url, headers={"User-Agent": "cmlp"})
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                expected = response.headers.get("Content-Length")
-                received = _copy(response, out)
+    """Download url to final_path through write_atomically: the file appears only once its
+    content verifies, with the permissions any new file gets."""
+
+    def download(out):
+        request = urllib.request.Request(url, headers={"User-Agent": "cmlp"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            expected = response.headers.get("Content-Length")
+            received = _copy(response, out)
         # http.client's read(n) returns short data, not an error, when the server hangs up
         # early; without Content-Length the gzip check below catches the truncation.
         if expected is not None and received != int(expected):
             raise DownloadError(f"connection closed after {received} of {expected} bytes")
-        problem = _checksum_problem(tmp_name, stem)
+        out.flush()
+        problem = _checksum_problem(out, stem)
         if problem is not None:
             raise DownloadError(problem)
-        os.replace(tmp_name, final_path)  # atomic: readers see the old file or the whole new one
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+
+    write_atomically(final_path, download, f"the download of {stem}")
 
 
 def fetch_mnist(data_dir=None, mirrors=None, timeout=60.0):
