@@ -380,9 +380,10 @@ def _overflow_error(proba, X, params):
     maximum, or the weights of a diverged training): never hand them back, since an argmax
     of them is garbage."""
     row = int(np.argwhere(~np.isfinite(proba))[0, 0])
+    largest = max(abs(float(X.max())), abs(float(X.min())))  # no temporary the size of X
     return FloatingPointError(
         f"the network's outputs overflowed (first at row {row}): its weights reach "
-        f"{float(np.abs(params).max()):.3g} and the inputs {float(np.abs(X).max()):.3g} in "
+        f"{float(np.abs(params).max()):.3g} and the inputs {largest:.3g} in "
         f"absolute value, too large for {params.dtype.name}; rescale the inputs, or "
         "retrain (with a smaller learning_rate if the training diverged)")
 
