@@ -179,11 +179,7 @@ def _destination(path):
     """The file a write to ``path`` must replace (a symlink's target, not the link), after
     refusing what open(path, "w") refuses."""
     if path.endswith(os.sep) or (os.altsep and path.endswith(os.altsep)):
-        # open() refuses a trailing slash: "Not a directory" for an existing file, else
-        # "Is a directory"
-        bare = path.rstrip(os.sep + (os.altsep or ""))
-        if bare and os.path.exists(bare) and not os.path.isdir(bare):
-            raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        # names a directory: open(path, "w") refuses it, whether a file of that name exists
         raise OSError(errno.EISDIR, os.strerror(errno.EISDIR))
     target = os.path.realpath(path)
     if os.path.islink(target):  # realpath gives up on a loop and returns a link
