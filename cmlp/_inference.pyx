@@ -20,6 +20,7 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
+from libc.math cimport NAN
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memcpy
 from cpython.pycapsule cimport PyCapsule_New
@@ -136,18 +137,25 @@ cdef bint _narrow_weights_match(const ModelData* m, const floating* params,
     return True
 
 
-cdef void _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
-                   const floating* packed, floating* hidden, floating* probs) noexcept nogil:
+cdef bint _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
+                   const floating* packed, floating* hidden, floating* probs,
+                   unsigned char* overflowed) noexcept nogil:
     """Class probabilities of rows of X (at most BLOCK_ROWS) into probs (rows x classes).
 
     hidden holds 2 x rows x max_hidden values: the hidden layers' outputs alternate between
-    its halves. packed is NULL or the narrow layers' packed weights."""
+    its halves. packed is NULL or the narrow layers' packed weights. Returns whether some
+    row's pre-activations overflowed in a layer, and marks those rows in overflowed (rows
+    flags): tanh, logistic and relu (of -inf) would turn the overflow into finite outputs
+    that are wrong, so the caller must not trust them."""
     cdef const floating* params = <const floating*> m.params
     cdef const floating* inputs = X
     cdef const floating* W
     cdef floating* dest
     cdef Py_ssize_t offset = 0, i, half = rows * m.max_hidden
     cdef int l, n_in, n_out
+    cdef bint any_overflow = False
+    for i in range(rows):
+        overflowed[i] = 0
     for l in range(m.n_layers):
         n_in = m.sizes[l]
         n_out = m.sizes[l + 1]
@@ -163,12 +171,18 @@ cdef void _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
             simd_product(<int> rows, n_out, n_in, inputs, n_in, W, n_out, True, dest, n_out)
         if packed != NULL and is_narrow(n_in, n_out):
             packed += <Py_ssize_t> n_in * n_out
+        if _nonfinite(dest, rows * n_out):  # rare: find the rows
+            any_overflow = True
+            for i in range(rows):
+                if _nonfinite(dest + i * n_out, n_out):
+                    overflowed[i] = 1
         if l < m.n_layers - 1:
             activate(dest, rows * n_out, m.activation)
         inputs = dest
         offset += <Py_ssize_t> n_in * n_out + n_out
     if m.softmax:
         softmax_cross_entropy(probs, NULL, rows, m.sizes[m.n_layers], NULL, NULL)
+    return any_overflow
 
 
 cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
@@ -178,6 +192,7 @@ cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
     cdef int n_classes = m.sizes[m.n_layers], j, best
     cdef Py_ssize_t n_features = m.sizes[0], first, rows, i, values, block
     cdef double stack[1024]  # STACK_BYTES
+    cdef unsigned char overflowed[BLOCK_ROWS]
     cdef void* heap = NULL
     cdef floating* work
     cdef floating* hidden
@@ -205,7 +220,11 @@ cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
             status = CMLP_NONFINITE_INPUT
             break
         probs = out + first * n_classes if out != NULL else work + 2 * block * m.max_hidden
-        _forward(m, X + first * n_features, rows, packed, hidden, probs)
+        if _forward(m, X + first * n_features, rows, packed, hidden, probs, overflowed):
+            for i in range(rows):  # an overflowed row's outputs are NaN, whatever came out
+                if overflowed[i]:
+                    for j in range(n_classes):
+                        probs[i * n_classes + j] = NAN
         if m.softmax:
             for i in range(rows * n_classes):  # NaN fails every comparison
                 if not probs[i] == probs[i]:
@@ -398,7 +417,7 @@ def _rebuild(params, layer_sizes, activation, loss, frozen):
     cdef Model model = Model.__new__(Model)
     params = np.asarray(params)  # a memory map stays a view of its file
     sizes = [int(s) for s in layer_sizes]
-    expected = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    expected = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
     if params.ndim != 1 or params.shape[0] != expected or not params.flags.c_contiguous:
         raise ValueError(f"a pickled Model's parameters have shape {params.shape}; expected "
                          f"({expected},) for layer sizes {sizes}")

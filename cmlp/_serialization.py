@@ -292,27 +292,48 @@ def unusable(network):
     """None, or why the network's parameters cannot give finite predictions.
 
     Non-finite parameters, or finite ones so large that the forward pass overflows (a model
-    that diverged, e.g. weights of 1e29): both would only ever predict NaN. The overflow check
-    runs the reference forward pass, in the network's dtype, on probe inputs with every
-    feature in [-1, 1] (zeros, ones, minus ones and a few seeded uniform rows): the range of
-    scaled data. Inputs far outside it can still overflow a model that passes.
+    that diverged, e.g. weights of 1e29, or one crafted to overflow): both would only ever
+    raise FloatingPointError. For inputs with every feature in [-1, 1] (the range of scaled
+    data, [0, 1] images included) the first layer is checked exactly: its largest
+    pre-activation there, sum_i |W_ij| + |b_j|, reached at a corner of that box, must be
+    finite. The whole network is then run by the reference, in the network's dtype, on probe
+    rows (zeros, ones, minus ones, seeded uniform rows in [-1, 1] and in [0, 1], and the
+    corners of both boxes that drive the first layer's largest units furthest), and every
+    layer's pre-activations must stay finite (tanh and logistic would hide an overflow).
+    Deeper layers are probed, not bounded: inputs that reach no probe's path can still
+    overflow a model that passes, and predicting them then raises FloatingPointError.
     """
     params = network._params
     if not np.isfinite(params).all():
         return "holds NaN or infinite parameters"
+    W0, b0 = network.weights[0], network.biases[0]
+    with np.errstate(all="ignore"):
+        reach = np.abs(W0).sum(axis=0, dtype=np.float64) + np.abs(b0)
+    if (reach > np.finfo(network.dtype).max).any():
+        return _overflows(params, "an input in [-1, 1] can drive a first-layer unit to "
+                                  f"{reach.max():.3g}")
     n_in = network.layer_sizes[0]
-    probes = np.concatenate([np.zeros((1, n_in)), np.ones((1, n_in)), -np.ones((1, n_in)),
-                             np.random.default_rng(0).uniform(-1, 1, (5, n_in))])
+    rng = np.random.default_rng(0)
+    corners = []
+    for j in np.argsort(reach)[::-1][:4]:
+        corners += [np.sign(W0[:, j]), -np.sign(W0[:, j]), W0[:, j] > 0, W0[:, j] < 0]
+    probes = np.vstack([np.zeros(n_in), np.ones(n_in), -np.ones(n_in),
+                        rng.uniform(-1, 1, (5, n_in)), rng.uniform(0, 1, (5, n_in))]
+                       + [np.asarray(c, dtype=np.float64)[None] for c in corners])
     A = probes.astype(network.dtype)
     with np.errstate(all="ignore"):
         for l, (W, b) in enumerate(zip(network.weights, network.biases)):
             Z = A @ W + b
-            A = reference.activate(Z, network.activation) if l < len(network.weights) - 1 else Z
-    if not np.isfinite(A).all():
-        return (f"holds weights that overflow (largest |weight| "
-                f"{float(np.abs(params).max()):.3g}): the forward pass of inputs in [-1, 1] "
-                f"gives non-finite outputs, so the model cannot predict")
+            if not np.isfinite(Z).all():
+                return _overflows(params, f"the forward pass of inputs in [-1, 1] or [0, 1] "
+                                          f"overflows in layer {l}")
+            A = reference.activate(Z, network.activation)
     return None
+
+
+def _overflows(params, how):
+    return (f"holds weights that overflow (largest |weight| {float(np.abs(params).max()):.3g}):"
+            f" {how}, so the model cannot predict")
 
 
 # ---------------------------------------------------------------------------------------
