@@ -96,7 +96,7 @@ def test_a_keyboard_interrupt_at_any_bytecode_leaves_the_network_usable(name):
 
 
 _STRESS = textwrap.dedent("""
-    import random, signal, sys, threading, time
+    import copy, random, signal, sys, threading, time
     import numpy as np
     from cmlp import Network
 
@@ -130,7 +130,7 @@ _STRESS = textwrap.dedent("""
     calls = [lambda: net.predict_proba(X[:1]), lambda: net.predict(X),
              lambda: net.score(X, y), lambda: net.gradients(X[:8], y[:8]),
              lambda: net.fit(X, y, epochs=1, learning_rate=0.01, batch_size=16),
-             reading, lambda: net._guard.call_reading("stress", len, X)]
+             reading, lambda: copy.deepcopy(net)]
     signal.signal(signal.SIGINT, on_sigint)
     thread = threading.Thread(target=interrupter, daemon=True)
     caught = runs = 0
