@@ -133,6 +133,7 @@ def write_atomically(path, write, what="the file"):
       with PermissionError, as is a directory (IsADirectoryError);
     - a symlink is followed: the file it points to is replaced, the link stays;
     - ``path`` may be str, bytes or path-like; a trailing slash names a directory;
+    - a device or a FIFO (/dev/null, /dev/stdout) is written into, not replaced;
     - errors are OSErrors of open()'s kind whose filename is ``path`` as given (never the
       temp file), and whose message says ``what`` was being written.
 
@@ -144,6 +145,9 @@ def write_atomically(path, write, what="the file"):
     name = os.fsdecode(os.fspath(path))
     try:
         target = _destination(name)
+        if _is_special(target):
+            _write_into(target, write)
+            return given
         directory, base = os.path.split(target)
         _remove_stale_temps(directory, base)
         fd, tmp = _locked_temp(directory, base)
@@ -189,6 +193,22 @@ def _destination(path):
     if os.path.exists(target) and not os.access(target, os.W_OK):
         raise OSError(errno.EACCES, os.strerror(errno.EACCES))  # as open() would
     return target
+
+
+def _is_special(path):
+    """Whether path names a device, a FIFO or a socket (not a new or a regular file)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _write_into(path, write):
+    """A device or a FIFO (/dev/null, /dev/stdout) has nothing to replace atomically, and a
+    temp file beside it would land in /dev: it is written into, as open() would."""
+    with open(path, "wb") as f:
+        write(f)
 
 
 def _temp_prefix(name):

@@ -240,3 +240,10 @@ def test_save_refuses_what_load_refuses(tmp_path):
     ok = Network(sizes[:-1], seed=0, activation="tanh", init="glorot")
     ok.save(path)
     assert Network.load(path).layer_sizes == sizes[:-1]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="no /dev/null")
+def test_a_device_is_written_into_not_replaced(write):
+    write("/dev/null")  # as open("/dev/null", "w") would; no temp file in /dev
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert not _leftovers("/dev")
