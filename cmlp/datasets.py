@@ -521,14 +521,43 @@ def _check_idx_capacity(path, kind, n_items, expected, stored, compressed):
         )
 
 
-def load_idx(images_path, labels_path):
-    """Read an IDX images file and an IDX labels file (each gzip or raw); return ``(X, y)``.
+def load_idx(images_path, labels_path=None):
+    """Read an IDX images file and, if given, an IDX labels file (each gzip or raw).
 
     Checks the magic numbers (2051 images, 2049 labels), that the data length matches the
     header, that both files hold the same number of items and that labels are 0-9.
-    Returns ``X`` float32 C-contiguous ``(n, rows * cols)`` scaled to [0, 1] and ``y`` int64.
+
+    Parameters
+    ----------
+    images_path : str or os.PathLike
+        The IDX images file (``*-images-idx3-ubyte`` or the same with ``.gz``).
+    labels_path : str or os.PathLike or None, default=None
+        The IDX labels file; None reads the images only.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        float32, C-contiguous, ``(n, rows * cols)``, scaled to [0, 1].
+    y : numpy.ndarray or None
+        int64 labels ``(n,)``, or None without a labels file.
+
+    Raises
+    ------
+    DatasetError
+        A file that is not IDX, truncated, of another kind, a count mismatch, a label
+        outside 0-9.
+    OSError
+        A path that is missing, not a regular file, or unreadable.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import load_idx
+    >>> X, y = load_idx("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+    ... # doctest: +SKIP
     """
     images_path = _existing_file(images_path, "IDX images file")
+    if labels_path is None:
+        return _scale(_read_idx(images_path, "images")), None
     labels_path = _existing_file(labels_path, "IDX labels file")
     images = _read_idx(images_path, "images")
     labels = _read_idx(labels_path, "labels")[:, 0]
@@ -579,26 +608,63 @@ def _check_split(split):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
 
 
-def load_mnist(split="train", data_dir=None):
-    """Load the standard MNIST IDX files of one split; return ``(X, y)``.
+def load_mnist(split="train", data_dir=None, *, require_labels=True):
+    """Load the standard MNIST IDX files of one split.
 
     Looks in ``data_dir`` if given, else in ``$CMLP_DATA`` and then the user cache
     (``$XDG_CACHE_HOME/cmlp/mnist`` or ``~/.cache/cmlp/mnist``), for
     ``train-images-idx3-ubyte[.gz]`` and ``train-labels-idx1-ubyte[.gz]`` (``t10k-*`` for
-    ``split="test"``). ``fetch_mnist()`` downloads them into the cache.
+    ``split="test"``). `fetch_mnist` downloads them into the cache.
+
+    Parameters
+    ----------
+    split : {"train", "test"}, default="train"
+        The 60,000 training rows or the 10,000 test rows.
+    data_dir : str or os.PathLike or None, default=None
+        The directory holding the files; None searches ``$CMLP_DATA``, then the cache.
+    require_labels : bool, default=True
+        False accepts a directory with the images file only, and returns ``y=None``.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        float32 ``(n, 784)`` in [0, 1].
+    y : numpy.ndarray or None
+        int64 labels ``(n,)``; None when the labels file is absent and not required.
+
+    Raises
+    ------
+    FileNotFoundError
+        The files are in none of the directories searched; the message names the missing
+        file(s).
+    DatasetError
+        A file is damaged (see `load_idx`).
+
+    Examples
+    --------
+    >>> from cmlp.datasets import load_mnist
+    >>> X, y = load_mnist("test")  # doctest: +SKIP
+    >>> X.shape, y.shape  # doctest: +SKIP
+    ((10000, 784), (10000,))
     """
     _check_split(split)
     stems = _SPLIT_FILES[split]
     searched = _search_dirs(data_dir)
     for directory in searched:
-        found = [_find_file(directory, stem) for stem in stems]
-        if all(found):
-            return load_idx(*found)
+        images, labels = (_find_file(directory, stem) for stem in stems)
+        if images is not None and (labels is not None or not require_labels):
+            return load_idx(images, labels)
+    if len(searched) == 1:  # one place: say exactly which file is not there
+        images, labels = (_find_file(searched[0], stem) for stem in stems)
+        missing = [stem for stem, found in zip(stems, (images, labels)) if found is None]
+    else:
+        missing = list(stems)
+    what = " and ".join(f"{stem}[.gz]" for stem in missing)
     looked = ", ".join(f"'{d}'" for d in searched)
     raise FileNotFoundError(
-        f"MNIST {split} files {stems[0]}[.gz] and {stems[1]}[.gz] not found in {looked}. "
-        f"Download them with cmlp.datasets.fetch_mnist() (or `fetch_mnist(data_dir=...)`), "
-        f"or set $CMLP_DATA to a directory that holds them."
+        f"MNIST {split} file{'s' if len(missing) > 1 else ''} {what} not found in {looked}. "
+        f"Download them with `cmlp fetch` or cmlp.datasets.fetch_mnist() (or "
+        f"`fetch_mnist(data_dir=...)`), or set $CMLP_DATA to a directory that holds them."
     )
 
 
@@ -713,12 +779,40 @@ def load_sample():
         return load_idx(images_path, labels_path)
 
 
-def load_path(path, split="train"):
-    """Load whatever ``path`` is: a CSV file via ``load_csv``, a directory of MNIST IDX
-    files via ``load_mnist(split, data_dir=path)``. Returns ``(X, y)`` (``y`` may be None).
+def load_path(path, split="train", *, require_labels=True):
+    """Load whatever ``path`` is: a CSV file or a directory of MNIST IDX files.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A CSV file (read by `load_csv`) or a directory holding MNIST's IDX files of
+        ``split`` (read by `load_mnist`).
+    split : {"train", "test"}, default="train"
+        Which IDX files a directory must hold.
+    require_labels : bool, default=True
+        For a directory: False accepts the images file alone.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        float32 ``(n, n_features)`` in [0, 1].
+    y : numpy.ndarray or None
+        int64 labels, or None for data without labels.
+
+    Raises
+    ------
+    DatasetError
+        A malformed file.
+    OSError
+        A missing or unreadable path.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import load_path
+    >>> X, y = load_path("mnist_test.csv")  # doctest: +SKIP
     """
     path = Path(os.fspath(path))
     if path.is_dir():
         _check_split(split)
-        return load_mnist(split, data_dir=path)
+        return load_mnist(split, data_dir=path, require_labels=require_labels)
     return load_csv(path)
