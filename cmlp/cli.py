@@ -173,8 +173,7 @@ def method_defaults(batch_size, optimizer):
 
 
 def build_parser():
-    """The ``cmlp`` argument parser, with its ``train``, ``evaluate``, ``predict`` and
-    ``fetch`` commands.
+    """The ``cmlp`` argument parser: ``train``, ``evaluate``, ``predict`` and ``fetch``.
 
     Returns
     -------
@@ -832,7 +831,27 @@ def _save_note(args):
 
 
 def main(argv=None):
-    """Run the command line; return the exit status (the console script exits with it)."""
+    """Run the ``cmlp`` command line and return its exit status.
+
+    The console script ``cmlp`` and ``python -m cmlp`` call it with the process's arguments.
+    Errors are one line on stderr, never a traceback (set ``CMLP_DEBUG=1`` for one).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 success; 1 training diverged; 2 a usage or data error; 130 interrupted.
+
+    Examples
+    --------
+    >>> from cmlp.cli import main
+    >>> main(["train", "--epochs", "10", "--print-every", "0"])  # doctest: +SKIP
+    0
+    """
     parser = build_parser()
     command = "cmlp"
     args = None

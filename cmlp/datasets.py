@@ -78,11 +78,33 @@ _DEFLATE_MAX_RATIO = 1032
 
 
 class DatasetError(ValueError):
-    """A data file is malformed; the message names the file and where the problem is."""
+    """A data file is malformed; the message names the file and where the problem is.
+
+    A ValueError: the row and column (CSV) or the header field (IDX) of the first problem.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import DatasetError, load_csv
+    >>> try:
+    ...     load_csv("broken.csv")
+    ... except DatasetError as error:
+    ...     print(error)  # doctest: +SKIP
+    """
 
 
 class DownloadError(OSError):
-    """A download failed: no mirror delivered the file with the expected content."""
+    """A download failed: no mirror delivered the file with the expected content.
+
+    An OSError whose message lists each URL tried and what went wrong there.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import DownloadError, fetch_mnist
+    >>> try:
+    ...     fetch_mnist(mirrors=["http://127.0.0.1:9/"], timeout=1)
+    ... except DownloadError as error:
+    ...     print("no mirror answered")  # doctest: +SKIP
+    """
 
 
 # ---------------------------------------------------------------------------------------
@@ -409,15 +431,42 @@ def _values_ok(pixels, labels):
 
 
 def load_csv(path):
-    """Read MNIST-like CSV in any common layout; return ``(X, y)``, or ``(X, None)`` unlabeled.
+    """Read MNIST-like CSV in any common layout.
 
     The layout is detected from the first line: Kaggle "MNIST in CSV" (``label,1x1,...,28x28``),
     ``label,pixel0,...`` or ``label,pixel1,...``, no header with the label first, or a header
     ``pixel0,...`` without a label column (for prediction). Pixels must be 0-255 and labels
-    integers 0-9. Any pixel count is accepted; the file may be gzip-compressed.
+    integers 0-9 (``7``, ``07``, ``+7`` and ``7.0`` are; ``0.99999999`` and ``1e0`` are not).
+    Any pixel count is accepted; the file may be gzip-compressed.
 
-    Returns ``X`` float32 C-contiguous ``(n, n_pixels)`` scaled to [0, 1] and ``y`` int64.
-    Raises ``DatasetError`` naming the file, row, line and column of the first problem.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A regular file.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        float32, C-contiguous, ``(n, n_pixels)``, scaled to [0, 1].
+    y : numpy.ndarray or None
+        int64 labels ``(n,)``, or None for a file without a label column.
+
+    Raises
+    ------
+    DatasetError
+        The first problem, naming the file, row, line and column: a wrong column count, a
+        non-numeric cell, a pixel outside 0-255, a label that is not an integer 0-9, ragged
+        rows, an unknown header, a truncated gzip file.
+    OSError
+        A path that is missing, not a regular file (a directory, a FIFO, a device), or
+        unreadable.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import load_csv
+    >>> X, y = load_csv("mnist_train.csv")  # doctest: +SKIP
+    >>> X.shape, y.shape  # doctest: +SKIP
+    ((60000, 784), (60000,))
     """
     path = _existing_file(path, "CSV file")
     layout = _detect_layout(path)
@@ -729,14 +778,40 @@ def _download_to(url, final_path, stem, timeout):
 
 
 def fetch_mnist(data_dir=None, mirrors=None, timeout=60.0):
-    """Download the four MNIST .gz files, verified, and return the directory holding them.
+    """Download the four MNIST files, verified, and return the directory holding them.
 
-    ``data_dir`` defaults to ``$CMLP_DATA`` if set, else the user cache
-    (``$XDG_CACHE_HOME/cmlp/mnist`` or ``~/.cache/cmlp/mnist``). Each file is tried from each
-    of ``mirrors`` (default ``MNIST_MIRRORS``) in turn; the md5 of its decompressed content
-    must match before it is moved into place, so no partial or corrupt file is ever left.
-    Files already present with the right content are not downloaded again. ``timeout`` is
-    in seconds per network operation. Raises ``DownloadError`` if no mirror delivers a file.
+    Each file is tried from each mirror in turn; the md5 of its decompressed content must
+    match before it is moved into place, so no partial or corrupt file is ever left. Files
+    already present with the right content are not downloaded again. ``cmlp fetch`` on the
+    command line does the same.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        Where to put them; default ``$CMLP_DATA`` if set, else the user cache
+        (``$XDG_CACHE_HOME/cmlp/mnist`` or ``~/.cache/cmlp/mnist``).
+    mirrors : sequence of str, optional
+        Base URLs, tried in order (default `MNIST_MIRRORS`).
+    timeout : float, default=60.0
+        Seconds per network operation.
+
+    Returns
+    -------
+    pathlib.Path
+        The directory holding the four files.
+
+    Raises
+    ------
+    DownloadError
+        No mirror delivered a file with the expected content.
+    ValueError
+        An empty list of mirrors.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import fetch_mnist, load_mnist
+    >>> directory = fetch_mnist()  # doctest: +SKIP
+    >>> X, y = load_mnist("train", data_dir=directory)  # doctest: +SKIP
     """
     mirrors = MNIST_MIRRORS if mirrors is None else tuple(mirrors)
     if not mirrors:
@@ -768,10 +843,25 @@ def fetch_mnist(data_dir=None, mirrors=None, timeout=60.0):
 
 
 def load_sample():
-    """The 10,000 MNIST test images shipped inside the package; return ``(X, y)``.
+    """The 10,000 MNIST test images shipped inside the package.
 
-    Source: MNIST (LeCun, Cortes, Burges), CC BY-SA 3.0; see ``cmlp/data/README.md``.
-    Found through importlib.resources, so it works from an installed wheel.
+    MNIST (Yann LeCun, Corinna Cortes, Christopher Burges), CC BY-SA 3.0; see
+    ``cmlp/data/README.md``. Found through importlib.resources, so it works from an installed
+    wheel, with no network.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        float32 ``(10000, 784)`` in [0, 1].
+    y : numpy.ndarray
+        int64 labels ``(10000,)``.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import load_sample
+    >>> X, y = load_sample()
+    >>> X.shape, X.dtype, y[:5].tolist()
+    ((10000, 784), dtype('float32'), [7, 2, 1, 0, 4])
     """
     data = resources.files(__package__).joinpath("data")
     images, labels = (data.joinpath(stem + ".gz") for stem in _SPLIT_FILES["test"])
