@@ -12,11 +12,15 @@ import os
 import threading
 import weakref
 from contextlib import contextmanager
+from typing import Any, Callable, TypeVar, cast
+
+# The decorators keep the signature of the method they wrap (for type checkers).
+_Method = TypeVar("_Method", bound=Callable[..., Any])
 
 # Every guard of this process, so that a forked child can reset them: the calls they were
 # counting ran in threads that do not exist in the child, and a lock held at fork time
 # would never be released there.
-_GUARDS = weakref.WeakSet()
+_GUARDS: "weakref.WeakSet[object]" = weakref.WeakSet()
 
 
 def _reset_after_fork():
@@ -86,7 +90,7 @@ class UseGuard:
                 self._writer = None
 
 
-def reads(method):
+def reads(method: _Method) -> _Method:
     """Run a Network method as a reader of its parameters (see UseGuard).
 
     Written out rather than through the reading() context manager, which costs 2-3 us:
@@ -101,13 +105,13 @@ def reads(method):
             return method(self, *args, **kwargs)
         finally:
             guard.exit_reading()
-    return reader
+    return cast(_Method, reader)
 
 
-def writes(method):
+def writes(method: _Method) -> _Method:
     """Run a Network method as the one writer of its parameters (see UseGuard)."""
     @functools.wraps(method)
     def writer(self, *args, **kwargs):
         with self._guard.writing(method.__name__):
             return method(self, *args, **kwargs)
-    return writer
+    return cast(_Method, writer)

@@ -24,7 +24,7 @@ from cmlp._validation import DTYPES
 try:  # POSIX: a save in progress holds a lock on its temp file (see _remove_stale_temps)
     import fcntl
 except ImportError:  # Windows: no cleanup of temp files left by killed saves
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 FORMAT = "cmlp-network"
 FORMAT_VERSION = 1

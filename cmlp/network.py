@@ -719,14 +719,15 @@ class Network:
             augment_rng = self._rng.spawn(1)[0]
             X_epoch = np.empty_like(X)
 
-        history = {"loss": [], "learning_rate": [], "elapsed": []}
+        history: "Dict[str, Any]" = {"loss": [], "learning_rate": [], "elapsed": []}
         if self.is_classifier:
             history["accuracy"] = []
         if X_val is not None:
             history["val_loss"], history[score_name] = [], []
         # Filled epoch by epoch, so the epochs done survive a KeyboardInterrupt.
         self.history_ = history
-        best_score, best_params, best_epoch = -np.inf, None, None
+        best_score, best_params = -np.inf, None
+        best_epoch: Any = None
         fallback = _Fallback(self._params, X)
         start = time.perf_counter()
         with self._threads(), self._workspace(rows) as work:
@@ -979,7 +980,7 @@ class _Workspace:
         }
 
 
-_POOLS = weakref.WeakSet()
+_POOLS: "weakref.WeakSet[object]" = weakref.WeakSet()
 
 
 def _reset_pools_after_fork():
