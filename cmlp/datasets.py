@@ -703,11 +703,11 @@ def load_mnist(split="train", data_dir=None, *, require_labels=True):
         images, labels = (_find_file(directory, stem) for stem in stems)
         if images is not None and (labels is not None or not require_labels):
             return load_idx(images, labels)
+    wanted = stems if require_labels else stems[:1]
     if len(searched) == 1:  # one place: say exactly which file is not there
-        images, labels = (_find_file(searched[0], stem) for stem in stems)
-        missing = [stem for stem, found in zip(stems, (images, labels)) if found is None]
+        missing = [stem for stem in wanted if _find_file(searched[0], stem) is None]
     else:
-        missing = list(stems)
+        missing = list(wanted)
     what = " and ".join(f"{stem}[.gz]" for stem in missing)
     looked = ", ".join(f"'{d}'" for d in searched)
     raise FileNotFoundError(
