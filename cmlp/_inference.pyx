@@ -442,13 +442,47 @@ cdef class _PackedWeights:
 
 
 cdef class Model:
-    """A trained network frozen for prediction: its own copy of the weights (with the
-    narrow layers packed once), immutable, safe to use from any number of threads at once.
+    """A trained network frozen for prediction, safe to share between threads.
 
-    ``Model(network)`` copies a cmlp Network's weights; later training of the network does
-    not change the model. ``predict_proba`` and ``predict`` release the GIL while they
-    compute; Cython and C code reach the same model through cmlp/inference.pxd and
-    cmlp_inference.h (``cmlp.get_include()``).
+    ``Model(network)`` copies a cmlp Network's weights (with the narrow layers packed once)
+    into an immutable model; later training of the network does not change it.
+    ``predict_proba`` and ``predict`` release the GIL while they compute, on cmlp's own
+    kernels, never BLAS; Cython and C code reach the same model through
+    ``cmlp/inference.pxd`` and ``cmlp_inference.h`` (``cmlp.get_include()``).
+
+    Parameters
+    ----------
+    network : cmlp.Network
+        The network to copy.
+
+    Attributes
+    ----------
+    dtype : numpy.dtype
+        float32 or float64.
+    layer_sizes : tuple of int
+        Inputs, hidden widths, outputs.
+    activation : str
+        The hidden layers' activation.
+    loss : str
+        "cross_entropy" (softmax output) or "squared_error" (identity output).
+    n_features, n_classes : int
+        Inputs and outputs.
+
+    Raises
+    ------
+    TypeError
+        Anything but a cmlp Network.
+
+    Examples
+    --------
+    >>> from cmlp import Network
+    >>> from cmlp.datasets import load_sample
+    >>> from cmlp.inference import Model
+    >>> X, y = load_sample()
+    >>> net = Network([784, 10, 10], seed=0)
+    >>> model = Model(net)
+    >>> bool((model.predict(X[:100]) == net.predict(X[:100])).all())
+    True
     """
     cdef ModelData data
     cdef object _params   # the arrays data points into, kept alive here
@@ -546,10 +580,12 @@ cdef class Model:
 
     @property
     def n_features(self):
+        """Inputs per row."""
         return self.layer_sizes[0]
 
     @property
     def n_classes(self):
+        """Outputs (the classes of a classifier)."""
         return self.data.sizes[self.data.n_layers]
 
     @property
@@ -558,20 +594,110 @@ cdef class Model:
         return self._params
 
     def predict_proba(self, X, out=None, *, n_threads=1):
-        """Class probabilities of the rows of X, (n_samples, n_classes), into out if given
-        (a C-contiguous array of the model's dtype, reused as is)."""
+        """Class probabilities of the rows of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite values (converted to the model's dtype if need be).
+        out : numpy.ndarray of shape (n_samples, n_classes), optional
+            C-contiguous, the model's dtype: filled and returned.
+        n_threads : int, default=1
+            Threads that share the rows; a row's result does not depend on it.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_classes)
+            Each row sums to 1.
+
+        Raises
+        ------
+        ValueError
+            X of the wrong shape or holding NaN or infinity; an unusable ``out``.
+        TypeError
+            A squared_error model (use `predict`).
+        FloatingPointError
+            Outputs that are not finite.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp import Network
+        >>> from cmlp.inference import Model
+        >>> model = Model(Network([4, 3], seed=0))
+        >>> model.predict_proba(np.ones((2, 4))).shape
+        (2, 3)
+        """
         if not self.data.softmax:
             raise TypeError("predict_proba needs a cross_entropy network; this one is "
                             f"{self.loss!r}: use predict")
         return self._run(X, out, False, n_threads)
 
     def predict(self, X, out=None, *, n_threads=1):
-        """Predicted class labels, (n_samples,) int64, into out if given; for a
-        squared_error network the predicted values, (n_samples, n_outputs)."""
+        """Predicted class labels (or a regression's values) of the rows of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite values.
+        out : numpy.ndarray, optional
+            Filled and returned: int64 ``(n_samples,)``, or for a squared_error model the
+            model's dtype ``(n_samples, n_outputs)``.
+        n_threads : int, default=1
+            Threads that share the rows.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 labels ``(n_samples,)``; for squared_error the values.
+
+        Raises
+        ------
+        ValueError
+            X of the wrong shape or holding NaN or infinity; an unusable ``out``.
+        FloatingPointError
+            Outputs that are not finite.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp import Network
+        >>> from cmlp.inference import Model
+        >>> Model(Network([4, 3], seed=0)).predict(np.ones((2, 4))).dtype
+        dtype('int64')
+        """
         return self._run(X, out, self.data.softmax, n_threads)
 
     def outputs(self, X, out=None, *, n_threads=1):
-        """The last layer's outputs: probabilities (cross_entropy) or values."""
+        """The last layer's outputs: probabilities (cross_entropy) or values.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite values.
+        out : numpy.ndarray of shape (n_samples, n_outputs), optional
+            C-contiguous, the model's dtype: filled and returned.
+        n_threads : int, default=1
+            Threads that share the rows.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_outputs)
+            Probabilities or values.
+
+        Raises
+        ------
+        ValueError
+            X of the wrong shape or holding NaN or infinity.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp import Network
+        >>> from cmlp.inference import Model
+        >>> Model(Network([4, 3], seed=0)).outputs(np.ones((1, 4))).shape
+        (1, 3)
+        """
         return self._run(X, out, False, n_threads)
 
     cdef object _run(self, X, out, bint labels, n_threads):
