@@ -24,6 +24,8 @@ from libc.math cimport NAN
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memcpy
 from cpython.pycapsule cimport PyCapsule_New
+from cpython.pythread cimport (PyThread_acquire_lock, PyThread_allocate_lock, PyThread_free_lock,
+                               PyThread_release_lock, PyThread_type_lock, WAIT_LOCK)
 
 from cmlp._kernels cimport (activate, is_narrow, narrow_forward, pack_narrow_layers,
                             simd_product, softmax_cross_entropy)
@@ -488,12 +490,24 @@ cdef class Model:
     cdef object _params   # the arrays data points into, kept alive here
     cdef object _packed
     cdef _PackedWeights _view_packing  # a view's: see _packing
+    # Guards _view_packing, which threads calling a view read and replace: without the GIL
+    # (free-threaded CPython) a reference read while another thread swaps it could be freed.
+    cdef PyThread_type_lock _packing_lock
     cdef object _sizes
     cdef bint _frozen     # a Model's own copy, not a Network's live view
     cdef readonly object dtype
     cdef readonly tuple layer_sizes
     cdef readonly str activation
     cdef readonly str loss   # "cross_entropy" (softmax output) or "squared_error" (identity)
+
+    def __cinit__(self):
+        self._packing_lock = PyThread_allocate_lock()
+        if self._packing_lock == NULL:
+            raise MemoryError("could not allocate a Model's lock")
+
+    def __dealloc__(self):
+        if self._packing_lock != NULL:
+            PyThread_free_lock(self._packing_lock)
 
     def __init__(self, network):
         from cmlp.network import Network
@@ -735,9 +749,14 @@ cdef class Model:
         """A view's narrow layers packed: again only when their weights have changed since
         the last call. Comparing them with a copy costs a fraction of packing them (one row
         of 784-10-10: 3.7 us of 6.8 went to packing the first layer)."""
-        cdef _PackedWeights p = self._view_packing
+        cdef _PackedWeights p, replaced
         cdef float[::1] source32, packed32
         cdef double[::1] source64, packed64
+        # Held only to read or swap the reference, never while Python code runs (so never
+        # while another thread holding the GIL waits for it).
+        PyThread_acquire_lock(self._packing_lock, WAIT_LOCK)
+        p = self._view_packing
+        PyThread_release_lock(self._packing_lock)
         if p is not None:
             if self.data.dtype == CMLP_FLOAT32:
                 if _narrow_weights_match(&self.data, <const float*> self.data.params,
@@ -764,7 +783,10 @@ cdef class Model:
             pack_narrow_layers(self.data.sizes, self.data.n_layers,
                                <const double*> self.data.params, &packed64[0])
             p.source_data, p.packed_data = &source64[0], &packed64[0]
+        PyThread_acquire_lock(self._packing_lock, WAIT_LOCK)
+        replaced = self._view_packing  # released below, after the lock
         self._view_packing = p
+        PyThread_release_lock(self._packing_lock)
         return p
 
     cdef object _checked(self, X):
