@@ -29,10 +29,13 @@ import inference  # noqa: E402
 import mnist_idx  # noqa: E402
 import report  # noqa: E402
 
-PEERS = ["cmlp", "numpy", "torch-nn", "torch-ops", "sklearn"]
+PEERS = ["cmlp", "numpy", "torch-nn", "torch-ops", "sklearn", "torch-compile", "jax-loop",
+         "jax-scan"]
 SECTIONS = ["machine", "fullbatch", "minibatch", "time_to_acc", "inference"]
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# NPROC: XLA's CPU client sizes its thread pools from it (its --xla_cpu_multi_thread_eigen
+# flag does not limit them); the worker reports CPU per wall second to confirm.
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NPROC")
 
 # Time to 98%: the same in cmlp and PyTorch, which starts from cmlp's initial weights and
 # follows its batch order (peers.cmlp_trajectory). Of the recipes measured (784-H-10 Adam
