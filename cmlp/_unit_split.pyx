@@ -45,6 +45,7 @@ cdef extern from "team.h" nogil:
     int cmlp_thread_number()
     void cmlp_barrier_start(cmlp_barrier_t* b)
     void cmlp_barrier_wait(cmlp_barrier_t* b)
+    int cmlp_spin_max_ns
 
 
 cdef struct Share:
@@ -312,6 +313,16 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
     e.work.loss[t] = loss
     e.work.correct[t] = correct
     cmlp_restore_denormals(fp_mode)
+
+
+def barrier_spin_limit(nanoseconds=None):
+    """The longest a thread spins at a barrier before it sleeps (see _src/team.h); 0 sleeps
+    at once. Sets it when given; returns the previous value. For benchmarks."""
+    global cmlp_spin_max_ns
+    previous = cmlp_spin_max_ns
+    if nanoseconds is not None:
+        cmlp_spin_max_ns = max(0, min(int(nanoseconds), 10 ** 9))
+    return previous
 
 
 def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] order,

@@ -9,7 +9,7 @@
  * half the speed of one thread. This barrier spins while its waits are short and falls back
  * to sleeping as soon as one is not (the partner was descheduled), then earns its spinning
  * back wait by wait (see cmlp_barrier_wait). Without OpenMP the team is one thread and the
- * barrier does nothing; on MSVC (OpenMP 2.0, no GCC atomics) it is the OpenMP barrier.
+ * barrier does nothing; on Windows (MSVC's OpenMP 2.0, no GCC atomics) it is OpenMP's.
  */
 #ifndef CMLP_TEAM_H
 #define CMLP_TEAM_H
@@ -29,7 +29,7 @@ static inline int cmlp_thread_number(void) { return 0; }
 static inline int cmlp_max_threads(void) { return 1; }
 #endif
 
-#if defined(_OPENMP) && (defined(__GNUC__) || defined(__clang__))
+#if defined(_OPENMP) && (defined(__GNUC__) || defined(__clang__)) && !defined(_WIN32)
 #define CMLP_OWN_BARRIER 1
 #else
 #define CMLP_OWN_BARRIER 0
@@ -42,6 +42,13 @@ static inline int cmlp_max_threads(void) { return 1; }
  * passive policy costs. */
 #define CMLP_SPIN_MIN_NS 1000
 #define CMLP_SPIN_MAX_NS 100000
+
+/* The maximum in use (0: sleep at once, as the passive policy): for benchmarks. Each
+ * extension module including this header has its own; _unit_split's is the one used. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((unused))
+#endif
+static int cmlp_spin_max_ns = CMLP_SPIN_MAX_NS;
 
 /* One per parallel region, shared by its threads (every thread passes the same one). */
 typedef struct {
@@ -107,7 +114,7 @@ static inline void cmlp_barrier_start(cmlp_barrier_t* b)
 #pragma omp master
     {
         b->size = omp_get_num_threads();
-        b->spin_ns = CMLP_SPIN_MAX_NS;
+        b->spin_ns = cmlp_spin_max_ns;
         b->arrived = 0;
         b->generation = 0;
         b->sleepers = 0;
@@ -135,16 +142,17 @@ static inline void cmlp_barrier_wait(cmlp_barrier_t* b)
     do {
         for (spins = 0; spins < 32; spins++) {
             if (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) != generation) {
-                if (budget < CMLP_SPIN_MAX_NS)
-                    __atomic_store_n(&b->spin_ns, (int)(2 * budget < CMLP_SPIN_MAX_NS
-                                                        ? 2 * budget : CMLP_SPIN_MAX_NS),
+                if (budget < cmlp_spin_max_ns)
+                    __atomic_store_n(&b->spin_ns, (int)(2 * budget < cmlp_spin_max_ns
+                                                        ? 2 * budget : cmlp_spin_max_ns),
                                      __ATOMIC_RELAXED);
                 return;
             }
             CMLP_CPU_RELAX();
         }
     } while (cmlp_team_ns() - start < budget);
-    __atomic_store_n(&b->spin_ns, CMLP_SPIN_MIN_NS, __ATOMIC_RELAXED);
+    __atomic_store_n(&b->spin_ns, budget < CMLP_SPIN_MIN_NS ? (int)budget : CMLP_SPIN_MIN_NS,
+                     __ATOMIC_RELAXED);
     /* Sleep. The releaser bumps generation, then reads sleepers; we bump sleepers, then
      * read generation (all sequentially consistent): one of us sees the other's write, and
      * the futex itself returns at once if generation moved in between. */
