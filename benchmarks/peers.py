@@ -266,7 +266,7 @@ class Sklearn:
                 "param_dtype": str(self.clf.coefs_[0].dtype)}
 
 
-# --------------------------------------------------------------------------- weights for the check
+# --------------------------------------------------------------------------- the weight check
 # The correctness column: every peer that can load weights starts from cmlp's initial weights
 # (Network(seed=seed).weights), takes one full-batch step over the same rows, and hands back
 # its weights as cmlp lays them out: [(W (fan_in, fan_out), b), ...] in numpy.
@@ -279,7 +279,8 @@ def cmlp_initial_layers(H, dtype, seed):
 def cmlp_one_step(X, y, H, dtype, seed, lr):
     """cmlp's layers after one full-batch SGD step over (X, y) from its initial weights."""
     from cmlp import Network
-    net = Network([N_FEATURES, H, N_CLASSES], dtype=np.dtype(dtype).name, seed=seed, n_threads=1)
+    net = Network([N_FEATURES, H, N_CLASSES], dtype=np.dtype(dtype).name, seed=seed,
+                  n_threads=1)
     net.fit(X, y, epochs=1, learning_rate=lr, batch_size=None, shuffle=False)
     return [(W.copy(), b.copy()) for W, b in zip(net.weights, net.biases)]
 

@@ -490,6 +490,7 @@ def _problems(results):
 def render(results):
     BUSY_MARK["threshold"] = results["meta"]["args"].get("busy_threshold", 0.05)
     parts = [_header(results), _machine_section(results), _fullbatch_section(results),
-             _minibatch_section(results), _checks_section(results), _acc_section(results), _memory_section(results),
+             _minibatch_section(results), _checks_section(results), _acc_section(results),
+             _memory_section(results),
              _targets_section(results), _problems(results)]
     return "\n\n".join("\n".join(p) for p in parts if p)
