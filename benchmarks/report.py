@@ -404,7 +404,7 @@ def _checks_section(results):
     if not rows:
         return []
     return ["## Peers: correctness, threads, compile time", "",
-            _table(["section", "config", "dtype", "thr", "peer", "max |w - w_cmlp| after one step",
+            _table(["section", "config", "dtype", "thr", "peer", "max abs(w - w_cmlp) after one step",
                     "CPU s / wall s", "compile s", "mode kept"], rows), "",
             "One full-batch SGD step over the first rows of the timed shape (the batch, or all "
             "rows) from cmlp's initial weights, against cmlp's weights after the same step. "
