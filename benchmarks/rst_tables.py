@@ -22,6 +22,8 @@ SECTIONS = {
     "fullbatch": report._fullbatch_section,
     "minibatch": report._minibatch_section,
     "checks": report._checks_section,
+    "time_to_accuracy": report._acc_section,
+    "memory": report._memory_section,
     "targets": report._targets_section,
 }
 
@@ -84,7 +86,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results", help="a JSON file written by run.py")
     parser.add_argument("output", help="the .inc file to write (- for stdout)")
-    parser.add_argument("--sections", default=",".join(SECTIONS),
+    parser.add_argument("--sections", default="header,fullbatch,minibatch,checks,targets",
                         help=f"comma-separated, from {list(SECTIONS)}")
     args = parser.parse_args(argv)
     with open(args.results) as f:
