@@ -67,12 +67,9 @@ typedef struct {
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#else
-#include <sched.h>
 #endif
 #if CMLP_X86
-#include <immintrin.h>
-#define CMLP_CPU_RELAX() _mm_pause()
+#define CMLP_CPU_RELAX() __builtin_ia32_pause()
 #elif defined(__aarch64__)
 #define CMLP_CPU_RELAX() __asm__ __volatile__("yield")
 #else
