@@ -203,6 +203,8 @@ def main(argv=None):
                     help="native: unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in every "
                          "benchmark subprocess (OpenBLAS picks its kernel); inherit: keep them")
     ap.add_argument("--repeats", type=int, default=None, help="timed repeats (default 7, quick 5)")
+    ap.add_argument("--quick-machine", action="store_true",
+                    help="measure the machine's limits as --quick does, whatever the grid")
     ap.add_argument("--max-epochs", type=int, default=None,
                     help=f"epoch budget for time to 98%% (default {RECIPE['max_epochs']}, quick 2)")
     ap.add_argument("--recipe", default="",
@@ -252,7 +254,8 @@ def main(argv=None):
         if "machine" in only:
             progress("machine: GEMM peak and memory bandwidth")
             results["machine"] = run_worker({"kind": "machine", "threads": [1, 2],
-                                             "quick": args.quick}, 2, args, 600)
+                                             "quick": args.quick or args.quick_machine},
+                                            2, args, 600)
         fb, mb, ta = plan(args.quick, peers)
         common = {"data_cache": cache, "seed": 0, "repeats": repeats, "lr": 0.1}
         for section, configs, extra in (("fullbatch", fb, {"n": 10000, "block_s": block_s}),
