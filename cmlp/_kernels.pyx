@@ -75,9 +75,12 @@ cmlp_simd_select(b"auto")
 _settings_lock = threading.Lock()
 
 # Products over at most this many rows of a batch and with at most this many columns run on
-# the tile kernels, the others on BLAS (see product; use_tile_products sets them).
-cdef int tile_max_rows = 256
-cdef int tile_max_width = 256
+# the tile kernels, the others on BLAS (see product; use_tile_products sets them). The
+# defaults are the one place of these limits: cmlp.network sizes its blocks of rows by them.
+TILE_MAX_ROWS = 256
+TILE_MAX_WIDTH = 256
+cdef int tile_max_rows = TILE_MAX_ROWS
+cdef int tile_max_width = TILE_MAX_WIDTH
 
 
 # ---------------------------------------------------------------------------------------
@@ -682,7 +685,7 @@ cdef double _batch_gradients(const Net* net, const Work* work, const floating* X
 # ---------------------------------------------------------------------------------------
 # Python entry points: typed memoryviews in, one nogil block each.
 
-def use_tile_products(int max_rows=256, int max_width=256):
+def use_tile_products(int max_rows=TILE_MAX_ROWS, int max_width=TILE_MAX_WIDTH):
     """Products over up to max_rows rows of a batch and with up to max_width columns run on
     the tile kernels, the others on BLAS (0: BLAS for all); no arguments restore the
     defaults. Returns the previous (max_rows, max_width). For tests and benchmarks."""

@@ -36,18 +36,19 @@ if TYPE_CHECKING:
 
 # Rows a thread puts through forward and backward at once. A narrow first layer wants blocks
 # small enough for X's rows to stay in cache between its forward and weight-gradient passes;
-# layers of up to _TILE_MAX_WIDTH units run fastest on the tile kernels, in blocks they take
-# (cmlp._kernels.product: up to _TILE_MAX_ROWS rows, 256 columns), and best in blocks of
-# _TILE_BLOCK_ROWS, whose rows of X stay in L2 for the weight gradient (784-128-10 full
-# batch, 1 thread: 57-60 ms float64 and 25-27.5 float32 against 65-68 and 26.5-28.8 in
-# blocks of 256; 784-256-10: 50 against 53 ms float32 on the tiles rather than BLAS's
-# 2,048-row blocks); mini-batches the unit split takes whole keep one block per thread.
+# layers of up to _TILE_MAX_WIDTH units run fastest on the tile kernels, in blocks they
+# take (cmlp._kernels.product: up to _TILE_MAX_ROWS rows; both limits are the kernels'), and
+# best in blocks of _TILE_BLOCK_ROWS, whose rows of X stay in L2 for the weight gradient
+# (784-128-10 full batch, 1 thread: 57-60 ms float64 and 25-27.5 float32 against 65-68 and
+# 26.5-28.8 in blocks of 256; 784-256-10: 50 against 53 ms float32 on the tiles rather
+# than BLAS's 2,048-row blocks); mini-batches the unit split takes whole keep one block per
+# thread.
 # Wider layers want BLAS's long gemms (784-800-10: 5-20% slower on the tiles). The cap
 # bounds the work memory of full-batch runs.
 _NARROW_BLOCK_ROWS = 120  # a multiple of every row tile of the narrow kernels (12, 6, 4, 3, 2)
 _TILE_BLOCK_ROWS = 128
-_TILE_MAX_ROWS = 256
-_TILE_MAX_WIDTH = 256
+_TILE_MAX_ROWS = _kernels.TILE_MAX_ROWS
+_TILE_MAX_WIDTH = _kernels.TILE_MAX_WIDTH
 _MAX_BLOCK_ROWS = 2048
 _KEPT_WORKSPACES = 4
 # Mini-batches up to this size are split across threads by units, not rows (_unit_split):
