@@ -20,6 +20,7 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
+from libc.math cimport exp
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memcpy
 from cpython.pycapsule cimport PyCapsule_New
@@ -69,6 +70,12 @@ ABI_VERSION = CMLP_INFERENCE_ABI_VERSION
 API_VERSION = CMLP_INFERENCE_API_VERSION
 
 cdef enum:
+    # Output layers beyond softmax and identity: the codes of cmlp.reference.LOSSES
+    OUTPUT_LOGISTIC = 2       # binary_cross_entropy
+    OUTPUT_EXP = 3            # poisson (log link)
+    ACTIVATION_LOGISTIC = 2   # cmlp._kernels.Activation
+
+cdef enum:
     # Rows that go through all layers at once: their activations stay in cache, and the
     # tile kernels take up to 256 rows.
     BLOCK_ROWS = 128
@@ -87,7 +94,8 @@ cdef struct ModelData:
     int dtype                 # CMLP_FLOAT32 or CMLP_FLOAT64
     int n_layers
     int activation            # cmlp._kernels.Activation
-    bint softmax              # a classifier's softmax output; else identity (regression)
+    bint softmax              # a classifier's softmax output; else see output
+    int output                # the loss code (cmlp.reference.LOSSES) whose output layer runs
     const int* sizes          # n_layers + 1
     const void* params        # the layout of cmlp._kernels: W_0, b_0, W_1, b_1, ...
     const void* packed        # the narrow layers' weights, transposed; NULL: _predict packs
@@ -169,6 +177,11 @@ cdef void _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
         offset += <Py_ssize_t> n_in * n_out + n_out
     if m.softmax:
         softmax_cross_entropy(probs, NULL, rows, m.sizes[m.n_layers], NULL, NULL)
+    elif m.output == OUTPUT_LOGISTIC:
+        activate(probs, rows * m.sizes[m.n_layers], ACTIVATION_LOGISTIC)
+    elif m.output == OUTPUT_EXP:
+        for i in range(rows * m.sizes[m.n_layers]):
+            probs[i] = exp(probs[i])
 
 
 cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
@@ -462,6 +475,7 @@ cdef class Model:
         self.activation = activation
         self.loss = loss
         self.data.softmax = LOSSES.index(loss) == 0
+        self.data.output = LOSSES.index(loss)
         self._params = params
         self._sizes = np.asarray(self.layer_sizes, dtype=np.int32)
         sizes = self._sizes

@@ -80,18 +80,21 @@ class Network:
         them, each calling single-threaded BLAS; the result depends on the count, not on
         timing. In a child forked after cmlp ran threads, one thread (libgomp's pool does
         not survive fork; the spawn and forkserver start methods keep the threads).
-    loss : "cross_entropy" or "squared_error"
-        cross_entropy: softmax output, integer labels 0..K-1. squared_error: identity
-        output (regression), targets y of shape (n_samples, n_outputs) or (n_samples,)
-        for one output; the loss of a row is half its squared error summed over the
-        outputs (cmlp.reference gives every objective's exact definition).
+    loss : "cross_entropy", "squared_error", "binary_cross_entropy" or "poisson"
+        cross_entropy: softmax output, integer labels 0..K-1. The others take targets y of
+        shape (n_samples, n_outputs), or (n_samples,) for one output, and sum a row's loss
+        over the outputs: squared_error, identity output (regression), half the squared
+        error; binary_cross_entropy, a logistic output per unit (multilabel, or one unit
+        for two classes), targets in [0, 1]; poisson, an exponential output (log link),
+        half the Poisson deviance, targets >= 0 (cmlp.reference gives every objective's
+        exact definition).
     """
 
     def __init__(self, layer_sizes, *, dtype="float32", seed=None, activation="relu",
                  init="he", n_threads=None, loss="cross_entropy"):
         self.loss = check_choice("loss", loss, LOSSES)
         self.layer_sizes = check_layer_sizes(
-            layer_sizes, min_outputs=2 if loss == "cross_entropy" else 1)
+            layer_sizes, min_outputs=2 if self.loss == "cross_entropy" else 1)
         self.dtype = check_dtype(dtype)
         self.activation = check_choice("activation", activation, ACTIVATIONS)
         self.init = check_choice("init", init, INITIALIZERS)
@@ -158,6 +161,11 @@ class Network:
         return self.loss == "cross_entropy"
 
     @property
+    def _multilabel(self):
+        """A logistic output per unit: probabilities, and 0/1 labels per output."""
+        return self.loss == "binary_cross_entropy"
+
+    @property
     def n_params(self):
         return self._params.size
 
@@ -214,7 +222,12 @@ class Network:
         """Labels (int32) for cross-entropy, (n, n_outputs) targets for squared error."""
         if self.is_classifier:
             return check_y(y, n_samples, self.n_classes, name=name)
-        return check_targets(y, n_samples, self.n_outputs, self.dtype, name=name)
+        y = check_targets(y, n_samples, self.n_outputs, self.dtype, name=name)
+        if self.loss == "binary_cross_entropy" and ((y < 0) | (y > 1)).any():
+            raise ValueError(f"{name} must hold targets in [0, 1] for binary_cross_entropy")
+        if self.loss == "poisson" and (y < 0).any():
+            raise ValueError(f"{name} must hold non-negative targets for the poisson loss")
+        return y
 
     def _kernel_args(self, y, sample_weight=None, l2_per_weight=False):
         """The labels and the objective dict the kernels take (see _kernels.set_objective)
@@ -258,9 +271,11 @@ class Network:
         on cmlp's own kernels, never BLAS, and changes no process-wide setting. Raises
         FloatingPointError if the network's outputs are not finite (weights overflowing).
         """
-        if not self.is_classifier:
-            raise TypeError("predict_proba needs a cross_entropy network; this one is "
-                            f"{self.loss!r}: use predict")
+        if not self.is_classifier and not self._multilabel:
+            raise TypeError("predict_proba needs a cross_entropy or binary_cross_entropy "
+                            f"network; this one is {self.loss!r}: use predict")
+        if self._multilabel:
+            return self._predictor().outputs(X, out, n_threads=self._prediction_threads(X))
         return self._predictor().predict_proba(X, out, n_threads=self._prediction_threads(X))
 
     def _proba(self, X):
@@ -270,9 +285,19 @@ class Network:
     @reads
     def predict(self, X, out=None):
         """Predicted class labels, (n_samples,) int64: the first largest probability of each
-        row (predict_proba's argmax); for squared_error the predicted values, (n_samples,
-        n_outputs). out: an array of that shape and type (int64, or the network's dtype) to
-        fill and return."""
+        row (predict_proba's argmax); for binary_cross_entropy 1 where an output's
+        probability exceeds 0.5, else 0, (n_samples, n_outputs) int64; for squared_error
+        and poisson the predicted values, (n_samples, n_outputs). out: an array of that
+        shape and type (int64, or the network's dtype) to fill and return."""
+        if self._multilabel:
+            labels = self._predictor().outputs(X, n_threads=self._prediction_threads(X)) > 0.5
+            if out is None:
+                return labels.astype(np.int64)
+            if not (isinstance(out, np.ndarray) and out.dtype == np.int64
+                    and out.shape == labels.shape):
+                raise ValueError(f"out must be an int64 array of shape {labels.shape}")
+            out[...] = labels
+            return out
         return self._predictor().predict(X, out, n_threads=self._prediction_threads(X))
 
     @reads
@@ -284,6 +309,8 @@ class Network:
         outputs = self._predictor().predict(X, n_threads=self._prediction_threads(X))
         if self.is_classifier:
             return float(np.mean(outputs == y))
+        if self._multilabel:  # every output of the row right
+            return float(np.mean(((outputs > 0.5) == (y > 0.5)).all(axis=1)))
         return _r2(y, outputs)
 
     @reads
@@ -406,7 +433,7 @@ class Network:
         else:
             X_val = y_val = None
         labels, objective = self._kernel_args(y, sample_weight, l2_per_weight)
-        score_name = "val_accuracy" if self.is_classifier else "val_r2"
+        score_name = "val_accuracy" if self.is_classifier or self._multilabel else "val_r2"
 
         n = X.shape[0]
         rows = n if batch_size is None else min(batch_size, n)
@@ -510,6 +537,11 @@ class Network:
         """(mean cross-entropy, accuracy) on validated arrays; for squared_error (mean
         loss, R^2)."""
         proba = self._proba(X)
+        if self._multilabel or self.loss == "poisson":
+            value = _mean_elementwise_loss(self.loss, proba, y)
+            if self._multilabel:
+                return value, float(np.mean(((proba > 0.5) == (y > 0.5)).all(axis=1)))
+            return value, _r2(y, proba)
         if not self.is_classifier:
             residual = proba.astype(np.float64) - y
             return 0.5 * float((residual * residual).sum(axis=1).mean()), _r2(y, proba)
@@ -691,6 +723,22 @@ def _blas_controller():
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()  # inspecting the loaded libraries is slow: do it once
+
+
+def _mean_elementwise_loss(loss, outputs, y):
+    """The mean over rows of binary_cross_entropy's or poisson's loss (cmlp.reference) from
+    the outputs (probabilities, or exp of the last layer) and targets."""
+    p = outputs.astype(np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if loss == "binary_cross_entropy":
+            tiny = np.finfo(outputs.dtype).eps
+            p = np.clip(p, tiny, 1 - tiny)
+            rows = -(y * np.log(p) + (1 - y) * np.log1p(-p)).sum(axis=1)
+        else:
+            t_log_t = y * np.log(np.where(y > 0, y, 1))
+            rows = (p - y * np.log(p) + t_log_t - y).sum(axis=1)
+    return float(rows.mean())
 
 
 def _r2(y, predicted):

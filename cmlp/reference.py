@@ -8,9 +8,12 @@ import numpy as np
 
 ACTIVATIONS = ("relu", "tanh", "logistic", "identity")
 # The objective's loss and its output layer: "cross_entropy" with a softmax output and
-# integer labels y, or "squared_error" with an identity output and targets y of shape
-# (n_samples, n_outputs). Their order gives the codes of the Loss enum in _kernels.pxd.
-LOSSES = ("cross_entropy", "squared_error")
+# integer labels y; "squared_error" with an identity output and targets y of shape
+# (n_samples, n_outputs); "binary_cross_entropy" with a logistic (sigmoid) output per unit
+# and targets in [0, 1] of that shape (multilabel, or one unit for two classes); "poisson"
+# with an exponential output (log link) and non-negative targets of that shape. Their order
+# gives the codes of the Loss enum in _kernels.pxd.
+LOSSES = ("cross_entropy", "squared_error", "binary_cross_entropy", "poisson")
 
 
 def activate(Z, activation):
@@ -48,11 +51,25 @@ def softmax(Z):
     return np.exp(log_softmax(Z))
 
 
+def output(Z, loss):
+    """The output layer of loss applied to the last layer's Z: softmax (cross_entropy),
+    identity (squared_error), logistic (binary_cross_entropy), exp (poisson)."""
+    if loss == "cross_entropy":
+        return softmax(Z)
+    if loss == "squared_error":
+        return Z
+    if loss == "binary_cross_entropy":
+        return activate(Z, "logistic")
+    if loss == "poisson":
+        return np.exp(Z)
+    raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
+
+
 def forward(weights, biases, X, activation="relu", loss="cross_entropy"):
     """Every layer's output [A_1, ..., A_{L-1}, P]; the last one the class probabilities
-    (cross_entropy) or the predicted values (squared_error: identity output)."""
+    (cross_entropy, binary_cross_entropy) or the predicted values (see output)."""
     logits, hidden = _logits_and_hidden(weights, biases, X, activation)
-    return hidden[1:] + [softmax(logits) if loss == "cross_entropy" else logits]
+    return hidden[1:] + [output(logits, loss)]
 
 
 def _logits_and_hidden(weights, biases, X, activation):
@@ -83,9 +100,12 @@ def _objective(weights, biases, X, y, activation, l2, loss, sample_weight, l2_pe
         sum_i w_i loss_i / S  +  l2_S / 2 * sum_l |W_l|^2,   S = sum_i w_i (n without weights)
 
     where l2_S = l2 / S with l2_per_weight (scikit-learn's alpha: its penalty is
-    alpha / (2 S) |W|^2), else l2. loss_i is -log softmax(z_i)[y_i] (cross_entropy) or
-    |z_i - y_i|^2 / 2 summed over the outputs (squared_error). The output delta is
-    d value / d z = w_i (softmax(z_i) - onehot(y_i)) / S, or w_i (z_i - y_i) / S.
+    alpha / (2 S) |W|^2), else l2. loss_i is -log softmax(z_i)[y_i] (cross_entropy);
+    or, summed over the outputs j: (z_ij - y_ij)^2 / 2 (squared_error);
+    -y log s(z) - (1 - y) log(1 - s(z)) = softplus(z) - y z, s the logistic function
+    (binary_cross_entropy); or half the Poisson deviance, exp(z) - y z + y log y - y
+    (poisson, log link; 0 log 0 = 0). The output delta is d value / d z =
+    w_i (softmax(z_i) - onehot(y_i)) / S, or w_i (output(z_i) - y_i) / S for the others.
     With dropout masks (see gradients), the network is the one the masks leave; also
     returns the hidden outputs before their masks and the masks, one per layer.
     """
@@ -104,6 +124,16 @@ def _objective(weights, biases, X, y, activation, l2, loss, sample_weight, l2_pe
         residual = logits - np.asarray(y, dtype=logits.dtype).reshape(logits.shape)
         row_loss = 0.5 * (residual * residual).sum(axis=1)
         delta = residual
+    elif loss == "binary_cross_entropy":
+        t = np.asarray(y, dtype=logits.dtype).reshape(logits.shape)
+        softplus = np.maximum(logits, 0) + np.log1p(np.exp(-np.abs(logits)))
+        row_loss = (softplus - t * logits).sum(axis=1)
+        delta = activate(logits, "logistic") - t
+    elif loss == "poisson":
+        t = np.asarray(y, dtype=logits.dtype).reshape(logits.shape)
+        t_log_t = t * np.log(np.where(t > 0, t, 1))
+        row_loss = (np.exp(logits) - t * logits + t_log_t - t).sum(axis=1)
+        delta = np.exp(logits) - t
     else:
         raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
     l2 = l2 / total if l2_per_weight else l2
