@@ -20,6 +20,7 @@ from cmlp import _unit_split
 from cmlp import dropout as _dropout
 from cmlp.augment import make_augmenter
 from cmlp._guard import UseGuard, reads, writes
+from cmlp._training import Trainer, TrainingDiverged  # noqa: F401 (TrainingDiverged: public here)
 from cmlp._validation import (
     check_choice, check_dtype, check_layer_sizes, check_positive_int, check_real,
     check_sample_weight, check_targets, check_X, check_y)
@@ -49,10 +50,6 @@ _KEPT_WORKSPACES = 4
 # over every parameter that cost as much as a small batch's products. (On one thread the
 # unit split's loop measured 5% faster too: 784-128-10, batch 32, 0.25 against 0.26 s.)
 _UNIT_SPLIT_MAX_ROWS = 512
-
-
-class TrainingDiverged(FloatingPointError):
-    """The loss or the weights became NaN or infinite during fit."""
 
 
 class Network:
@@ -359,6 +356,33 @@ class Network:
 
     # --- training ---
 
+    def _trainer(self, X, y, *, batch_size=None, shuffle=True, optimizer, l2=0.0,
+                 sample_weight=None, l2_per_weight=False, dropout=None, max_norm=None,
+                 augment=None):
+        """A Trainer (cmlp._training) over X, y, checked here once, for callers that run
+        the epochs themselves (cmlp.sklearn's convergence loop): ``with net._trainer(...)
+        as t: t.epoch(learning_rate, index)``. While it is entered it holds the network as
+        fit does (no predictions from other threads, no second fit). optimizer is an
+        OptimizerState made for this network; the other arguments are fit's."""
+        X = check_X(X, self.n_features, self.dtype)
+        y = self._check_y(y, X.shape[0])
+        sample_weight = check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        batch_size = check_positive_int("batch_size", batch_size, allow_none=True)
+        l2 = check_real("l2", l2, low=0.0)
+        rates = _dropout.check_rates(dropout, self.layer_sizes)
+        max_norm = 0.0 if max_norm is None else check_real("max_norm", max_norm, positive=True)
+        augmenter = make_augmenter(augment)
+        if augmenter is not None:
+            augmenter.shape_for(self.n_features)
+        if (not isinstance(optimizer, OptimizerState) or optimizer.state_a.dtype != self.dtype
+                or optimizer.n_params != self.n_params):
+            raise ValueError("optimizer must be an OptimizerState made for this network: "
+                             f"{self.n_params} parameters of {self.dtype.name}")
+        labels, objective = self._kernel_args(y, sample_weight, l2_per_weight)
+        return Trainer(self, X, labels, objective, batch_size=batch_size, shuffle=shuffle,
+                       optimizer=optimizer, l2=l2, rates=rates, max_norm=max_norm,
+                       augmenter=augmenter, hold_guard=True)
+
     @writes
     def fit(self, X, y, *, epochs, learning_rate, batch_size=None, shuffle=True,
             validation_data=None, verbose=0, optimizer="sgd", momentum=0.9, nesterov=False,
@@ -434,16 +458,9 @@ class Network:
             X_val = y_val = None
         labels, objective = self._kernel_args(y, sample_weight, l2_per_weight)
         score_name = "val_accuracy" if self.is_classifier or self._multilabel else "val_r2"
-
-        n = X.shape[0]
-        rows = n if batch_size is None else min(batch_size, n)
-        grads = np.empty_like(self._params)
-        gather = shuffle and rows < n  # a full batch needs no shuffling
-        # Drawn only when used, so runs without them keep their random stream.
-        dropout_seed = int(self._rng.integers(2**63)) if any(rates) else 0
-        if augmenter is not None:
-            augment_rng = self._rng.spawn(1)[0]
-            X_epoch = np.empty_like(X)
+        trainer = Trainer(self, X, labels, objective, batch_size=batch_size, shuffle=shuffle,
+                          optimizer=opt, l2=l2, rates=rates, max_norm=max_norm,
+                          augmenter=augmenter)
 
         history = {"loss": [], "learning_rate": [], "elapsed": []}
         if self.is_classifier:
@@ -453,40 +470,13 @@ class Network:
         # Filled epoch by epoch, so the epochs done survive a KeyboardInterrupt.
         self.history_ = history
         best_score, best_params, best_epoch = -np.inf, None, None
-        fallback = _Fallback(self._params, X)
+        n = X.shape[0]
         start = time.perf_counter()
-        with self._threads(), self._workspace(rows) as work:
-            train_epoch = self._epoch_kernel(rows, work)
+        with trainer:
             for epoch in range(epochs):
-                opt.config["learning_rate"] = scheduled_learning_rate(
-                    lr_schedule, learning_rate, epoch, epochs, lr_decay)
-                order = self._rng.permutation(n).astype(np.int64) if gather else None
-                X_in, labels_in, objective_in = X, labels, objective
-                if augmenter is not None:  # the epoch's rows, transformed, in its order
-                    order = np.arange(n, dtype=np.int64) if order is None else order
-                    augmenter.transform(X, order, augment_rng, out=X_epoch,
-                                        n_threads=self._kernel_threads())
-                    X_in, labels_in, objective_in = (
-                        X_epoch, _in_order(labels, order), _objective_in_order(objective, order))
-                    order = None
-                try:
-                    loss, n_correct = train_epoch(
-                        X_in, labels_in, order, rows, self._params, self._sizes,
-                        self._activation_code(), l2, opt.config, opt.state_a, opt.state_b,
-                        work, grads, objective_in,
-                        _dropout.kernel_config(rates, dropout_seed, epoch), max_norm)
-                except KeyboardInterrupt:
-                    # The kernels stop between updates; an epoch diverging meanwhile
-                    # must not leave unusable weights behind.
-                    if not self._forward_is_finite(fallback.check_rows):
-                        self._roll_back(fallback)
-                    raise
-                if not (np.isfinite(loss) and np.isfinite(self._params).all()):
-                    restored = self._roll_back(fallback)
-                    raise TrainingDiverged(
-                        f"training diverged in epoch {epoch}: the loss became {loss}; the "
-                        f"weights were restored to {restored}. Try a smaller learning_rate.")
-                fallback.keep(self._params, epoch)
+                rate = scheduled_learning_rate(lr_schedule, learning_rate, epoch, epochs,
+                                               lr_decay)
+                loss, n_correct = trainer.epoch(rate, epoch)
                 history["loss"].append(loss)
                 if self.is_classifier:
                     history["accuracy"].append(n_correct / n)
@@ -577,45 +567,6 @@ class Network:
     def load(cls, path):
         """Read a network written by save(); raises ValueError for anything else."""
         return _serialization.load(cls, path)
-
-
-class _Fallback:
-    """Weights to fall back on if training diverges or is interrupted mid-divergence.
-
-    A diverging epoch can end with finite but huge weights (max |w| ~ 9e28 after one wild
-    update) whose loss was still finite, since the loss is measured before the update; the
-    next epoch's then is NaN. So the start of fit and the ends of the last two finite epochs
-    are kept, and a rollback takes the newest whose forward pass on check_rows (up to 512
-    rows spread over X: a blown-up network fails on nearly every row) is finite.
-    """
-
-    def __init__(self, params, X):
-        self.check_rows = np.ascontiguousarray(X[::max(1, X.shape[0] // 512)][:512])
-        self._kept = [(params.copy(), "those before fit")]
-
-    def keep(self, params, epoch):
-        label = f"those after epoch {epoch}"
-        if len(self._kept) == 3:  # the oldest epoch's buffer is reused; fit's start stays
-            old, _ = self._kept.pop(1)
-            old[...] = params
-            self._kept.append((old, label))
-        else:
-            self._kept.append((params.copy(), label))
-
-    def newest_first(self):
-        return reversed(self._kept)
-
-
-def _in_order(values, order):
-    return None if values is None else np.ascontiguousarray(values[order])
-
-
-def _objective_in_order(objective, order):
-    """The objective dict (see Network._kernel_args) with its per-row arrays in order."""
-    if objective is None:
-        return None
-    return dict(objective, sample_weight=_in_order(objective["sample_weight"], order),
-                targets=_in_order(objective["targets"], order))
 
 
 def _aligned(shape, dtype, fill=None, alignment=64):

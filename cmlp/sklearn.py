@@ -265,17 +265,18 @@ class _BaseMLP(BaseEstimator):
                               "is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
         self.n_iter_ = 0  # scikit-learn's: the epochs of this call
+        # X, y and the weights are checked once; every epoch reuses the trainer's buffers.
+        trainer = network._trainer(
+            X, y, batch_size=batch_size, shuffle=self.shuffle, optimizer=self._optimizer,
+            l2=self.alpha, l2_per_weight=True, sample_weight=sample_weight,
+            dropout=self.dropout, max_norm=self.max_norm, augment=self.augment)
         try:
-            # One BLAS limit for all epochs (Network.fit would set it again per epoch).
-            with network._threads():
+            with trainer:
                 for _ in range(self.max_iter):
+                    if self.n_iter_ > 0:  # the streams one-epoch fit calls drew each time
+                        trainer.draw_call_streams()
                     try:
-                        history = network.fit(
-                            X, y, epochs=1, learning_rate=self._learning_rate,
-                            batch_size=batch_size, shuffle=self.shuffle,
-                            optimizer=self._optimizer, l2=self.alpha, l2_per_weight=True,
-                            sample_weight=sample_weight, dropout=self.dropout,
-                            max_norm=self.max_norm, augment=self.augment)
+                        loss, _ = trainer.epoch(self._learning_rate, 0)
                     except TrainingDiverged as error:
                         if not self.early_stopping:
                             raise TrainingDivergedError(
@@ -290,7 +291,7 @@ class _BaseMLP(BaseEstimator):
                                       f"({error})", ConvergenceWarning)
                         break
                     self.n_iter_ += 1
-                    self.loss_ = float(history["loss"][0])
+                    self.loss_ = float(loss)
                     self.t_ += n_samples
                     self.loss_curve_.append(self.loss_)
                     if self.verbose:
