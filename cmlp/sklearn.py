@@ -40,6 +40,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import (
     _check_sample_weight, check_is_fitted, column_or_1d, validate_data)
 
+from cmlp import _skl2onnx
 from cmlp.network import Network, TrainingDiverged
 from cmlp.optimizers import OptimizerState
 
@@ -454,6 +455,44 @@ class _BaseMLP(BaseEstimator):
 
     # --- prediction ---
 
+    def to_onnx(self, path=None, *, opset=None):
+        """The fitted estimator as an ONNX model, written to path if given.
+
+        Parameters
+        ----------
+        path : str or path-like, optional
+            Where to write the model (atomically); None only returns it.
+        opset : int, optional
+            The ONNX opset (17 unless given; 13 at the least).
+
+        Returns
+        -------
+        onnx.ModelProto
+            Input "X" (N x n_features, the network's dtype). A classifier's outputs are
+            "label", predict's labels (of classes_, not indices; multilabel: the 0/1
+            indicator), and "probabilities", predict_proba's; a regressor's "variable",
+            predict's values (N x n_outputs).
+
+        Raises
+        ------
+        ImportError
+            Without the onnx package (pip install "cmlp[onnx]").
+
+        Examples
+        --------
+        >>> model = MLPClassifier(max_iter=5).fit(X, y).to_onnx("mlp.onnx")  # doctest: +SKIP
+
+        To convert a Pipeline holding the estimator, use skl2onnx.to_onnx: cmlp registers
+        its converters with skl2onnx.
+        """
+        from cmlp.onnx import to_model_for_estimator, write_model
+
+        check_is_fitted(self)
+        model = to_model_for_estimator(self, opset=opset)
+        if path is not None:
+            write_model(model, path)
+        return model
+
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
             raise AttributeError("partial_fit is only available for stochastic optimizers. "
@@ -807,3 +846,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
         predicted = network.predict(X)
         return predicted.ravel() if predicted.shape[1] == 1 else predicted
+
+
+# skl2onnx converts pipelines holding these estimators once it is imported.
+_skl2onnx.install()
