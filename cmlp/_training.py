@@ -21,6 +21,10 @@ class TrainingDiverged(FloatingPointError):
 class Trainer:
     """One training run over validated data; a context manager holding the work buffers.
 
+    Its caller holds the network's use guard as the writer (Network.fit does, through
+    @writes; others call ``network._guard.call_writing("fit", run)``), so that no other
+    thread predicts from weights in the middle of an update.
+
     Parameters
     ----------
     network : cmlp.Network
@@ -35,8 +39,6 @@ class Trainer:
         Moments and step count, carried over from epoch to epoch.
     l2, rates, max_norm, augmenter
         Weight decay, checked dropout rates, max-norm bound (0: none), an Augmenter or None.
-    hold_guard : bool
-        Hold the network's use guard while entered (Network.fit holds it itself).
 
     Examples
     --------
@@ -46,9 +48,8 @@ class Trainer:
     """
 
     def __init__(self, network, X, labels, objective, *, batch_size, shuffle, optimizer,
-                 l2=0.0, rates=(), max_norm=0.0, augmenter=None, hold_guard=False):
+                 l2=0.0, rates=(), max_norm=0.0, augmenter=None):
         self.network = network
-        self.hold_guard = hold_guard
         self.X, self.labels, self.objective = X, labels, objective
         self.n = X.shape[0]
         self.rows = self.n if batch_size is None else min(batch_size, self.n)
@@ -75,8 +76,6 @@ class Trainer:
         network = self.network
         self._stack = ExitStack()
         try:
-            if self.hold_guard:  # as fit does: one writer, no readers from other threads
-                self._stack.enter_context(network._guard.writing("fit"))
             self._stack.enter_context(network._threads())
             self.work = self._stack.enter_context(network._workspace(self.rows))
         except BaseException:

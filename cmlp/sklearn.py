@@ -271,7 +271,7 @@ class _BaseMLP(BaseEstimator):
             X, y, batch_size=batch_size, shuffle=self.shuffle, optimizer=self._optimizer,
             l2=self.alpha, l2_per_weight=True, sample_weight=sample_weight,
             dropout=self.dropout, max_norm=self.max_norm, augment=self.augment)
-        try:
+        def run_epochs():  # as the one writer of the network, as fit is
             with trainer:
                 for _ in range(self.max_iter):
                     if self.n_iter_ > 0:  # the streams one-epoch fit calls drew each time
@@ -315,6 +315,9 @@ class _BaseMLP(BaseEstimator):
                             "Stochastic Optimizer: Maximum iterations (%d) reached and the "
                             "optimization hasn't converged yet." % self.max_iter,
                             ConvergenceWarning)
+
+        try:
+            network._guard.call_writing("fit", run_epochs)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         if self.early_stopping:
@@ -469,7 +472,7 @@ class _BaseMLP(BaseEstimator):
         -------
         onnx.ModelProto
             Input "X" (N x n_features, the network's dtype). A classifier's outputs are
-            "label", predict's labels (of classes_, not indices; multilabel: the 0/1
+            "label", predict's labels (of ``classes_``, not indices; multilabel: the 0/1
             indicator), and "probabilities", predict_proba's; a regressor's "variable",
             predict's values (N x n_outputs).
 
@@ -701,7 +704,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return float(accuracy_score(y, predicted, sample_weight=sample_weight))
 
     def predict(self, X):
-        """Predicted labels, (n_samples,), of the type of classes_; for multilabel targets
+        """Predicted labels, (n_samples,), of the type of ``classes_``; for multilabel targets
         the indicator matrix (n_samples, n_classes)."""
         check_is_fitted(self)
         outputs = self._outputs(X)
@@ -713,7 +716,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self.classes_[outputs.argmax(axis=1)]
 
     def predict_proba(self, X):
-        """Class probabilities, (n_samples, n_classes), in the order of classes_ (two
+        """Class probabilities, (n_samples, n_classes), in the order of ``classes_`` (two
         columns for one logistic unit, as scikit-learn); for multilabel targets each
         label's probability."""
         check_is_fitted(self)

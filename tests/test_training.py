@@ -28,14 +28,17 @@ def test_trainer_epochs_are_fits_epochs_bit_for_bit(dtype, options):
     stepped = Network([12, 9, 3], dtype=dtype, seed=5, n_threads=1)
     opt = OptimizerState(name, stepped.n_params, stepped.dtype)
     losses = []
-    with stepped._trainer(X, y, optimizer=opt, **options) as trainer:
-        for epoch in range(4):
-            losses.append(trainer.epoch(0.05, epoch)[0])
+    def run():
+        with stepped._trainer(X, y, optimizer=opt, **options) as trainer:
+            for epoch in range(4):
+                losses.append(trainer.epoch(0.05, epoch)[0])
+
+    stepped._guard.call_writing("fit", run)
     assert np.array_equal(fitted._params, stepped._params)
     assert losses == history["loss"]
 
 
-def test_trainer_holds_the_network_like_fit_and_rolls_back_divergence():
+def test_trainer_rolls_back_divergence_and_runs_under_the_writers_guard():
     X, y = _data()
     net = Network([12, 9, 3], dtype="float64", seed=0, n_threads=1)
     opt = OptimizerState("sgd", net.n_params, net.dtype)
@@ -44,12 +47,16 @@ def test_trainer_holds_the_network_like_fit_and_rolls_back_divergence():
         with pytest.raises(TrainingDiverged, match="diverged in epoch 0"):
             trainer.epoch(1e300, 0)
     assert np.array_equal(net._params, before)  # restored to those before fit
-    with net._trainer(X, y, optimizer=opt):
-        errors = []
-        thread = threading.Thread(target=lambda: _catch(errors, net.predict, X))
-        thread.start()
-        thread.join()
-        assert errors and "training" in str(errors[0])
+    errors = []
+
+    def run():  # as cmlp.sklearn runs its epochs: the one writer
+        with net._trainer(X, y, optimizer=opt):
+            thread = threading.Thread(target=lambda: _catch(errors, net.predict, X))
+            thread.start()
+            thread.join()
+
+    net._guard.call_writing("fit", run)
+    assert errors and "training" in str(errors[0])
     net.predict(X)  # released on exit
     with pytest.raises(ValueError, match="OptimizerState made for this network"):
         net._trainer(X, y, optimizer=OptimizerState("sgd", 3, net.dtype))
