@@ -553,15 +553,18 @@ cdef class Model:
 
     def predict_proba(self, X, out=None, *, n_threads=1):
         """Class probabilities of the rows of X, (n_samples, n_classes), into out if given
-        (a C-contiguous array of the model's dtype, reused as is)."""
-        if not self.data.softmax:
-            raise TypeError("predict_proba needs a cross_entropy network; this one is "
-                            f"{self.loss!r}: use predict")
+        (a C-contiguous array of the model's dtype, reused as is); for a
+        binary_cross_entropy network each output's probability."""
+        if not self.data.softmax and self.data.output != OUTPUT_LOGISTIC:
+            raise TypeError("predict_proba needs a cross_entropy or binary_cross_entropy "
+                            f"network; this one is {self.loss!r}: use predict")
         return self._run(X, out, False, n_threads)
 
     def predict(self, X, out=None, *, n_threads=1):
         """Predicted class labels, (n_samples,) int64, into out if given; for a
-        squared_error network the predicted values, (n_samples, n_outputs)."""
+        squared_error or poisson network the predicted values, (n_samples, n_outputs);
+        for a binary_cross_entropy network each output's probability (threshold it at 0.5
+        for labels, as Network.predict does)."""
         return self._run(X, out, self.data.softmax, n_threads)
 
     def outputs(self, X, out=None, *, n_threads=1):

@@ -257,3 +257,23 @@ def test_network_outputs_of_the_logistic_and_poisson_losses(dtype):
     history = counts.fit(X, rng.poisson(1.0, (300, 2)), epochs=3, learning_rate=0.05,
                          batch_size=32, early_stopping=True, validation_fraction=0.2)
     assert np.isfinite(history["val_loss"]).all() and "val_r2" in history
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "poisson"])
+def test_logistic_and_poisson_networks_save_load_and_freeze(tmp_path, loss):
+    from cmlp.inference import Model
+
+    X = np.random.default_rng(1).normal(size=(20, 5))
+    net = Network([5, 6, 3], dtype="float64", seed=2, loss=loss)
+    net.save(tmp_path / "net.npz")
+    loaded = Network.load(tmp_path / "net.npz")
+    assert loaded.loss == loss
+    assert_allclose(loaded.predict(X), net.predict(X), rtol=0, atol=0)
+    frozen = Model(net)
+    expected = net._proba(np.ascontiguousarray(X))
+    if loss == "binary_cross_entropy":
+        assert_allclose(frozen.predict_proba(X), expected, rtol=1e-15)
+    else:
+        with pytest.raises(TypeError, match="use predict"):
+            frozen.predict_proba(X)
+        assert_allclose(frozen.predict(X), expected, rtol=1e-15)
