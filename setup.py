@@ -49,6 +49,10 @@ EXTENSIONS = [
         ["cmlp/_augment.pyx"],
     ),
     Extension(
+        "cmlp._sparse",
+        ["cmlp/_sparse.pyx"],
+    ),
+    Extension(
         "cmlp._kernels",
         ["cmlp/_kernels.pyx", "cmlp/_src/simd.c", "cmlp/_src/simd_generic.c",
          "cmlp/_src/simd_avx_fma.c", "cmlp/_src/simd_avx512.c"],

@@ -553,7 +553,10 @@ class Network:
     def _evaluate(self, X, y):
         """(mean cross-entropy, accuracy) on validated arrays; for squared_error (mean
         loss, R^2)."""
-        proba = self._proba(X)
+        return self._evaluate_outputs(self._proba(X), y)
+
+    def _evaluate_outputs(self, proba, y):
+        """_evaluate from the outputs (probabilities, or values) already computed."""
         if self._multilabel or self.loss == "poisson":
             value = _mean_elementwise_loss(self.loss, proba, y)
             if self._multilabel:

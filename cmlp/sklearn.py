@@ -21,6 +21,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.optimize
+import scipy.sparse as sp
 
 try:
     import sklearn  # noqa: F401
@@ -40,7 +41,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import (
     _check_sample_weight, check_is_fitted, column_or_1d, validate_data)
 
-from cmlp import _skl2onnx
+from cmlp import _skl2onnx, _sparse_training
 from cmlp.network import Network, TrainingDiverged
 from cmlp.optimizers import OptimizerState
 
@@ -124,7 +125,13 @@ class _BaseMLP(BaseEstimator):
                 f"hidden_layer_sizes changed from {self._network.layer_sizes[1:-1]} to "
                 f"{hidden} since the network was built; fit with warm_start=False")
         # Once, in the network's dtype and layout, so no epoch converts them again.
-        X = np.ascontiguousarray(X, dtype=self._network.dtype)
+        if sp.issparse(X):
+            if self.dropout is not None or self.max_norm is not None or self.augment:
+                raise ValueError("dropout, max_norm and augment take dense X; got a sparse "
+                                 "matrix")
+            X = sp.csr_matrix(X, dtype=self._network.dtype)
+        else:
+            X = np.ascontiguousarray(X, dtype=self._network.dtype)
         if self._network.loss != "cross_entropy":  # targets, in the network's dtype
             y = np.ascontiguousarray(y, dtype=self._network.dtype)
         if sample_weight is not None:
@@ -267,10 +274,16 @@ class _BaseMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
         self.n_iter_ = 0  # scikit-learn's: the epochs of this call
         # X, y and the weights are checked once; every epoch reuses the trainer's buffers.
-        trainer = network._trainer(
-            X, y, batch_size=batch_size, shuffle=self.shuffle, optimizer=self._optimizer,
-            l2=self.alpha, l2_per_weight=True, sample_weight=sample_weight,
-            dropout=self.dropout, max_norm=self.max_norm, augment=self.augment)
+        if sp.issparse(X):  # a compiled sparse first layer; the matrix stays sparse
+            trainer = _sparse_training.SparseTrainer(
+                network, _sparse_training.SparseMatrix(X, network.dtype, network.n_features),
+                y, sample_weight, batch_size=batch_size, shuffle=self.shuffle,
+                optimizer=self._optimizer, l2=self.alpha, l2_per_weight=True)
+        else:
+            trainer = network._trainer(
+                X, y, batch_size=batch_size, shuffle=self.shuffle, optimizer=self._optimizer,
+                l2=self.alpha, l2_per_weight=True, sample_weight=sample_weight,
+                dropout=self.dropout, max_norm=self.max_norm, augment=self.augment)
         def run_epochs():  # as the one writer of the network, as fit is
             with trainer:
                 for _ in range(self.max_iter):
@@ -336,7 +349,7 @@ class _BaseMLP(BaseEstimator):
         score = self._score_encoded(X_val, y_val, weight_val)
         self.validation_scores_.append(score)
         try:
-            loss = self._network._evaluate(X_val, y_val)[0]
+            loss = self._network._evaluate_outputs(self._network_outputs(X_val), y_val)[0]
         except FloatingPointError:
             loss = np.nan
         self.validation_loss_curve_.append(loss)
@@ -375,12 +388,19 @@ class _BaseMLP(BaseEstimator):
         network = self._network
         labels, objective = network._kernel_args(y, sample_weight, l2_per_weight=True)
         grads = np.empty_like(network._params)
+        if sp.issparse(X):
+            matrix = _sparse_training.SparseMatrix(X, network.dtype, network.n_features)
+            every_row = np.arange(X.shape[0], dtype=np.int64)
 
         def loss_and_gradient(params):
             network._params[...] = params
             with np.errstate(over="ignore", invalid="ignore"):
-                loss = network._flat_loss_and_gradients(X, labels, objective, self.alpha,
-                                                        grads)
+                if sp.issparse(X):
+                    loss = _sparse_training.loss_and_gradients(
+                        network, matrix, every_row, y, sample_weight, self.alpha, True, grads)
+                else:
+                    loss = network._flat_loss_and_gradients(X, labels, objective, self.alpha,
+                                                            grads)
             return loss, grads.astype(np.float64)
 
         with network._threads():
@@ -399,6 +419,25 @@ class _BaseMLP(BaseEstimator):
                 "lbfgs failed to converge after %d iteration(s) (status=%d):\n%s\n\n"
                 "Increase the number of iterations to improve the convergence (max_iter=%d)."
                 % (result.nit, result.status, message, self.max_iter), ConvergenceWarning)
+
+    def _network_outputs(self, X):
+        """The network's outputs for checked X of its dtype, dense or sparse."""
+        network = self._network
+        if sp.issparse(X):
+            return _sparse_training.outputs(
+                network, _sparse_training.SparseMatrix(X, network.dtype, network.n_features))
+        return network._proba(np.ascontiguousarray(X, dtype=network.dtype))
+
+    def _network_predict(self, X):
+        """Network.predict's answer (class indices, 0/1 per output, or values) for X."""
+        if not sp.issparse(X):
+            return self._network.predict(X)
+        outputs = self._network_outputs(X)
+        if self._network.loss == "cross_entropy":
+            return outputs.argmax(axis=1)
+        if self._network.loss == "binary_cross_entropy":
+            return (outputs > 0.5).astype(np.int64)
+        return outputs
 
     def _expose_parameters(self):
         """coefs_ and intercepts_ as scikit-learn's lists: views of the network's weights."""
@@ -504,7 +543,7 @@ class _BaseMLP(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -618,6 +657,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _validate_input(self, X, y, incremental, reset):
         """X, and y as class indices (n_samples,) or, multilabel, a 0/1 indicator matrix."""
         X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
+                             accept_sparse=["csr", "csc"],
                              reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -696,7 +736,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _score_encoded(self, X, y, sample_weight):
         try:
-            predicted = self._network.predict(X)
+            predicted = self._network_predict(X)
         except FloatingPointError:  # a diverged network: scikit-learn scores it NaN
             return np.nan
         if self._output == "binary":
@@ -727,7 +767,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _outputs(self, X):
         network = self._fitted_network()
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False,
+                          accept_sparse=["csr", "csc"])
+        if sp.issparse(X):
+            return self._network_outputs(X)
         return network.predict_proba(X)
 
     def predict_log_proba(self, X):
@@ -813,6 +856,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                             accept_sparse=["csr", "csc"],
                              dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:  # scikit-learn's warning for a column vector
             y = column_or_1d(y, warn=True)
@@ -828,7 +872,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _score_encoded(self, X, y, sample_weight):
         try:
-            predicted = self._network.predict(X)
+            predicted = self._network_predict(X)
         except FloatingPointError:  # a diverged network: scikit-learn scores it NaN
             return np.nan
         if not np.isfinite(predicted).all():
@@ -846,8 +890,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         (n_samples, n_outputs)."""
         check_is_fitted(self)
         network = self._fitted_network()
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
-        predicted = network.predict(X)
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False,
+                          accept_sparse=["csr", "csc"])
+        predicted = self._network_outputs(X) if sp.issparse(X) else network.predict(X)
         return predicted.ravel() if predicted.shape[1] == 1 else predicted
 
 
