@@ -51,6 +51,7 @@ EXTENSIONS = [
     Extension(
         "cmlp._sparse",
         ["cmlp/_sparse.pyx"],
+        include_dirs=["cmlp/_src"],  # cimports cmlp._kernels (its update)
     ),
     Extension(
         "cmlp._kernels",

@@ -10,6 +10,8 @@ checks them): indices within [0, W.shape[0]), indptr monotone, sizes consistent.
 from cython cimport floating
 from libc.stdint cimport int64_t
 
+from cmlp._kernels cimport OptimizerConfig, optimizer_config, update
+
 
 def csr_rows_times_dense(const floating[::1] data, const int64_t[::1] indices,
                          const int64_t[::1] indptr, const int64_t[::1] rows,
@@ -46,3 +48,15 @@ def csr_rows_transpose_times_dense(const floating[::1] data, const int64_t[::1] 
                 g = &grad[indices[p], 0]
                 for j in range(width):
                     g[j] += value * d[j]
+
+
+def apply_update(floating[::1] params, const floating[::1] grads, dict optimizer,
+                 floating[::1] state_a, floating[::1] state_b):
+    """One optimizer step of the compiled kernels (cmlp._kernels.update, the formulas of
+    the dense training loop) on flat parameters; advances optimizer["step"]."""
+    cdef OptimizerConfig config = optimizer_config(optimizer)
+    cdef floating* a = &state_a[0] if state_a.shape[0] > 0 else NULL
+    cdef floating* b = &state_b[0] if state_b.shape[0] > 0 else NULL
+    with nogil:
+        update(&params[0], &grads[0], params.shape[0], &config, a, b, 1)
+    optimizer["step"] = config.step

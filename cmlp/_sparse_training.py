@@ -3,16 +3,15 @@
 The first layer's product and weight gradient run compiled on the CSR arrays
 (cmlp._sparse), reading each batch's rows where they are: the matrix is never densified.
 The layers after it are dense and small (a batch times the hidden widths) and run in numpy,
-with the equations of cmlp.reference; the optimizer steps are cmlp.reference's
-(PyTorch's formulation, as the kernels), applied to the network's flat parameters and the
-moments of its OptimizerState, so that dense and sparse fits continue each other.
+with the equations of cmlp.reference; the optimizer steps are the dense loop's compiled
+update (cmlp._kernels.update) on the network's flat parameters and the moments of its
+OptimizerState, so that dense and sparse fits continue each other.
 """
 import numpy as np
 import scipy.sparse as sp
 
 from cmlp import _sparse, reference
 from cmlp._training import TrainingDiverged
-from cmlp.optimizers import _ADAM, _MOMENTUM, _NESTEROV, _SGD
 
 _PREDICT_ROWS = 1024  # rows per block of a prediction: bounded memory for any n
 
@@ -114,29 +113,8 @@ def _loss_and_delta(Z, y, loss):
 
 
 def _update(params, grads, opt):
-    """One optimizer step on the flat parameters (cmlp.reference's formulas)."""
-    config = opt.config
-    lr = config["learning_rate"]
-    kind = config["kind"]
-    if kind == _SGD:
-        params -= lr * grads
-    elif kind in (_MOMENTUM, _NESTEROV):
-        v = opt.state_a
-        v *= config["momentum"]
-        v += grads
-        params -= lr * (grads + config["momentum"] * v if kind == _NESTEROV else v)
-    elif kind == _ADAM:
-        config["step"] += 1
-        t, b1, b2 = config["step"], config["beta1"], config["beta2"]
-        m, s = opt.state_a, opt.state_b
-        m *= b1
-        m += (1 - b1) * grads
-        s *= b2
-        s += (1 - b2) * grads * grads
-        step_size = lr / (1 - b1 ** t)
-        root_correction = np.sqrt(1 - b2 ** t)
-        params -= (step_size * m / (np.sqrt(s) / root_correction + config["epsilon"])
-                   ).astype(params.dtype)
+    """One optimizer step on the flat parameters: the dense loop's compiled update."""
+    _sparse.apply_update(params, grads, opt.config, opt.state_a, opt.state_b)
 
 
 class SparseTrainer:
