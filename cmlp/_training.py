@@ -15,7 +15,25 @@ from cmlp import dropout as _dropout
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss or the weights became NaN or infinite during fit."""
+    """The loss or the weights became NaN or infinite during `Network.fit`.
+
+    `Network.fit` raises it after restoring the newest weights (from before ``fit``, or
+    after one of the last two finite epochs) whose predictions are finite; the message says
+    which. A smaller learning rate usually helps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cmlp import Network, TrainingDiverged
+    >>> X = np.random.default_rng(0).random((64, 4), dtype=np.float32)
+    >>> y = np.arange(64) % 2
+    >>> net = Network([4, 8, 2], seed=0)
+    >>> try:
+    ...     net.fit(X, y, epochs=5, learning_rate=1e38)
+    ... except TrainingDiverged as error:
+    ...     print("diverged")
+    diverged
+    """
 
 
 class Trainer:
