@@ -23,6 +23,12 @@ class SparseMatrix:
         X = sp.csr_matrix(X, dtype=dtype)  # CSC and CSR arrays alike become a CSR matrix
         if X.shape[1] != n_features:
             raise ValueError(f"X has {X.shape[1]} features, but the network takes {n_features}")
+        # The compiled loops index W by these: a malformed matrix must not reach them.
+        if (X.indptr[0] != 0 or X.indptr[-1] != X.indices.size or X.data.size != X.indices.size
+                or (np.diff(X.indptr) < 0).any()
+                or (X.indices.size and (X.indices.min() < 0 or X.indices.max() >= n_features))):
+            raise ValueError("X is a malformed sparse matrix: its indptr must rise from 0 to "
+                             "nnz and its column indices lie in [0, n_features)")
         X.sum_duplicates()
         if not np.isfinite(X.data).all():
             raise ValueError("X holds NaN or infinity; expected finite values")

@@ -75,3 +75,14 @@ def test_sparse_float32_regression_early_stopping_and_partial_fit():
     assert clf.score(Xs, y) > 0.9
     with pytest.raises(ValueError, match="dense X"):
         MLPClassifier(n_threads=1, dropout=0.1).fit(Xs, y)
+
+
+def test_a_malformed_sparse_matrix_is_refused_before_the_compiled_loops():
+    Xs = sp.csr_matrix(X[:20])
+    Xs.indices[3] = 10_000  # a column far outside the 64 features
+    with pytest.raises(ValueError, match="malformed sparse matrix"):
+        _sparse_training.SparseMatrix(Xs, np.float64, 64)
+    bad = sp.csr_matrix(X[:20])
+    bad.indptr[5] = bad.indptr[6] + 1  # falling
+    with pytest.raises(ValueError, match="malformed sparse matrix"):
+        _sparse_training.SparseMatrix(bad, np.float64, 64)
