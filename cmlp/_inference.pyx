@@ -24,6 +24,8 @@ from libc.math cimport NAN
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memcpy
 from cpython.pycapsule cimport PyCapsule_New
+from cpython.pythread cimport (PyThread_acquire_lock, PyThread_allocate_lock, PyThread_free_lock,
+                               PyThread_release_lock, PyThread_type_lock, WAIT_LOCK)
 
 from cmlp._kernels cimport (activate, is_narrow, narrow_forward, pack_narrow_layers,
                             simd_product, softmax_cross_entropy)
@@ -442,24 +444,70 @@ cdef class _PackedWeights:
 
 
 cdef class Model:
-    """A trained network frozen for prediction: its own copy of the weights (with the
-    narrow layers packed once), immutable, safe to use from any number of threads at once.
+    """A trained network frozen for prediction, safe to share between threads.
 
-    ``Model(network)`` copies a cmlp Network's weights; later training of the network does
-    not change the model. ``predict_proba`` and ``predict`` release the GIL while they
-    compute; Cython and C code reach the same model through cmlp/inference.pxd and
-    cmlp_inference.h (``cmlp.get_include()``).
+    ``Model(network)`` copies a cmlp Network's weights (with the narrow layers packed once)
+    into an immutable model; later training of the network does not change it.
+    ``predict_proba`` and ``predict`` release the GIL while they compute, on cmlp's own
+    kernels, never BLAS; Cython and C code reach the same model through
+    ``cmlp/inference.pxd`` and ``cmlp_inference.h`` (``cmlp.get_include()``).
+
+    Parameters
+    ----------
+    network : cmlp.Network
+        The network to copy.
+
+    Attributes
+    ----------
+    dtype : numpy.dtype
+        float32 or float64.
+    layer_sizes : tuple of int
+        Inputs, hidden widths, outputs.
+    activation : str
+        The hidden layers' activation.
+    loss : str
+        "cross_entropy" (softmax output) or "squared_error" (identity output).
+    n_features, n_classes : int
+        Inputs and outputs.
+
+    Raises
+    ------
+    TypeError
+        Anything but a cmlp Network.
+
+    Examples
+    --------
+    >>> from cmlp import Network
+    >>> from cmlp.datasets import load_sample
+    >>> from cmlp.inference import Model
+    >>> X, y = load_sample()
+    >>> net = Network([784, 10, 10], seed=0)
+    >>> model = Model(net)
+    >>> bool((model.predict(X[:100]) == net.predict(X[:100])).all())
+    True
     """
     cdef ModelData data
     cdef object _params   # the arrays data points into, kept alive here
     cdef object _packed
     cdef _PackedWeights _view_packing  # a view's: see _packing
+    # Guards _view_packing, which threads calling a view read and replace: without the GIL
+    # (free-threaded CPython) a reference read while another thread swaps it could be freed.
+    cdef PyThread_type_lock _packing_lock
     cdef object _sizes
     cdef bint _frozen     # a Model's own copy, not a Network's live view
     cdef readonly object dtype
     cdef readonly tuple layer_sizes
     cdef readonly str activation
     cdef readonly str loss   # "cross_entropy" (softmax output) or "squared_error" (identity)
+
+    def __cinit__(self):
+        self._packing_lock = PyThread_allocate_lock()
+        if self._packing_lock == NULL:
+            raise MemoryError("could not allocate a Model's lock")
+
+    def __dealloc__(self):
+        if self._packing_lock != NULL:
+            PyThread_free_lock(self._packing_lock)
 
     def __init__(self, network):
         from cmlp.network import Network
@@ -546,10 +594,12 @@ cdef class Model:
 
     @property
     def n_features(self):
+        """Inputs per row."""
         return self.layer_sizes[0]
 
     @property
     def n_classes(self):
+        """Outputs (the classes of a classifier)."""
         return self.data.sizes[self.data.n_layers]
 
     @property
@@ -558,20 +608,110 @@ cdef class Model:
         return self._params
 
     def predict_proba(self, X, out=None, *, n_threads=1):
-        """Class probabilities of the rows of X, (n_samples, n_classes), into out if given
-        (a C-contiguous array of the model's dtype, reused as is)."""
+        """Class probabilities of the rows of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite values (converted to the model's dtype if need be).
+        out : numpy.ndarray of shape (n_samples, n_classes), optional
+            C-contiguous, the model's dtype: filled and returned.
+        n_threads : int, default=1
+            Threads that share the rows; a row's result does not depend on it.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_classes)
+            Each row sums to 1.
+
+        Raises
+        ------
+        ValueError
+            X of the wrong shape or holding NaN or infinity; an unusable ``out``.
+        TypeError
+            A squared_error model (use `predict`).
+        FloatingPointError
+            Outputs that are not finite.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp import Network
+        >>> from cmlp.inference import Model
+        >>> model = Model(Network([4, 3], seed=0))
+        >>> model.predict_proba(np.ones((2, 4))).shape
+        (2, 3)
+        """
         if not self.data.softmax:
             raise TypeError("predict_proba needs a cross_entropy network; this one is "
                             f"{self.loss!r}: use predict")
         return self._run(X, out, False, n_threads)
 
     def predict(self, X, out=None, *, n_threads=1):
-        """Predicted class labels, (n_samples,) int64, into out if given; for a
-        squared_error network the predicted values, (n_samples, n_outputs)."""
+        """Predicted class labels (or a regression's values) of the rows of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite values.
+        out : numpy.ndarray, optional
+            Filled and returned: int64 ``(n_samples,)``, or for a squared_error model the
+            model's dtype ``(n_samples, n_outputs)``.
+        n_threads : int, default=1
+            Threads that share the rows.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 labels ``(n_samples,)``; for squared_error the values.
+
+        Raises
+        ------
+        ValueError
+            X of the wrong shape or holding NaN or infinity; an unusable ``out``.
+        FloatingPointError
+            Outputs that are not finite.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp import Network
+        >>> from cmlp.inference import Model
+        >>> Model(Network([4, 3], seed=0)).predict(np.ones((2, 4))).dtype
+        dtype('int64')
+        """
         return self._run(X, out, self.data.softmax, n_threads)
 
     def outputs(self, X, out=None, *, n_threads=1):
-        """The last layer's outputs: probabilities (cross_entropy) or values."""
+        """The last layer's outputs: probabilities (cross_entropy) or values.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite values.
+        out : numpy.ndarray of shape (n_samples, n_outputs), optional
+            C-contiguous, the model's dtype: filled and returned.
+        n_threads : int, default=1
+            Threads that share the rows.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_outputs)
+            Probabilities or values.
+
+        Raises
+        ------
+        ValueError
+            X of the wrong shape or holding NaN or infinity.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp import Network
+        >>> from cmlp.inference import Model
+        >>> Model(Network([4, 3], seed=0)).outputs(np.ones((1, 4))).shape
+        (1, 3)
+        """
         return self._run(X, out, False, n_threads)
 
     cdef object _run(self, X, out, bint labels, n_threads):
@@ -609,9 +749,14 @@ cdef class Model:
         """A view's narrow layers packed: again only when their weights have changed since
         the last call. Comparing them with a copy costs a fraction of packing them (one row
         of 784-10-10: 3.7 us of 6.8 went to packing the first layer)."""
-        cdef _PackedWeights p = self._view_packing
+        cdef _PackedWeights p, replaced
         cdef float[::1] source32, packed32
         cdef double[::1] source64, packed64
+        # Held only to read or swap the reference, never while Python code runs (so never
+        # while another thread holding the GIL waits for it).
+        PyThread_acquire_lock(self._packing_lock, WAIT_LOCK)
+        p = self._view_packing
+        PyThread_release_lock(self._packing_lock)
         if p is not None:
             if self.data.dtype == CMLP_FLOAT32:
                 if _narrow_weights_match(&self.data, <const float*> self.data.params,
@@ -638,7 +783,10 @@ cdef class Model:
             pack_narrow_layers(self.data.sizes, self.data.n_layers,
                                <const double*> self.data.params, &packed64[0])
             p.source_data, p.packed_data = &source64[0], &packed64[0]
+        PyThread_acquire_lock(self._packing_lock, WAIT_LOCK)
+        replaced = self._view_packing  # released below, after the lock
         self._view_packing = p
+        PyThread_release_lock(self._packing_lock)
         return p
 
     cdef object _checked(self, X):

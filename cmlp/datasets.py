@@ -84,11 +84,33 @@ _DEFLATE_MAX_RATIO = 1032
 
 
 class DatasetError(ValueError):
-    """A data file is malformed; the message names the file and where the problem is."""
+    """A data file is malformed; the message names the file and where the problem is.
+
+    A ValueError: the row and column (CSV) or the header field (IDX) of the first problem.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import DatasetError, load_csv
+    >>> try:
+    ...     load_csv("broken.csv")
+    ... except DatasetError as error:
+    ...     print(error)  # doctest: +SKIP
+    """
 
 
 class DownloadError(OSError):
-    """A download failed: no mirror delivered the file with the expected content."""
+    """A download failed: no mirror delivered the file with the expected content.
+
+    An OSError whose message lists each URL tried and what went wrong there.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import DownloadError, fetch_mnist
+    >>> try:
+    ...     fetch_mnist(mirrors=["http://127.0.0.1:9/"], timeout=1)
+    ... except DownloadError as error:
+    ...     print("no mirror answered")  # doctest: +SKIP
+    """
 
 
 # ---------------------------------------------------------------------------------------
@@ -492,15 +514,42 @@ def _values_ok(pixels, labels):
 
 
 def load_csv(path):
-    """Read MNIST-like CSV in any common layout; return ``(X, y)``, or ``(X, None)`` unlabeled.
+    """Read MNIST-like CSV in any common layout.
 
     The layout is detected from the first line: Kaggle "MNIST in CSV" (``label,1x1,...,28x28``),
     ``label,pixel0,...`` or ``label,pixel1,...``, no header with the label first, or a header
     ``pixel0,...`` without a label column (for prediction). Pixels must be 0-255 and labels
-    integers 0-9. Any pixel count is accepted; the file may be gzip-compressed.
+    integers 0-9 (``7``, ``07``, ``+7`` and ``7.0`` are; ``0.99999999`` and ``1e0`` are not).
+    Any pixel count is accepted; the file may be gzip-compressed.
 
-    Returns ``X`` float32 C-contiguous ``(n, n_pixels)`` scaled to [0, 1] and ``y`` int64.
-    Raises ``DatasetError`` naming the file, row, line and column of the first problem.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A regular file.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        float32, C-contiguous, ``(n, n_pixels)``, scaled to [0, 1].
+    y : numpy.ndarray or None
+        int64 labels ``(n,)``, or None for a file without a label column.
+
+    Raises
+    ------
+    DatasetError
+        The first problem, naming the file, row, line and column: a wrong column count, a
+        non-numeric cell, a pixel outside 0-255, a label that is not an integer 0-9, ragged
+        rows, an unknown header, a truncated gzip file.
+    OSError
+        A path that is missing, not a regular file (a directory, a FIFO, a device), or
+        unreadable.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import load_csv
+    >>> X, y = load_csv("mnist_train.csv")  # doctest: +SKIP
+    >>> X.shape, y.shape  # doctest: +SKIP
+    ((60000, 784), (60000,))
     """
     path = _existing_file(path, "CSV file")
     layout = _detect_layout(path)
@@ -606,14 +655,43 @@ def _check_idx_capacity(path, kind, n_items, expected, stored, compressed):
         )
 
 
-def load_idx(images_path, labels_path):
-    """Read an IDX images file and an IDX labels file (each gzip or raw); return ``(X, y)``.
+def load_idx(images_path, labels_path=None):
+    """Read an IDX images file and, if given, an IDX labels file (each gzip or raw).
 
     Checks the magic numbers (2051 images, 2049 labels), that the data length matches the
     header, that both files hold the same number of items and that labels are 0-9.
-    Returns ``X`` float32 C-contiguous ``(n, rows * cols)`` scaled to [0, 1] and ``y`` int64.
+
+    Parameters
+    ----------
+    images_path : str or os.PathLike
+        The IDX images file (``*-images-idx3-ubyte`` or the same with ``.gz``).
+    labels_path : str or os.PathLike or None, default=None
+        The IDX labels file; None reads the images only.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        float32, C-contiguous, ``(n, rows * cols)``, scaled to [0, 1].
+    y : numpy.ndarray or None
+        int64 labels ``(n,)``, or None without a labels file.
+
+    Raises
+    ------
+    DatasetError
+        A file that is not IDX, truncated, of another kind, a count mismatch, a label
+        outside 0-9.
+    OSError
+        A path that is missing, not a regular file, or unreadable.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import load_idx
+    >>> X, y = load_idx("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+    ... # doctest: +SKIP
     """
     images_path = _existing_file(images_path, "IDX images file")
+    if labels_path is None:
+        return _scale(_read_idx(images_path, "images")), None
     labels_path = _existing_file(labels_path, "IDX labels file")
     images = _read_idx(images_path, "images")
     labels = _read_idx(labels_path, "labels")[:, 0]
@@ -664,26 +742,63 @@ def _check_split(split):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
 
 
-def load_mnist(split="train", data_dir=None):
-    """Load the standard MNIST IDX files of one split; return ``(X, y)``.
+def load_mnist(split="train", data_dir=None, *, require_labels=True):
+    """Load the standard MNIST IDX files of one split.
 
     Looks in ``data_dir`` if given, else in ``$CMLP_DATA`` and then the user cache
     (``$XDG_CACHE_HOME/cmlp/mnist`` or ``~/.cache/cmlp/mnist``), for
     ``train-images-idx3-ubyte[.gz]`` and ``train-labels-idx1-ubyte[.gz]`` (``t10k-*`` for
-    ``split="test"``). ``fetch_mnist()`` downloads them into the cache.
+    ``split="test"``). `fetch_mnist` downloads them into the cache.
+
+    Parameters
+    ----------
+    split : {"train", "test"}, default="train"
+        The 60,000 training rows or the 10,000 test rows.
+    data_dir : str or os.PathLike or None, default=None
+        The directory holding the files; None searches ``$CMLP_DATA``, then the cache.
+    require_labels : bool, default=True
+        False accepts a directory with the images file only, and returns ``y=None``.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        float32 ``(n, 784)`` in [0, 1].
+    y : numpy.ndarray or None
+        int64 labels ``(n,)``; None when the labels file is absent and not required.
+
+    Raises
+    ------
+    FileNotFoundError
+        The files are in none of the directories searched; the message names the missing
+        file(s).
+    DatasetError
+        A file is damaged (see `load_idx`).
+
+    Examples
+    --------
+    >>> from cmlp.datasets import load_mnist
+    >>> X, y = load_mnist("test")  # doctest: +SKIP
+    >>> X.shape, y.shape  # doctest: +SKIP
+    ((10000, 784), (10000,))
     """
     _check_split(split)
     stems = _SPLIT_FILES[split]
     searched = _search_dirs(data_dir)
     for directory in searched:
-        found = [_find_file(directory, stem) for stem in stems]
-        if all(found):
-            return load_idx(*found)
+        images, labels = (_find_file(directory, stem) for stem in stems)
+        if images is not None and (labels is not None or not require_labels):
+            return load_idx(images, labels)
+    wanted = stems if require_labels else stems[:1]
+    if len(searched) == 1:  # one place: say exactly which file is not there
+        missing = [stem for stem in wanted if _find_file(searched[0], stem) is None]
+    else:
+        missing = list(wanted)
+    what = " and ".join(f"{stem}[.gz]" for stem in missing)
     looked = ", ".join(f"'{d}'" for d in searched)
     raise FileNotFoundError(
-        f"MNIST {split} files {stems[0]}[.gz] and {stems[1]}[.gz] not found in {looked}. "
-        f"Download them with cmlp.datasets.fetch_mnist() (or `fetch_mnist(data_dir=...)`), "
-        f"or set $CMLP_DATA to a directory that holds them."
+        f"MNIST {split} file{'s' if len(missing) > 1 else ''} {what} not found in {looked}. "
+        f"Download them with `cmlp fetch` or cmlp.datasets.fetch_mnist() (or "
+        f"`fetch_mnist(data_dir=...)`), or set $CMLP_DATA to a directory that holds them."
     )
 
 
@@ -755,14 +870,40 @@ def _download_to(url, final_path, stem, timeout):
 
 
 def fetch_mnist(data_dir=None, mirrors=None, timeout=60.0):
-    """Download the four MNIST .gz files, verified, and return the directory holding them.
+    """Download the four MNIST files, verified, and return the directory holding them.
 
-    ``data_dir`` defaults to ``$CMLP_DATA`` if set, else the user cache
-    (``$XDG_CACHE_HOME/cmlp/mnist`` or ``~/.cache/cmlp/mnist``). Each file is tried from each
-    of ``mirrors`` (default ``MNIST_MIRRORS``) in turn; the md5 of its decompressed content
-    must match before it is moved into place, so no partial or corrupt file is ever left.
-    Files already present with the right content are not downloaded again. ``timeout`` is
-    in seconds per network operation. Raises ``DownloadError`` if no mirror delivers a file.
+    Each file is tried from each mirror in turn; the md5 of its decompressed content must
+    match before it is moved into place, so no partial or corrupt file is ever left. Files
+    already present with the right content are not downloaded again. ``cmlp fetch`` on the
+    command line does the same.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        Where to put them; default ``$CMLP_DATA`` if set, else the user cache
+        (``$XDG_CACHE_HOME/cmlp/mnist`` or ``~/.cache/cmlp/mnist``).
+    mirrors : sequence of str, optional
+        Base URLs, tried in order (default `MNIST_MIRRORS`).
+    timeout : float, default=60.0
+        Seconds per network operation.
+
+    Returns
+    -------
+    pathlib.Path
+        The directory holding the four files.
+
+    Raises
+    ------
+    DownloadError
+        No mirror delivered a file with the expected content.
+    ValueError
+        An empty list of mirrors.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import fetch_mnist, load_mnist
+    >>> directory = fetch_mnist()  # doctest: +SKIP
+    >>> X, y = load_mnist("train", data_dir=directory)  # doctest: +SKIP
     """
     mirrors = MNIST_MIRRORS if mirrors is None else tuple(mirrors)
     if not mirrors:
@@ -794,10 +935,25 @@ def fetch_mnist(data_dir=None, mirrors=None, timeout=60.0):
 
 
 def load_sample():
-    """The 10,000 MNIST test images shipped inside the package; return ``(X, y)``.
+    """The 10,000 MNIST test images shipped inside the package.
 
-    Source: MNIST (LeCun, Cortes, Burges), CC BY-SA 3.0; see ``cmlp/data/README.md``.
-    Found through importlib.resources, so it works from an installed wheel.
+    MNIST (Yann LeCun, Corinna Cortes, Christopher Burges), CC BY-SA 3.0; see
+    ``cmlp/data/README.md``. Found through importlib.resources, so it works from an installed
+    wheel, with no network.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        float32 ``(10000, 784)`` in [0, 1].
+    y : numpy.ndarray
+        int64 labels ``(10000,)``.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import load_sample
+    >>> X, y = load_sample()
+    >>> X.shape, X.dtype, y[:5].tolist()
+    ((10000, 784), dtype('float32'), [7, 2, 1, 0, 4])
     """
     data = resources.files(__package__).joinpath("data")
     images, labels = (data.joinpath(stem + ".gz") for stem in _SPLIT_FILES["test"])
@@ -805,12 +961,40 @@ def load_sample():
         return load_idx(images_path, labels_path)
 
 
-def load_path(path, split="train"):
-    """Load whatever ``path`` is: a CSV file via ``load_csv``, a directory of MNIST IDX
-    files via ``load_mnist(split, data_dir=path)``. Returns ``(X, y)`` (``y`` may be None).
+def load_path(path, split="train", *, require_labels=True):
+    """Load whatever ``path`` is: a CSV file or a directory of MNIST IDX files.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A CSV file (read by `load_csv`) or a directory holding MNIST's IDX files of
+        ``split`` (read by `load_mnist`).
+    split : {"train", "test"}, default="train"
+        Which IDX files a directory must hold.
+    require_labels : bool, default=True
+        For a directory: False accepts the images file alone.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        float32 ``(n, n_features)`` in [0, 1].
+    y : numpy.ndarray or None
+        int64 labels, or None for data without labels.
+
+    Raises
+    ------
+    DatasetError
+        A malformed file.
+    OSError
+        A missing or unreadable path.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import load_path
+    >>> X, y = load_path("mnist_test.csv")  # doctest: +SKIP
     """
     path = Path(os.fspath(path))
     if path.is_dir():
         _check_split(split)
-        return load_mnist(split, data_dir=path)
+        return load_mnist(split, data_dir=path, require_labels=require_labels)
     return load_csv(path)
