@@ -703,7 +703,8 @@ def load_idx(images_path, labels_path=None):
     bad = np.flatnonzero(labels >= _N_CLASSES)
     if bad.size:
         raise DatasetError(
-            f"'{labels_path}': label {labels[bad[0]]} of item {bad[0]} is outside 0-9"
+            f"'{labels_path}': label {labels[bad[0]]} of item {bad[0] + 1} (of {len(labels)}, "
+            "counting from 1) is outside 0-9"
         )
     return _scale(images), labels.astype(np.int64)
 
