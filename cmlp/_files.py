@@ -120,7 +120,8 @@ _TEMP_TOKEN = 12  # hex digits of randomness in a temp file's name
 
 
 def write_atomically(path, write, what="the file"):
-    """Write a file through ``write(f)`` (``f`` a binary file object), all or nothing.
+    """Write a file through ``write(f)`` (``f`` a binary file object, readable too), all or
+    nothing.
 
     The rules are open(path, "wb")'s, with one difference: the data goes to a temporary file
     beside the destination that is renamed over it once complete (os.replace is atomic on
@@ -154,7 +155,7 @@ def write_atomically(path, write, what="the file"):
     except OSError as error:
         raise _write_error(error, given, what) from None
     try:
-        with os.fdopen(fd, "wb", closefd=False) as f:
+        with os.fdopen(fd, "w+b", closefd=False) as f:  # readable: write may check itself
             write(f)
             f.flush()
             _keep_mode(fd, target)
