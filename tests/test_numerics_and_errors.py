@@ -108,6 +108,7 @@ def test_such_a_cell_in_a_headerless_first_row_is_located(tmp_path):
         datasets.load_csv(path)
 
 
+@pytest.mark.subprocess
 def test_cmlp_train_into_a_closed_pipe_exits_quietly():
     process = subprocess.Popen(
         [sys.executable, "-m", "cmlp", "train", "--epochs", "5000", "--print-every", "1",
