@@ -59,6 +59,11 @@ EXTENSIONS = [
         ["cmlp/_augment.pyx"],
     ),
     Extension(
+        "cmlp._sparse",
+        ["cmlp/_sparse.pyx"],
+        include_dirs=["cmlp/_src"],  # cimports cmlp._kernels (its update)
+    ),
+    Extension(
         "cmlp._kernels",
         ["cmlp/_kernels.pyx", "cmlp/_src/simd.c", "cmlp/_src/simd_generic.c",
          "cmlp/_src/simd_avx_fma.c", "cmlp/_src/simd_avx512.c"],

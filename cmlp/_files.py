@@ -155,7 +155,7 @@ def write_atomically(path, write, what="the file"):
     except OSError as error:
         raise _write_error(error, given, what) from None
     try:
-        with os.fdopen(fd, "w+b", closefd=False) as f:  # readable: write may check itself
+        with os.fdopen(fd, "w+b", closefd=False) as f:  # readable: a writer may check its data
             write(f)
             f.flush()
             _keep_mode(fd, target)
