@@ -20,9 +20,12 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
+from libc.math cimport NAN
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memcpy
 from cpython.pycapsule cimport PyCapsule_New
+from cpython.pythread cimport (PyThread_acquire_lock, PyThread_allocate_lock, PyThread_free_lock,
+                               PyThread_release_lock, PyThread_type_lock, WAIT_LOCK)
 
 from cmlp._kernels cimport (activate, is_narrow, narrow_forward, pack_narrow_layers,
                             simd_product, softmax_cross_entropy)
@@ -136,18 +139,25 @@ cdef bint _narrow_weights_match(const ModelData* m, const floating* params,
     return True
 
 
-cdef void _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
-                   const floating* packed, floating* hidden, floating* probs) noexcept nogil:
+cdef bint _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
+                   const floating* packed, floating* hidden, floating* probs,
+                   unsigned char* overflowed) noexcept nogil:
     """Class probabilities of rows of X (at most BLOCK_ROWS) into probs (rows x classes).
 
     hidden holds 2 x rows x max_hidden values: the hidden layers' outputs alternate between
-    its halves. packed is NULL or the narrow layers' packed weights."""
+    its halves. packed is NULL or the narrow layers' packed weights. Returns whether some
+    row's pre-activations overflowed in a layer, and marks those rows in overflowed (rows
+    flags): tanh, logistic and relu (of -inf) would turn the overflow into finite outputs
+    that are wrong, so the caller must not trust them."""
     cdef const floating* params = <const floating*> m.params
     cdef const floating* inputs = X
     cdef const floating* W
     cdef floating* dest
     cdef Py_ssize_t offset = 0, i, half = rows * m.max_hidden
     cdef int l, n_in, n_out
+    cdef bint any_overflow = False
+    for i in range(rows):
+        overflowed[i] = 0
     for l in range(m.n_layers):
         n_in = m.sizes[l]
         n_out = m.sizes[l + 1]
@@ -163,12 +173,18 @@ cdef void _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
             simd_product(<int> rows, n_out, n_in, inputs, n_in, W, n_out, True, dest, n_out)
         if packed != NULL and is_narrow(n_in, n_out):
             packed += <Py_ssize_t> n_in * n_out
+        if _nonfinite(dest, rows * n_out):  # rare: find the rows
+            any_overflow = True
+            for i in range(rows):
+                if _nonfinite(dest + i * n_out, n_out):
+                    overflowed[i] = 1
         if l < m.n_layers - 1:
             activate(dest, rows * n_out, m.activation)
         inputs = dest
         offset += <Py_ssize_t> n_in * n_out + n_out
     if m.softmax:
         softmax_cross_entropy(probs, NULL, rows, m.sizes[m.n_layers], NULL, NULL)
+    return any_overflow
 
 
 cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
@@ -178,6 +194,7 @@ cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
     cdef int n_classes = m.sizes[m.n_layers], j, best
     cdef Py_ssize_t n_features = m.sizes[0], first, rows, i, values, block
     cdef double stack[1024]  # STACK_BYTES
+    cdef unsigned char overflowed[BLOCK_ROWS]
     cdef void* heap = NULL
     cdef floating* work
     cdef floating* hidden
@@ -205,7 +222,11 @@ cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
             status = CMLP_NONFINITE_INPUT
             break
         probs = out + first * n_classes if out != NULL else work + 2 * block * m.max_hidden
-        _forward(m, X + first * n_features, rows, packed, hidden, probs)
+        if _forward(m, X + first * n_features, rows, packed, hidden, probs, overflowed):
+            for i in range(rows):  # an overflowed row's outputs are NaN, whatever came out
+                if overflowed[i]:
+                    for j in range(n_classes):
+                        probs[i * n_classes + j] = NAN
         if m.softmax:
             for i in range(rows * n_classes):  # NaN fails every comparison
                 if not probs[i] == probs[i]:
@@ -380,9 +401,10 @@ def _overflow_error(proba, X, params):
     maximum, or the weights of a diverged training): never hand them back, since an argmax
     of them is garbage."""
     row = int(np.argwhere(~np.isfinite(proba))[0, 0])
+    largest = max(abs(float(X.max())), abs(float(X.min())))  # no temporary the size of X
     return FloatingPointError(
         f"the network's outputs overflowed (first at row {row}): its weights reach "
-        f"{float(np.abs(params).max()):.3g} and the inputs {float(np.abs(X).max()):.3g} in "
+        f"{float(np.abs(params).max()):.3g} and the inputs {largest:.3g} in "
         f"absolute value, too large for {params.dtype.name}; rescale the inputs, or "
         "retrain (with a smaller learning_rate if the training diverged)")
 
@@ -397,7 +419,7 @@ def _rebuild(params, layer_sizes, activation, loss, frozen):
     cdef Model model = Model.__new__(Model)
     params = np.asarray(params)  # a memory map stays a view of its file
     sizes = [int(s) for s in layer_sizes]
-    expected = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    expected = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
     if params.ndim != 1 or params.shape[0] != expected or not params.flags.c_contiguous:
         raise ValueError(f"a pickled Model's parameters have shape {params.shape}; expected "
                          f"({expected},) for layer sizes {sizes}")
@@ -468,12 +490,24 @@ cdef class Model:
     cdef object _params   # the arrays data points into, kept alive here
     cdef object _packed
     cdef _PackedWeights _view_packing  # a view's: see _packing
+    # Guards _view_packing, which threads calling a view read and replace: without the GIL
+    # (free-threaded CPython) a reference read while another thread swaps it could be freed.
+    cdef PyThread_type_lock _packing_lock
     cdef object _sizes
     cdef bint _frozen     # a Model's own copy, not a Network's live view
     cdef readonly object dtype
     cdef readonly tuple layer_sizes
     cdef readonly str activation
     cdef readonly str loss   # "cross_entropy" (softmax output) or "squared_error" (identity)
+
+    def __cinit__(self):
+        self._packing_lock = PyThread_allocate_lock()
+        if self._packing_lock == NULL:
+            raise MemoryError("could not allocate a Model's lock")
+
+    def __dealloc__(self):
+        if self._packing_lock != NULL:
+            PyThread_free_lock(self._packing_lock)
 
     def __init__(self, network):
         from cmlp.network import Network
@@ -715,9 +749,14 @@ cdef class Model:
         """A view's narrow layers packed: again only when their weights have changed since
         the last call. Comparing them with a copy costs a fraction of packing them (one row
         of 784-10-10: 3.7 us of 6.8 went to packing the first layer)."""
-        cdef _PackedWeights p = self._view_packing
+        cdef _PackedWeights p, replaced
         cdef float[::1] source32, packed32
         cdef double[::1] source64, packed64
+        # Held only to read or swap the reference, never while Python code runs (so never
+        # while another thread holding the GIL waits for it).
+        PyThread_acquire_lock(self._packing_lock, WAIT_LOCK)
+        p = self._view_packing
+        PyThread_release_lock(self._packing_lock)
         if p is not None:
             if self.data.dtype == CMLP_FLOAT32:
                 if _narrow_weights_match(&self.data, <const float*> self.data.params,
@@ -744,7 +783,10 @@ cdef class Model:
             pack_narrow_layers(self.data.sizes, self.data.n_layers,
                                <const double*> self.data.params, &packed64[0])
             p.source_data, p.packed_data = &source64[0], &packed64[0]
+        PyThread_acquire_lock(self._packing_lock, WAIT_LOCK)
+        replaced = self._view_packing  # released below, after the lock
         self._view_packing = p
+        PyThread_release_lock(self._packing_lock)
         return p
 
     cdef object _checked(self, X):

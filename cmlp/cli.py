@@ -12,8 +12,9 @@ read and checked by cmlp.datasets, training and inference belong to Network, the
 matrix and per-class scores to cmlp.metrics, figures to cmlp.plots.
 
 Exit status: 0 success; 1 training diverged; 2 a usage or user error (bad option, missing or
-malformed file, a file that is not a model); 130 interrupted. Errors are one line on stderr,
-never a traceback (set CMLP_DEBUG=1 to get the traceback of a user error).
+malformed file, a file that is not a model); 130 interrupted; 141 the output pipe closed
+(`cmlp train | head`). Errors are one line on stderr, never a traceback (set CMLP_DEBUG=1 to
+get the traceback of a user error).
 
 Progress: the notebook-style lines ("Iteration:    10  loss: ...") go to stdout every
 --print-every epochs through Network.fit's callback, so logs and pipes get plain lines. When
@@ -42,6 +43,7 @@ from cmlp.optimizers import OPTIMIZERS, SCHEDULES
 from cmlp.plots import PlottingUnavailable  # matplotlib itself is imported only to draw
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_BROKEN_PIPE = 141
 N_CLASSES = 10  # MNIST digits; cmlp.datasets guarantees labels in 0-9
 SAMPLE = "the bundled sample"
 SAMPLE_ORIGIN = "the 10,000 MNIST test images"
@@ -796,8 +798,9 @@ def _predict(args):
         sys.stdout.write("ImageId,Label\n" + rows)
         sys.stdout.flush()
         return EXIT_OK
-    with open(args.out, "w", newline="") as f:
-        f.write("ImageId,Label\n" + rows)
+    from cmlp._files import write_atomically
+    data = ("ImageId,Label\n" + rows).encode()
+    write_atomically(args.out, lambda f: f.write(data), "the predictions")
     print(f"Wrote {len(labels):,} predictions for {source} to {args.out}")
     if y is not None:
         print(f"Accuracy against the labels in {source}: {network.score(X, y):.4f}")
@@ -873,10 +876,11 @@ def main(argv=None):
             raise
         return _fail(f"{command}: error: {error}", EXIT_DIVERGED)
     except BrokenPipeError:
-        # The reader went away (`cmlp predict ... | head`): stop quietly, and point stdout at
-        # devnull so the interpreter's final flush does not complain.
+        # The reader went away (`cmlp train | head`): stop quietly, and point stdout at
+        # devnull so the interpreter's final flush does not complain. 141 = 128 + SIGPIPE,
+        # what a shell reports for `yes | head`: 1 means the training diverged.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return EXIT_BROKEN_PIPE
     except (OSError, ValueError, PlottingUnavailable) as error:
         # Bad files and values (DatasetError is a ValueError, a missing file an OSError,
         # a missing matplotlib a plots.PlottingUnavailable): the user's to fix.

@@ -17,7 +17,6 @@ import os
 import re
 import stat
 import struct
-import tempfile
 import urllib.request
 import zlib
 from importlib import resources
@@ -27,7 +26,7 @@ from typing import NamedTuple, Optional, Tuple
 import numpy as np
 import pandas as pd
 
-from cmlp._files import file_size, open_regular, read_exactly_into
+from cmlp._files import file_size, open_regular, read_exactly_into, write_atomically
 
 __all__ = [
     "DatasetError",
@@ -69,9 +68,16 @@ _IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 _IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
 _N_CLASSES = 10
 _CHUNK = 1 << 20
-# Longest CSV line read while detecting the layout or locating an error: a row of 784
-# pixels is ~3 kB, a 1000x1000 image ~4 MB; a file with no newline is not read whole.
+# Longest first line read while detecting the layout: a row of 784 pixels is ~3 kB, a
+# 1000x1000 image ~4 MB; a file with no newline is not read whole.
 _MAX_LINE = 1 << 24
+# Every later line is capped by the column count the first line gave: a pixel written out
+# takes at most a few characters ("255", "0.00392156862745098"), so 64 per column bounds any
+# real row, and a line beyond it is refused before pandas (or csv) holds more of it than
+# that: a 1 GB line never reaches memory (pandas needs ~5 bytes per byte of a line).
+_CHARS_PER_COLUMN = 64
+_MIN_ROW_CAP = 4096
+_PANDAS_CHUNK = 1 << 18
 # Deflate cannot compress better than 1032:1, so an IDX header declaring more data than
 # that per byte of a .gz file is refused before decompressing anything (a gzip bomb).
 _DEFLATE_MAX_RATIO = 1032
@@ -199,16 +205,88 @@ def _unreadable(path, exc):
     return DatasetError(f"'{path}': not a readable text CSV file ({type(exc).__name__}: {exc})")
 
 
-def _lines(f, path):
-    """The lines of a text file for csv.reader, none longer than _MAX_LINE characters."""
+def _row_cap(layout):
+    """The longest line (in characters) a row of this layout may take."""
+    return min(_MAX_LINE, max(_MIN_ROW_CAP, _CHARS_PER_COLUMN * layout.n_columns))
+
+
+def _too_long(path, cap, line, row, layout):
+    where = f"line {line}" if row is None else f"row {row} (line {line})"
+    why = ("not a CSV of images" if layout is None else
+           f"at most {_CHARS_PER_COLUMN} per column of the {layout.n_columns} the first line "
+           "has; not a row of this CSV")
+    return DatasetError(f"'{path}': {where} is longer than {cap:,} characters ({why})")
+
+
+def _lines(f, path, layout=None):
+    """The lines of a text file for csv.reader, each refused with DatasetError past its
+    cap (_MAX_LINE before the layout is known, _row_cap after) before more is read."""
+    cap = _MAX_LINE if layout is None else _row_cap(layout)
+    number = row = 0
     while True:
-        line = f.readline(_MAX_LINE)
+        line = f.readline(cap + 1)
         if not line:
             return
-        if len(line) == _MAX_LINE and not line.endswith(("\n", "\r")):
-            raise DatasetError(
-                f"'{path}': a line longer than {_MAX_LINE:,} characters; not a CSV of images")
+        number += 1
+        if layout is not None and number > layout.header_line and line.strip():
+            row += 1
+        if len(line.rstrip("\r\n")) > cap:
+            raise _too_long(path, cap, number, row if layout is not None else None, layout)
         yield line
+
+
+class _LongLine(Exception):
+    """Internal: _CappedLines met a line past its cap (the scan then says where)."""
+
+
+class _CappedLines(io.RawIOBase):
+    """A binary stream for pandas that hands on whole lines only and raises _LongLine at a
+    line longer than ``cap`` bytes, having held at most ``cap`` bytes of it.
+
+    Lines end at \\n or \\r (pandas' C parser ends them at either). Reads are at most
+    ``cap`` bytes, so a line within one read is never too long; a line spread over reads is
+    measured as it grows.
+    """
+
+    def __init__(self, raw, cap):
+        super().__init__()
+        self._raw, self._cap = raw, cap
+        self._chunk = min(cap, _PANDAS_CHUNK)
+        self._ready = memoryview(b"")  # complete lines not yet handed on
+        self._tail = bytearray()  # the start of a line whose end has not been read
+        self._eof = False
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while not len(self._ready) and not self._eof:
+            self._fill()
+        n = min(len(buffer), len(self._ready))
+        buffer[:n] = self._ready[:n]
+        self._ready = self._ready[n:]
+        return n
+
+    def _fill(self):
+        data = self._raw.read(self._chunk)
+        if not data:
+            self._eof = True
+            if len(self._tail) > self._cap:
+                raise _LongLine
+            self._ready, self._tail = memoryview(bytes(self._tail)), bytearray()
+            return
+        ends = [at for at in (data.find(b"\n"), data.find(b"\r")) if at >= 0]
+        if not ends:
+            self._tail += data
+            if len(self._tail) > self._cap:
+                raise _LongLine
+            return
+        if len(self._tail) + min(ends) > self._cap:
+            raise _LongLine
+        last = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+        self._tail += data[:last]
+        self._ready = memoryview(bytes(self._tail))
+        self._tail = bytearray(data[last:])
 
 
 def _is_blank(fields):
@@ -217,12 +295,16 @@ def _is_blank(fields):
     return not fields or (len(fields) == 1 and not fields[0].strip())
 
 
+# A number as pandas' C parser reads one: ASCII digits only. Python's float() also takes
+# "1_0" and other scripts' digits ("\u0663"), which pandas refuses; the row-by-row scan must
+# refuse the same cells to say where they are.
+_NUMBER = re.compile(
+    r"\s*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?|nan)\s*",
+    re.IGNORECASE)
+
+
 def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return _NUMBER.fullmatch(text) is not None
 
 
 def _read_first_row(path):
@@ -340,11 +422,10 @@ def _row_problem(fields, layout):
     if len(fields) != layout.n_columns:
         source = "the header" if layout.header_line else "the first row"
         return "", f"{len(fields)} fields, expected {layout.n_columns} as in {source}"
-    try:
-        values = np.array(fields, dtype=np.float64)
-    except ValueError:
-        j = next(j for j, field in enumerate(fields) if not _is_number(field))
+    j = next((j for j, field in enumerate(fields) if not _is_number(field)), None)
+    if j is not None:
         return _column(layout, j), _describe_cell(fields[j])
+    values = np.array(fields, dtype=np.float64)
     nonfinite = np.flatnonzero(~np.isfinite(values))
     if nonfinite.size:
         j = nonfinite[0]
@@ -369,7 +450,7 @@ _LABEL = re.compile(r"\s*\+?0*[0-9](?:\.0*)?\s*")
 def _find_csv_problem(path, layout):
     """Scan the file row by row and describe its first problem (slow: error path only)."""
     with _open_text(path) as f:
-        reader = csv.reader(_lines(f, path))
+        reader = csv.reader(_lines(f, path, layout))
         row = 0
         for fields in reader:
             if reader.line_num <= layout.header_line or _is_blank(fields):
@@ -388,6 +469,8 @@ def _csv_error(path, layout, cause):
         problem = _find_csv_problem(path, layout)
     except _UNREADABLE_TEXT as exc:
         return _unreadable(path, exc)
+    except DatasetError as exc:  # a line too long to read
+        return exc
     if problem is not None:
         return DatasetError(problem)
     # Not expected: pandas rejected something the scan accepts. Keep pandas' words.
@@ -407,7 +490,7 @@ def _read_values(path, layout):
         dtypes[0] = str
     with _open_binary(path) as f:
         table = pd.read_csv(
-            f,
+            _CappedLines(f, _row_cap(layout)),
             header=None,
             skiprows=layout.header_line,  # lines up to and including the header
             dtype=dtypes,
@@ -475,6 +558,8 @@ def load_csv(path):
         pixels, labels = _read_values(path, layout)
     except pd.errors.EmptyDataError:
         raise DatasetError(f"'{path}': has a header but no data rows") from None
+    except _LongLine:
+        raise _csv_error(path, layout, None) from None
     except (ValueError, OverflowError) as exc:
         # e.g. "could not convert string to float: 'x'": no row, no column. Locate it below,
         # outside this block, so pandas' traceback is not chained to ours.
@@ -717,14 +802,25 @@ def load_mnist(split="train", data_dir=None, *, require_labels=True):
     )
 
 
-def _content_md5(path):
-    """md5 and length of a file's decompressed content (gzip or raw), streamed."""
+def _content_md5(source):
+    """md5 and length of a file's decompressed content (gzip or raw), streamed; source is a
+    path or a binary file open for reading (read from its start)."""
     digest = hashlib.md5(usedforsecurity=False)
     size = 0
-    with _open_binary(path) as f:
+    if isinstance(source, io.IOBase):
+        source.seek(0)
+        is_gzip = source.read(2) == _GZIP_MAGIC
+        source.seek(0)
+        f = gzip.GzipFile(fileobj=source, mode="rb") if is_gzip else source
+    else:
+        f = _open_binary(source)
+    try:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             digest.update(chunk)
             size += len(chunk)
+    finally:
+        if f is not source:
+            f.close()
     return digest.hexdigest(), size
 
 
@@ -753,28 +849,24 @@ def _copy(source, target):
 
 
 def _download_to(url, final_path, stem, timeout):
-    """Download url into a temp file next to final_path; rename it only once it verifies."""
-    # Same directory, so os.replace is a rename within one file system, never a copy.
-    fd, tmp_name = tempfile.mkstemp(
-        dir=final_path.parent, prefix=f".{final_path.name}.", suffix=".part"
-    )
-    try:
-        with os.fdopen(fd, "wb") as out:
-            request = urllib.request.Request(url, headers={"User-Agent": "cmlp"})
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                expected = response.headers.get("Content-Length")
-                received = _copy(response, out)
+    """Download url to final_path through write_atomically: the file appears only once its
+    content verifies, with the permissions any new file gets."""
+
+    def download(out):
+        request = urllib.request.Request(url, headers={"User-Agent": "cmlp"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            expected = response.headers.get("Content-Length")
+            received = _copy(response, out)
         # http.client's read(n) returns short data, not an error, when the server hangs up
         # early; without Content-Length the gzip check below catches the truncation.
         if expected is not None and received != int(expected):
             raise DownloadError(f"connection closed after {received} of {expected} bytes")
-        problem = _checksum_problem(tmp_name, stem)
+        out.flush()
+        problem = _checksum_problem(out, stem)
         if problem is not None:
             raise DownloadError(problem)
-        os.replace(tmp_name, final_path)  # atomic: readers see the old file or the whole new one
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+
+    write_atomically(final_path, download, f"the download of {stem}")
 
 
 def fetch_mnist(data_dir=None, mirrors=None, timeout=60.0):

@@ -7,7 +7,6 @@ import copy
 import os
 import threading
 import time
-import weakref
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import (
@@ -23,6 +22,7 @@ from cmlp import _unit_split
 from cmlp import dropout as _dropout
 from cmlp.augment import make_augmenter
 from cmlp._guard import UseGuard, reads, writes
+from cmlp._pool import WorkspacePool
 from cmlp._validation import (
     check_choice, check_dtype, check_layer_sizes, check_positive_int, check_real,
     check_sample_weight, check_targets, check_X, check_y)
@@ -36,18 +36,19 @@ if TYPE_CHECKING:
 
 # Rows a thread puts through forward and backward at once. A narrow first layer wants blocks
 # small enough for X's rows to stay in cache between its forward and weight-gradient passes;
-# layers of up to _TILE_MAX_WIDTH units run fastest on the tile kernels, in blocks they take
-# (cmlp._kernels.product: up to _TILE_MAX_ROWS rows, 256 columns), and best in blocks of
-# _TILE_BLOCK_ROWS, whose rows of X stay in L2 for the weight gradient (784-128-10 full
-# batch, 1 thread: 57-60 ms float64 and 25-27.5 float32 against 65-68 and 26.5-28.8 in
-# blocks of 256; 784-256-10: 50 against 53 ms float32 on the tiles rather than BLAS's
-# 2,048-row blocks); mini-batches the unit split takes whole keep one block per thread.
+# layers of up to _TILE_MAX_WIDTH units run fastest on the tile kernels, in blocks they
+# take (cmlp._kernels.product: up to _TILE_MAX_ROWS rows; both limits are the kernels'), and
+# best in blocks of _TILE_BLOCK_ROWS, whose rows of X stay in L2 for the weight gradient
+# (784-128-10 full batch, 1 thread: 57-60 ms float64 and 25-27.5 float32 against 65-68 and
+# 26.5-28.8 in blocks of 256; 784-256-10: 50 against 53 ms float32 on the tiles rather
+# than BLAS's 2,048-row blocks); mini-batches the unit split takes whole keep one block per
+# thread.
 # Wider layers want BLAS's long gemms (784-800-10: 5-20% slower on the tiles). The cap
 # bounds the work memory of full-batch runs.
 _NARROW_BLOCK_ROWS = 120  # a multiple of every row tile of the narrow kernels (12, 6, 4, 3, 2)
 _TILE_BLOCK_ROWS = 128
-_TILE_MAX_ROWS = 256
-_TILE_MAX_WIDTH = 256
+_TILE_MAX_ROWS = _kernels.TILE_MAX_ROWS
+_TILE_MAX_WIDTH = _kernels.TILE_MAX_WIDTH
 _MAX_BLOCK_ROWS = 2048
 _KEPT_WORKSPACES = 4
 # Mini-batches up to this size are split across threads by units, not rows (_unit_split):
@@ -173,7 +174,7 @@ class Network:
                   for fan_in, fan_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:])]
         self._params = np.concatenate([np.concatenate([W.ravel(), b]) for W, b in layers])
         self._params = self._params.astype(self.dtype)
-        self._workspaces = _WorkspacePool()
+        self._workspaces = WorkspacePool(_KEPT_WORKSPACES)
         self._guard = UseGuard()
 
     # --- copies and pickles: a consistent snapshot, or RuntimeError during another's fit ---
@@ -207,7 +208,7 @@ class Network:
         self.__dict__.update(state)
         if not self._params.flags.writeable:  # e.g. from a read-only memory map (joblib)
             self._params = self._params.copy()
-        self._workspaces = _WorkspacePool()
+        self._workspaces = WorkspacePool(_KEPT_WORKSPACES)
         self._guard = UseGuard()
 
     # --- parameters: views into one flat array, the layout the kernels use ---
@@ -265,7 +266,7 @@ class Network:
 
     def _workspace(self, batch_rows):
         """A context manager lending buffers for batches of batch_rows to one call (see
-        _WorkspacePool): ``with self._workspace(rows) as work: kernel(..., work, ...)``."""
+        cmlp._pool.WorkspacePool): ``with self._workspace(rows) as work: kernel(..., work, ...)``."""
         key = (batch_rows, self._kernel_threads())
         return self._workspaces.borrow(
             key, lambda: _Workspace(self.layer_sizes, self.dtype, *key))
@@ -1004,56 +1005,6 @@ class _Workspace:
             "act_width": act_width,
             "block_rows": block,
         }
-
-
-_POOLS: "weakref.WeakSet[object]" = weakref.WeakSet()
-
-
-def _reset_pools_after_fork():
-    for pool in list(_POOLS):
-        pool._reset_lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_pools_after_fork)
-
-
-class _WorkspacePool:
-    """Work buffers lent to one call at a time.
-
-    Predictions, gradients and fit release the GIL, so several Python threads may be inside
-    the kernels of one Network at once: each call borrows a workspace of its own for as long
-    as it runs and gives it back after. Why a pool rather than a new workspace per call or
-    one per thread: allocating costs little next to a big batch but about as much as a
-    one-row prediction; thread-local caches would keep memory for every thread of a server's
-    pool. The few most recently returned workspaces are kept (training's, prediction's
-    sizes), so ever new batch sizes do not pile up memory either.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._idle = []  # (key, _Workspace), oldest first
-        _POOLS.add(self)
-
-    def _reset_lock(self):
-        self._lock = threading.Lock()  # in a forked child: its holder may not exist there
-
-    @contextmanager
-    def borrow(self, key, make):
-        with self._lock:
-            found = next((i for i, (k, _) in enumerate(self._idle) if k == key), None)
-            workspace = self._idle.pop(found)[1] if found is not None else None
-        if workspace is None:
-            workspace = make()
-        try:
-            yield workspace.buffers
-        finally:
-            with self._lock:
-                self._idle.append((key, workspace))
-                del self._idle[:-_KEPT_WORKSPACES]
-
-    def __len__(self):
-        return len(self._idle)
 
 
 _blas_limit = threading.local()  # the BLAS limit a _threads block of this thread has set

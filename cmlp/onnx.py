@@ -16,10 +16,9 @@ with the weights and biases as initializers of the network's dtype, the batch di
 named "N", and cmlp's layer sizes and activation in the model's metadata. onnx is an
 optional dependency (``pip install "cmlp[onnx]"``), imported only here.
 """
-import os
-import tempfile
-
 import numpy as np
+
+from cmlp._files import write_atomically
 
 __all__ = ["to_onnx", "to_model"]
 
@@ -119,7 +118,8 @@ def to_model(network, *, opset=None):
 def to_onnx(network, path, *, opset=None):
     """Write the network to path as an ONNX model, atomically.
 
-    A temporary file beside ``path`` is written and renamed into place.
+    Written as Network.save writes (``cmlp._files.write_atomically``): all or nothing, with
+    the permissions and errors of ``open(path, "wb")``, a symlink's target replaced.
 
     Parameters
     ----------
@@ -152,17 +152,8 @@ def to_onnx(network, path, *, opset=None):
     'net.onnx'
     """
     model = to_model(network, opset=opset)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".cmlp-", suffix=".onnx.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
+    data = model.SerializeToString()
+    return write_atomically(path, lambda f: f.write(data), "the ONNX model")
 
 
 def _check_opset(onnx, opset):

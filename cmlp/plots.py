@@ -13,6 +13,8 @@ import os
 
 import numpy as np
 
+from cmlp._files import write_atomically
+
 __all__ = [
     "PlottingUnavailable",
     "require_matplotlib",
@@ -67,9 +69,11 @@ def _figure(**kwargs):
 
 
 def _save(fig, path):
+    """Write the figure as a PNG, all or nothing (cmlp._files.write_atomically)."""
     path = os.fspath(path)
-    fig.savefig(path, dpi=_DPI, format="png", facecolor="white")
-    return path
+    return write_atomically(
+        path, lambda f: fig.savefig(f, dpi=_DPI, format="png", facecolor="white"),
+        "the plot")
 
 
 def plot_history(history, path, *, unit="Iteration", title="Training", val_label="validation"):
