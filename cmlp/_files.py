@@ -16,7 +16,7 @@ import stat
 try:  # POSIX: a write in progress holds a lock on its temp file (see _remove_stale_temps)
     import fcntl
 except ImportError:  # Windows: no cleanup of temp files left by killed writers
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 # Opening a FIFO for reading blocks until a writer appears; O_NONBLOCK makes that open
 # return at once, so the fstat check below can refuse it. Regular files ignore the flag.
