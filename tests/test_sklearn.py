@@ -327,6 +327,7 @@ def test_fitted_attributes_are_scikit_learns():
     assert clf.validation_scores_ is None and clf.best_validation_score_ is None
 
 
+@pytest.mark.slow  # ~10 s: four blocks of the full MNIST
 def test_dask_ml_incremental_over_full_mnist(mnist_dir):
     """Out-of-core: Incremental hands partial_fit one chunk of a dask array at a time."""
     da = pytest.importorskip("dask.array")
