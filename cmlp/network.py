@@ -296,6 +296,15 @@ class Network:
         return to_onnx(self, path, opset=opset)
 
     @reads
+    def to_c(self, path, *, variant=None, name="cmlp_model"):
+        """Write the network to path as one dependency-free C99 file: static const weights
+        and <name>_predict_proba / <name>_predict functions, in float32, float64 or int8
+        (variant; default the network's dtype). See cmlp.export_c.to_c. Returns path."""
+        from cmlp.export_c import to_c
+
+        return to_c(self, path, variant=variant, name=name)
+
+    @reads
     def gradients(self, X, y, l2=0.0, *, sample_weight=None, l2_per_weight=False,
                   dropout=None, dropout_seed=0, dropout_epoch=0):
         """(loss, grad_weights, grad_biases) of the mean loss, by the compiled kernels.
