@@ -64,9 +64,16 @@ def build(tmp_path, header, cc, extra=()):
     driver.write_text(DRIVER)
     exe = tmp_path / f"predict-{os.path.basename(cc)}-{len(extra)}"
     command = [cc, *STRICT, *extra, f'-DMODEL="{header}"', str(driver), "-o", str(exe), "-lm"]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, env=_clean_env())
     assert result.returncode == 0, f"{' '.join(command)}\n{result.stderr[-4000:]}"
     return exe
+
+
+def _clean_env():
+    """The environment without the sanitizer stage's LD_PRELOAD (libasan, for Python only)."""
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    return env
 
 
 def sanitizers_work(cc, tmp_path):
@@ -75,8 +82,9 @@ def sanitizers_work(cc, tmp_path):
     source = tmp_path / "probe.c"
     source.write_text("int main(void) { return 0; }\n")
     exe = tmp_path / "probe"
-    made = subprocess.run([cc, *SANITIZE, str(source), "-o", str(exe)], capture_output=True)
-    return made.returncode == 0 and subprocess.run([str(exe)]).returncode == 0
+    made = subprocess.run([cc, *SANITIZE, str(source), "-o", str(exe)], capture_output=True,
+                          env=_clean_env())
+    return made.returncode == 0 and subprocess.run([str(exe)], env=_clean_env()).returncode == 0
 
 
 def run(exe, X, dtype, n_outputs, classifier=True):
@@ -84,9 +92,8 @@ def run(exe, X, dtype, n_outputs, classifier=True):
     directory = os.path.dirname(exe)
     inputs, outputs, labels = (os.path.join(directory, name) for name in ("x", "p", "y"))
     np.ascontiguousarray(X, dtype=dtype).tofile(inputs)
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=1",
+    env = dict(_clean_env(), ASAN_OPTIONS="detect_leaks=1:abort_on_error=1",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
-    env.pop("LD_PRELOAD", None)  # the sanitizer stage preloads libasan for Python only
     command = [str(exe), inputs, outputs] + ([labels] if classifier else [])
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -248,7 +255,7 @@ def test_one_program_takes_two_models(tmp_path):
                       "q[0] + q[1] + q[2] > 0.99f ? 0 : 1; }\n")
     exe = tmp_path / "both"
     made = subprocess.run([compiler("gcc"), *STRICT, str(source), "-o", str(exe), "-lm"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=_clean_env())
     assert made.returncode == 0, made.stderr
     assert subprocess.run([str(exe)]).returncode == 0
 
