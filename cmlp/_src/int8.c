@@ -26,8 +26,8 @@ CMLP_INT8_DECLARE_PATH(vnni512)
 typedef struct {
     const char *name;
     void (*product)(const uint8_t *, ptrdiff_t, int, const int8_t *, int, int32_t *);
-    void (*quantize)(const float *, ptrdiff_t, int, ptrdiff_t, uint8_t *, int, float *,
-                     int32_t *);
+    int (*quantize)(const float *, ptrdiff_t, int, ptrdiff_t, uint8_t *, int, float *,
+                    int32_t *);
 } int8_path;
 
 static const int8_path PATHS[] = {
@@ -88,15 +88,6 @@ int cmlp_int8_select(const char *name) {
 const char *cmlp_int8_name(void) { return current->name; }
 
 enum { BLOCK_ROWS = 64, STACK_BYTES = 16384 };
-
-static int nonfinite(const float *x, ptrdiff_t size) {
-    uint32_t hits = 0, bits;
-    for (ptrdiff_t i = 0; i < size; i++) {
-        memcpy(&bits, x + i, sizeof bits);
-        hits |= (bits & 0x7f800000u) == 0x7f800000u;
-    }
-    return hits != 0;
-}
 
 static void activate(float *y, ptrdiff_t size, int activation) {
     ptrdiff_t i;
@@ -171,16 +162,15 @@ int cmlp_int8_predict(const cmlp_int8_net *net, const float *X, ptrdiff_t n, flo
         const ptrdiff_t rows = n - first < block ? n - first : block;
         const float *inputs = X + first * n_in;
         float *probs = out != NULL ? out + first * n_out : probs_work;
-        if (nonfinite(inputs, rows * n_in)) {
-            status = 1;
-            break;
-        }
         for (int l = 0; l < net->n_layers; l++) {
             const cmlp_int8_layer *L = &net->layers[l];
             const int last = l == net->n_layers - 1;
             float *dest = last ? probs : hidden[l % 2];
-            current->quantize(inputs, rows, L->n_in, L->n_in, Q, L->k_pad, row_scale,
-                              row_zero);
+            if (current->quantize(inputs, rows, L->n_in, L->n_in, Q, L->k_pad, row_scale,
+                                  row_zero) && l == 0) {
+                status = 1;
+                break;
+            }
             current->product(Q, rows, L->k_pad, L->weights, L->h_pad, acc);
             for (ptrdiff_t i = 0; i < rows; i++) {
                 const int32_t *a = acc + i * L->h_pad;
@@ -196,6 +186,7 @@ int cmlp_int8_predict(const cmlp_int8_net *net, const float *X, ptrdiff_t n, flo
             if (!last) activate(dest, rows * L->n_out, net->activation);
             inputs = dest;
         }
+        if (status == 1) break;
         for (ptrdiff_t i = 0; i < rows; i++) {
             float *p = probs + i * n_out;
             if (net->softmax) softmax(p, n_out);

@@ -45,11 +45,12 @@ int cmlp_int8_available(const char *name);
 /* The per-instruction-set kernels (int8_<ISA>.c):
  * product:  acc (n x h_pad) = Q (n x k_pad, u8, row stride k_pad) times the packed W
  * quantize: each row of X (n x K, row stride ldx) into Q (n x k_pad, zero padded), with the
- *           row's scale and zero point (cmlp_int8_row_params) */
+ *           row's scale and zero point (cmlp_int8_row_params); returns 1 if X holds NaN or
+ *           infinity (found in the same pass: the caller need not read X twice), else 0 */
 #define CMLP_INT8_DECLARE_PATH(ISA)                                                         \
     void cmlp_int8_product_##ISA(const uint8_t *Q, ptrdiff_t n, int k_pad,                  \
                                  const int8_t *W, int h_pad, int32_t *acc);                 \
-    void cmlp_int8_quantize_##ISA(const float *X, ptrdiff_t n, int K, ptrdiff_t ldx,        \
-                                  uint8_t *Q, int k_pad, float *scale, int32_t *zero);
+    int cmlp_int8_quantize_##ISA(const float *X, ptrdiff_t n, int K, ptrdiff_t ldx,         \
+                                 uint8_t *Q, int k_pad, float *scale, int32_t *zero);
 
 #endif

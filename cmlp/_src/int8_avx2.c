@@ -26,14 +26,6 @@ CMLP_INT8_DECLARE_PATH(avx2)
 #define ALWAYS_INLINE __forceinline
 #endif
 
-/* A row's 4 inputs q..q+3 as int16, repeated over the vector. */
-static ALWAYS_INLINE __m256i quad16(const uint8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return _mm256_cvtepu8_epi16(_mm_set1_epi32(v));
-}
-
 /* The 8 outputs' sums from the pair sums: lo holds outputs 0-3, hi 4-7, two lanes each. */
 static ALWAYS_INLINE __m256i pairs_added(__m256i lo, __m256i hi)
 {
@@ -46,12 +38,18 @@ static ALWAYS_INLINE void tile(const uint8_t *Q, int k_pad, const int8_t *W, int
     __m256i lo[4], hi[4];
     for (int r = 0; r < rows; r++) lo[r] = hi[r] = _mm256_setzero_si256();
     for (int q = 0; q < k_pad / 4; q++) {
+        int32_t bits[4], any = 0;
+        for (int r = 0; r < rows; r++) {
+            memcpy(&bits[r], Q + (ptrdiff_t)r * k_pad + 4 * q, sizeof bits[r]);
+            any |= bits[r];
+        }
+        if (any == 0) continue; /* zero in every row: blank pixels, inactive units */
         const int8_t *w = W + ((ptrdiff_t)q * h_pad + j0) * 4;
         const __m256i w8 = _mm256_loadu_si256((const __m256i *)(const void *)w);
         const __m256i wlo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w8));
         const __m256i whi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w8, 1));
         for (int r = 0; r < rows; r++) {
-            const __m256i x = quad16(Q + (ptrdiff_t)r * k_pad + 4 * q);
+            const __m256i x = _mm256_cvtepu8_epi16(_mm_set1_epi32(bits[r]));
             lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(x, wlo));
             hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(x, whi));
         }
@@ -73,9 +71,12 @@ void cmlp_int8_product_avx2(const uint8_t *Q, ptrdiff_t n, int k_pad, const int8
             tile(Q + i * k_pad, k_pad, W, h_pad, j0, acc + i * h_pad, 1);
 }
 
-void cmlp_int8_quantize_avx2(const float *X, ptrdiff_t n, int K, ptrdiff_t ldx, uint8_t *Q,
-                             int k_pad, float *scale, int32_t *zero)
+int cmlp_int8_quantize_avx2(const float *X, ptrdiff_t n, int K, ptrdiff_t ldx, uint8_t *Q,
+                            int k_pad, float *scale, int32_t *zero)
 {
+    const __m256i exponent = _mm256_set1_epi32(0x7f800000);
+    __m256i bad = _mm256_setzero_si256();
+    int bad_tail = 0;
     for (ptrdiff_t i = 0; i < n; i++) {
         const float *x = X + i * ldx;
         uint8_t *q = Q + i * k_pad;
@@ -86,6 +87,8 @@ void cmlp_int8_quantize_avx2(const float *X, ptrdiff_t n, int K, ptrdiff_t ldx, 
             const __m256 v = _mm256_loadu_ps(x + k);
             vlo = _mm256_min_ps(vlo, v);
             vhi = _mm256_max_ps(vhi, v);
+            bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(
+                _mm256_and_si256(_mm256_castps_si256(v), exponent), exponent));
         }
         _mm256_storeu_ps(lanes, vlo);
         _mm256_storeu_ps(lanes + 8, vhi);
@@ -96,6 +99,7 @@ void cmlp_int8_quantize_avx2(const float *X, ptrdiff_t n, int K, ptrdiff_t ldx, 
         for (; k < K; k++) {
             lo = x[k] < lo ? x[k] : lo;
             hi = x[k] > hi ? x[k] : hi;
+            bad_tail |= cmlp_int8_nonfinite(x[k]);
         }
         cmlp_int8_row_params(lo, hi, &scale[i], &inverse, &zero[i]);
         const __m256 inv = _mm256_set1_ps(inverse);
@@ -110,6 +114,7 @@ void cmlp_int8_quantize_avx2(const float *X, ptrdiff_t n, int K, ptrdiff_t ldx, 
         for (; k < K; k++) q[k] = cmlp_int8_quantize_one(x[k], inverse, zero[i]);
         memset(q + K, 0, (size_t)(k_pad - K));
     }
+    return !_mm256_testz_si256(bad, bad) || bad_tail;
 }
 
 #if defined(_MSC_VER)

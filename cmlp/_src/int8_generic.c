@@ -25,9 +25,10 @@ void cmlp_int8_product_generic(const uint8_t *Q, ptrdiff_t n, int k_pad, const i
     }
 }
 
-void cmlp_int8_quantize_generic(const float *X, ptrdiff_t n, int K, ptrdiff_t ldx,
-                                uint8_t *Q, int k_pad, float *scale, int32_t *zero)
+int cmlp_int8_quantize_generic(const float *X, ptrdiff_t n, int K, ptrdiff_t ldx,
+                               uint8_t *Q, int k_pad, float *scale, int32_t *zero)
 {
+    int bad = 0;
     for (ptrdiff_t i = 0; i < n; i++) {
         const float *x = X + i * ldx;
         uint8_t *q = Q + i * k_pad;
@@ -35,9 +36,11 @@ void cmlp_int8_quantize_generic(const float *X, ptrdiff_t n, int K, ptrdiff_t ld
         for (int k = 0; k < K; k++) {
             lo = x[k] < lo ? x[k] : lo;
             hi = x[k] > hi ? x[k] : hi;
+            bad |= cmlp_int8_nonfinite(x[k]);
         }
         cmlp_int8_row_params(lo, hi, &scale[i], &inverse, &zero[i]);
         for (int k = 0; k < K; k++) q[k] = cmlp_int8_quantize_one(x[k], inverse, zero[i]);
         memset(q + K, 0, (size_t)(k_pad - K));
     }
+    return bad;
 }

@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 static inline void cmlp_int8_row_params(float lo, float hi, float *scale, float *inverse,
                                         int32_t *zero)
@@ -25,6 +26,14 @@ static inline void cmlp_int8_row_params(float lo, float hi, float *scale, float 
     *inverse = 255.0f / (hi - lo);
     z = lrintf(-lo * *inverse);
     *zero = (int32_t)(z < 0 ? 0 : z > 255 ? 255 : z);
+}
+
+/* 1 if x is NaN or infinite: its exponent bits all set. */
+static inline int cmlp_int8_nonfinite(float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return (bits & 0x7f800000u) == 0x7f800000u;
 }
 
 static inline uint8_t cmlp_int8_quantize_one(float x, float inverse, int32_t zero)

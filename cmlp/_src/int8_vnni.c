@@ -24,13 +24,6 @@ CMLP_INT8_DECLARE_PATH(vnni512)
 #define ALWAYS_INLINE __forceinline
 #endif
 
-static ALWAYS_INLINE __m512i quad(const uint8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return _mm512_set1_epi32(v);
-}
-
 /* acc rows [0, rows) x outputs [j0, j0 + 16 nv), with rows and nv constants after inlining */
 static ALWAYS_INLINE void tile(const uint8_t *Q, int k_pad, const int8_t *W, int h_pad,
                                int j0, int32_t *acc, const int rows, const int nv)
@@ -39,11 +32,17 @@ static ALWAYS_INLINE void tile(const uint8_t *Q, int k_pad, const int8_t *W, int
     for (int r = 0; r < rows; r++)
         for (int v = 0; v < nv; v++) c[r][v] = _mm512_setzero_si512();
     for (int q = 0; q < k_pad / 4; q++) {
+        int32_t bits[4], any = 0;
+        for (int r = 0; r < rows; r++) {
+            memcpy(&bits[r], Q + (ptrdiff_t)r * k_pad + 4 * q, sizeof bits[r]);
+            any |= bits[r];
+        }
+        if (any == 0) continue; /* zero in every row: blank pixels, inactive units */
         const int8_t *w = W + ((ptrdiff_t)q * h_pad + j0) * 4;
         __m512i wv[4];
         for (int v = 0; v < nv; v++) wv[v] = _mm512_loadu_si512((const void *)(w + 64 * v));
         for (int r = 0; r < rows; r++) {
-            const __m512i x = quad(Q + (ptrdiff_t)r * k_pad + 4 * q);
+            const __m512i x = _mm512_set1_epi32(bits[r]);
             for (int v = 0; v < nv; v++) c[r][v] = _mm512_dpbusd_epi32(c[r][v], x, wv[v]);
         }
     }
@@ -103,9 +102,12 @@ void cmlp_int8_product_vnni512(const uint8_t *Q, ptrdiff_t n, int k_pad, const i
     }
 }
 
-void cmlp_int8_quantize_vnni512(const float *X, ptrdiff_t n, int K, ptrdiff_t ldx,
-                                uint8_t *Q, int k_pad, float *scale, int32_t *zero)
+int cmlp_int8_quantize_vnni512(const float *X, ptrdiff_t n, int K, ptrdiff_t ldx,
+                               uint8_t *Q, int k_pad, float *scale, int32_t *zero)
 {
+    const __m512i exponent = _mm512_set1_epi32(0x7f800000);
+    __mmask16 bad = 0;
+    int bad_tail = 0;
     for (ptrdiff_t i = 0; i < n; i++) {
         const float *x = X + i * ldx;
         uint8_t *q = Q + i * k_pad;
@@ -116,12 +118,15 @@ void cmlp_int8_quantize_vnni512(const float *X, ptrdiff_t n, int K, ptrdiff_t ld
             const __m512 v = _mm512_loadu_ps(x + k);
             vlo = _mm512_min_ps(vlo, v);
             vhi = _mm512_max_ps(vhi, v);
+            bad |= _mm512_cmpeq_epi32_mask(
+                _mm512_and_si512(_mm512_castps_si512(v), exponent), exponent);
         }
         lo = _mm512_reduce_min_ps(vlo);
         hi = _mm512_reduce_max_ps(vhi);
         for (; k < K; k++) {
             lo = x[k] < lo ? x[k] : lo;
             hi = x[k] > hi ? x[k] : hi;
+            bad_tail |= cmlp_int8_nonfinite(x[k]);
         }
         cmlp_int8_row_params(lo, hi, &scale[i], &inverse, &zero[i]);
         const __m512 inv = _mm512_set1_ps(inverse);
@@ -135,6 +140,7 @@ void cmlp_int8_quantize_vnni512(const float *X, ptrdiff_t n, int K, ptrdiff_t ld
         for (; k < K; k++) q[k] = cmlp_int8_quantize_one(x[k], inverse, zero[i]);
         memset(q + K, 0, (size_t)(k_pad - K));
     }
+    return bad != 0 || bad_tail;
 }
 
 #if defined(_MSC_VER)
