@@ -41,6 +41,10 @@ EXTENSIONS = [
         ["cmlp/_regularization.pyx"],
     ),
     Extension(
+        "cmlp._guard",
+        ["cmlp/_guard.pyx"],
+    ),
+    Extension(
         "cmlp._augment",
         ["cmlp/_augment.pyx"],
     ),

@@ -412,11 +412,22 @@ def _overflow_error(proba, X, params):
 
 
 def _rebuild(params, layer_sizes, activation, loss, frozen, quantize=None):
-    """Unpickle a Model (see Model.__reduce__): a quantized one is quantized again from its
-    float weights, which gives the same integers."""
+    """Unpickle a Model (see Model.__reduce__); a quantized one is quantized again from its
+    float weights, which gives the same integers.
+
+    params may arrive read-only (pickle protocol 5 builds arrays over the pickle's own bytes;
+    joblib.load(mmap_mode="r") maps the file read-only): the model only reads them, so they
+    are used where they are, not copied. A frozen model's array is then made read-only, so
+    nothing reached through the model writes to it."""
     cdef Model model = Model.__new__(Model)
-    model._setup(params, layer_sizes, activation, loss, frozen)
-    if frozen:
+    params = np.asarray(params)  # a memory map stays a view of its file
+    sizes = [int(s) for s in layer_sizes]
+    expected = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    if params.ndim != 1 or params.shape[0] != expected or not params.flags.c_contiguous:
+        raise ValueError(f"a pickled Model's parameters have shape {params.shape}; expected "
+                         f"({expected},) for layer sizes {sizes}")
+    model._setup(params, sizes, activation, loss, frozen)
+    if frozen and params.flags.writeable:
         params.flags.writeable = False
     if quantize is not None:
         model._quantize(quantize)
@@ -575,8 +586,8 @@ cdef class Model:
         from cmlp.reference import ACTIVATIONS, LOSSES  # orders give the kernels' codes
         cdef float[::1] packed32
         cdef double[::1] packed64
-        cdef float[::1] params32
-        cdef double[::1] params64
+        cdef const float[::1] params32  # const: read-only arrays (memory maps) are welcome
+        cdef const double[::1] params64
         cdef int[::1] sizes
         cdef int l
         self._frozen = pack

@@ -473,12 +473,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return accuracy_score(y, predicted, sample_weight=sample_weight)
 
     def predict(self, X):
-        """Predicted labels, (n_samples,), of the type of classes_."""
+        """Predicted labels, (n_samples,), of the type of ``classes_``."""
         check_is_fitted(self)
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
     def predict_proba(self, X):
-        """Class probabilities, (n_samples, n_classes), in the order of classes_."""
+        """Class probabilities, (n_samples, n_classes), in the order of ``classes_``."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
         return self._network.predict_proba(X).astype(np.float64)
