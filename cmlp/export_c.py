@@ -171,11 +171,35 @@ _ACTIVATION_C = {
 
 
 def c_source(model, *, variant=None, name="cmlp_model"):
-    """The C99 source text of model (see to_c for the arguments).
+    """The C99 source text that to_c writes.
+
+    Parameters
+    ----------
+    model : cmlp.Network, cmlp.sklearn.MLPClassifier or MLPRegressor, or Pipeline
+        As for to_c.
+    variant : "float32", "float64" or "int8", optional
+        As for to_c; default: the network's dtype.
+    name : str, default="cmlp_model"
+        The prefix of every name in the source (a C identifier).
 
     Returns
     -------
     str
+        The whole file.
+
+    Raises
+    ------
+    TypeError
+        If model is not one of the types above.
+    ValueError
+        As for to_c.
+
+    Examples
+    --------
+    >>> from cmlp import Network
+    >>> from cmlp.export_c import c_source
+    >>> "tiny_predict_proba" in c_source(Network([4, 8, 3], seed=0), name="tiny")
+    True
     """
     spec = _describe(model)
     name = _check_name(name)

@@ -326,3 +326,32 @@ def test_int8_accuracy_on_mnist(tmp_path, mnist_dir, hidden, epochs):
           f"int8 Model {int8_accuracy:.4f}, int8 C {c_accuracy:.4f}")
     assert float_accuracy - int8_accuracy <= 0.003
     assert float_accuracy - c_accuracy <= 0.003
+
+
+def test_the_guides_example_program(tmp_path, mnist_test, small_mnist_nets):
+    """docs/guide/export_c.rst's classify.c, compiled as printed, against a float32 and an
+    int8 export: it prints each row's label as Python predicts it."""
+    guide = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "guide", "export_c.rst")
+    if not os.path.exists(guide):
+        pytest.skip("docs/ is not in this source tree")
+    text = open(guide).read()
+    block = text.split("/* classify.c:")[1].split("\n\n.. code:: console")[0]
+    program = tmp_path / "classify.c"
+    program.write_text("/* classify.c:" + "\n".join(line[3:] for line in block.splitlines()))
+    X, _ = mnist_test
+    pixels = np.rint(X[:300] * 255).astype(int)
+    rows = "".join(",".join(map(str, row)) + "\n" for row in pixels)
+    net = small_mnist_nets["float32"]
+    for variant in ("float32", "int8"):
+        header = to_c(net, tmp_path / f"{variant}.h", name="digits", variant=variant)
+        exe = tmp_path / f"classify-{variant}"
+        made = subprocess.run([compiler("gcc"), *STRICT, f'-DMODEL="{header}"', str(program),
+                               "-o", str(exe), "-lm"], capture_output=True, text=True,
+                              env=_clean_env())
+        assert made.returncode == 0, made.stderr
+        out = subprocess.run([str(exe)], input=rows, capture_output=True, text=True, check=True)
+        labels = np.array([int(line.split()[0]) for line in out.stdout.splitlines()])
+        model = net if variant == "float32" else Model(net, quantize="int8")
+        expected = model.predict((pixels / 255.0).astype(np.float32))
+        assert len(labels) == 300
+        assert np.mean(labels == expected) >= 0.99  # pixel / 255 in double, then rounded
