@@ -12,6 +12,7 @@
 
 #include "portable.h"
 #include "int8.h"
+#include "int8_row.h"
 
 #if CMLP_X86 && defined(_MSC_VER)
 #include <intrin.h>
@@ -191,7 +192,7 @@ int cmlp_int8_predict(const cmlp_int8_net *net, const float *X, ptrdiff_t n, flo
             float *p = probs + i * n_out;
             if (net->softmax) softmax(p, n_out);
             for (int j = 0; j < n_out; j++)
-                if (!isfinite(p[j])) status = 2; /* the other rows are still computed */
+                if (cmlp_int8_nonfinite(p[j])) status = 2; /* the other rows go on */
             if (labels != NULL) {
                 int best = 0;
                 for (int j = 1; j < n_out; j++)

@@ -20,10 +20,10 @@
 
 CMLP_INT8_DECLARE_PATH(avx2)
 
-#if defined(__GNUC__) || defined(__clang__)
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#else
+#if defined(_MSC_VER)
 #define ALWAYS_INLINE __forceinline
+#else
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 #endif
 
 /* The 8 outputs' sums from the pair sums: lo holds outputs 0-3, hi 4-7, two lanes each. */

@@ -18,10 +18,10 @@
 
 CMLP_INT8_DECLARE_PATH(vnni512)
 
-#if defined(__GNUC__) || defined(__clang__)
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#else
+#if defined(_MSC_VER)
 #define ALWAYS_INLINE __forceinline
+#else
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 #endif
 
 /* acc rows [0, rows) x outputs [j0, j0 + 16 nv), with rows and nv constants after inlining */
