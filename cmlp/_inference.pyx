@@ -435,7 +435,22 @@ def _rebuild(params, layer_sizes, activation, loss, frozen, quantize=None):
 
 
 def int8_path():
-    """The name of the int8 kernels in use: "vnni512", "avx2" or "generic"."""
+    """The int8 kernels that quantized models run on in this process.
+
+    Picked when cmlp is imported: the best this CPU runs. Every path computes the same
+    integers, so the choice changes speed, never a result.
+
+    Returns
+    -------
+    str
+        "vnni512" (AVX-512 VNNI), "avx2" or "generic" (plain C).
+
+    Examples
+    --------
+    >>> from cmlp.inference import int8_path
+    >>> int8_path() in ("vnni512", "avx2", "generic")
+    True
+    """
     return cmlp_int8_name().decode()
 
 

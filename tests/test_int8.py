@@ -115,7 +115,8 @@ def test_every_int8_path_gives_the_bits_of_the_generic_one(sizes, activation, lo
 
 
 def test_the_fastest_path_is_chosen():
-    assert _inference.int8_path() == PATHS[0]
+    from cmlp.inference import int8_path
+    assert int8_path() == PATHS[0]
     with pytest.raises(ValueError, match="not available"):
         _inference.select_int8_path("sse9")
 
