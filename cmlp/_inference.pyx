@@ -41,7 +41,7 @@ cdef extern from "int8.h" nogil:
     ctypedef struct cmlp_int8_net:
         int n_layers
         int activation
-        int softmax
+        int output
         const cmlp_int8_layer* layers
     int cmlp_int8_predict(const cmlp_int8_net* net, const float* X, Py_ssize_t n,
                           float* out, int64_t* labels)
@@ -468,6 +468,10 @@ def select_int8_path(str name):
                          f"{[p for p in ('vnni512', 'avx2', 'generic') if int8_available(p)]}")
 
 
+# int8 output layers by loss (int8.h): the codes of cmlp.reference.LOSSES
+_INT8_OUTPUTS = {"cross_entropy": 0, "squared_error": 1, "binary_cross_entropy": 2,
+                 "poisson": 3}
+
 cdef object _FLOAT32 = np.dtype(np.float32)
 cdef object _FLOAT64 = np.dtype(np.float64)
 cdef object _INT64 = np.dtype(np.int64)
@@ -556,6 +560,9 @@ cdef class Model:
         """Turn this (frozen) model into an int8 one: weights quantized per output unit,
         layer inputs per row as they come (see cmlp/_int8.py); float32 inputs and outputs."""
         from cmlp._int8 import quantize_params
+        if self.loss not in _INT8_OUTPUTS:
+            raise ValueError(f"cannot quantize a {self.loss!r} network; int8 takes "
+                             f"{sorted(_INT8_OUTPUTS)}")
         cdef const int8_t[:, :, ::1] packed
         cdef const int32_t[::1] colsum
         cdef const float[::1] scale, bias
@@ -580,7 +587,7 @@ cdef class Model:
         self._int8_layers = layers
         self._int8_net.n_layers = self.data.n_layers
         self._int8_net.activation = self.data.activation
-        self._int8_net.softmax = self.data.softmax
+        self._int8_net.output = _INT8_OUTPUTS[self.loss]
         self._int8_net.layers = layers
         self.quantize = kind
         self.dtype = _FLOAT32

@@ -31,6 +31,9 @@ from cmlp import _int8
 from cmlp.reference import ACTIVATIONS
 
 VARIANTS = ("float32", "float64", "int8")
+# The output layer of each of Network's losses (cmlp.reference: its output function).
+OUTPUTS = {"cross_entropy": "softmax", "squared_error": "identity",
+           "binary_cross_entropy": "logistic", "poisson": "exp"}
 
 __all__ = ["to_c", "c_source", "VARIANTS"]
 
@@ -38,21 +41,29 @@ __all__ = ["to_c", "c_source", "VARIANTS"]
 class _Model:
     """What the C file needs, whatever object it came from."""
 
-    def __init__(self, weights, biases, activation, classifier, dtype, description,
+    def __init__(self, weights, biases, activation, output, dtype, description,
                  mean=None, scale=None, classes=None):
         if activation not in ACTIVATIONS:
             raise ValueError(f"cannot export activation {activation!r}; the C export "
                              f"supports {ACTIVATIONS}")
+        if output not in OUTPUTS.values():
+            raise ValueError(f"cannot export an output layer {output!r}; the C export "
+                             f"supports {sorted(OUTPUTS.values())}")
         self.weights = [np.asarray(W) for W in weights]
         self.biases = [np.asarray(b) for b in biases]
         self.activation = activation
-        self.classifier = classifier
+        self.output = output
         self.dtype = np.dtype(dtype)
         self.description = description
         self.mean, self.scale, self.classes = mean, scale, classes
         for W in self.weights:
             if not np.isfinite(W).all():
                 raise ValueError("the network's weights hold NaN or infinity; nothing to export")
+
+    @property
+    def classifier(self):
+        """Whether the functions are predict_proba (and, for softmax, predict)."""
+        return self.output in ("softmax", "logistic")
 
     @property
     def n_features(self):
@@ -64,21 +75,26 @@ class _Model:
 
 
 def _from_network(network):
-    return _Model(network.weights, network.biases, network.activation,
-                  network.is_classifier, network.dtype, repr(network))
+    loss = getattr(network, "loss", "cross_entropy")
+    if loss not in OUTPUTS:
+        raise ValueError(f"cannot export a {loss!r} network; the C export takes the losses "
+                         f"{sorted(OUTPUTS)}")
+    return _Model(network.weights, network.biases, network.activation, OUTPUTS[loss],
+                  network.dtype, repr(network))
 
 
 def _from_estimator(estimator):
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator)
-    classifier = hasattr(estimator, "classes_")
     output = getattr(estimator, "out_activation_", None)
-    if output != ("softmax" if classifier else "identity"):
-        raise ValueError(f"cannot export an output activation {output!r}; the C export takes "
-                         "cmlp's softmax classifiers and identity regressors")
-    classes = [str(c) for c in estimator.classes_] if classifier else None
-    return _Model(estimator.coefs_, estimator.intercepts_, estimator.activation, classifier,
+    classes = getattr(estimator, "classes_", None)
+    n_outputs = estimator.coefs_[-1].shape[1]
+    if classes is not None and (output != "softmax" or len(classes) != n_outputs):
+        classes = None  # the names of outputs only where each output is a class
+    if classes is not None:
+        classes = [str(c) for c in classes]
+    return _Model(estimator.coefs_, estimator.intercepts_, estimator.activation, output,
                   estimator.coefs_[0].dtype, f"{type(estimator).__name__} "
                   f"{[estimator.coefs_[0].shape[0]] + [b.size for b in estimator.intercepts_]}",
                   classes=classes)
@@ -117,7 +133,7 @@ def _describe(model):
     module = type(model).__module__
     if module.startswith("sklearn.pipeline"):
         return _from_pipeline(model)
-    if module == "cmlp.sklearn":
+    if module == "cmlp.sklearn" or module.startswith("cmlp.sklearn."):
         return _from_estimator(model)
     raise TypeError(f"cannot export a {type(model).__name__}; expected a cmlp.Network, a "
                     "cmlp.sklearn MLPClassifier or MLPRegressor, or a Pipeline of an optional "
@@ -219,15 +235,18 @@ def c_source(model, *, variant=None, name="cmlp_model"):
     head = [
         f"/* {name}: a network exported by cmlp {__version__} (cmlp export-c) as one C99 file.",
         f" * Model: {spec.description}; activation {spec.activation}; "
-        f"{'softmax' if spec.classifier else 'identity'} output; variant {variant}.",
+        f"{spec.output} output; variant {variant}.",
         " * No allocation, no dependency beyond <math.h> (link with -lm), no global state:",
         " * calls may run in any number of threads. Include it in one translation unit.",
         " *",
     ]
-    if spec.classifier:
+    if spec.output == "softmax":
         head += [f" *     {real} x[{upper}_N_FEATURES], p[{upper}_N_OUTPUTS];",
                  f" *     {name}_predict_proba(x, p);      -- class probabilities",
                  f" *     int label = {name}_predict(x);   -- the first largest one"]
+    elif spec.output == "logistic":
+        head += [f" *     {real} x[{upper}_N_FEATURES], p[{upper}_N_OUTPUTS];",
+                 f" *     {name}_predict_proba(x, p);      -- each output's probability"]
     else:
         head += [f" *     {real} x[{upper}_N_FEATURES], y[{upper}_N_OUTPUTS];",
                  f" *     {name}_predict_values(x, y);"]
@@ -253,7 +272,7 @@ def c_source(model, *, variant=None, name="cmlp_model"):
             f"#define {upper}_N_OUTPUTS {spec.n_outputs}",
             f"#define {upper}_VARIANT \"{variant}\"",
             f"#define {upper}_REAL {real}  /* the type of x and of the outputs */"]
-    if spec.classifier:
+    if spec.output == "softmax":
         out += [f"#define {upper}_N_CLASSES {spec.n_outputs}"]
     out += [""]
     if spec.classes is not None:
@@ -266,9 +285,10 @@ def c_source(model, *, variant=None, name="cmlp_model"):
             f"#define CMLP_N_FEATURES {upper}_N_FEATURES",
             f"#define CMLP_N_OUTPUTS {upper}_N_OUTPUTS"]
     if spec.classifier:
-        out += [f"#define CMLP_PREDICT_PROBA(x, out) {name}_predict_proba((x), (out))",
-                f"#define CMLP_PREDICT(x) {name}_predict(x)"]
-    else:
+        out += [f"#define CMLP_PREDICT_PROBA(x, out) {name}_predict_proba((x), (out))"]
+    if spec.output == "softmax":
+        out += [f"#define CMLP_PREDICT(x) {name}_predict(x)"]
+    if not spec.classifier:
         out += [f"#define CMLP_PREDICT_VALUES(x, out) {name}_predict_values((x), (out))"]
     out += ["#endif", ""]
 
@@ -308,9 +328,8 @@ def _scaling(name, spec, real):
 
 def _output_and_predict(name, upper, spec, real, f, forward_call):
     """The public functions around the static forward pass."""
-    lines = []
-    if spec.classifier:
-        lines += [
+    if spec.output == "softmax":
+        return [
             f"/* The class probabilities of x ({upper}_N_FEATURES values) into out "
             f"({upper}_N_OUTPUTS). */",
             f"static void {name}_predict_proba(const {real} *x, {real} *out)",
@@ -341,18 +360,22 @@ def _output_and_predict(name, upper, spec, real, f, forward_call):
             _uses(name, [f"&{name}_predict_proba", f"&{name}_predict"]
                   + ([f"{name}_class_names"] if spec.classes is not None else [])),
         ]
+    function, what, step = {
+        "logistic": ("predict_proba", "each output's probability (threshold it at 0.5 for "
+                     "a label)", f"out[j] = 1 / (1 + exp{f}(-out[j]));"),
+        "exp": ("predict_values", "predicted values (the exponential of the last layer: "
+                "a log link)", f"out[j] = exp{f}(out[j]);"),
+        "identity": ("predict_values", "predicted values", None),
+    }[spec.output]
+    lines = [f"/* The {what} of x ({upper}_N_FEATURES values) into out ({upper}_N_OUTPUTS). */",
+             f"static void {name}_{function}(const {real} *x, {real} *out)",
+             "{"]
+    if step is not None:
+        lines += ["    int j;", f"    {forward_call}",
+                  f"    for (j = 0; j < {upper}_N_OUTPUTS; j++) {step}"]
     else:
-        lines += [
-            f"/* The predicted values of x ({upper}_N_FEATURES values) into out "
-            f"({upper}_N_OUTPUTS). */",
-            f"static void {name}_predict_values(const {real} *x, {real} *out)",
-            "{",
-            f"    {forward_call}",
-            "}",
-            "",
-            _uses(name, [f"&{name}_predict_values"]),
-        ]
-    return lines
+        lines += [f"    {forward_call}"]
+    return lines + ["}", "", _uses(name, [f"&{name}_{function}"])]
 
 
 def _uses(name, things):

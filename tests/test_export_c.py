@@ -35,9 +35,11 @@ int main(int argc, char **argv)
     if (in == NULL || out == NULL) return 3;
     while (fread(x, sizeof x, 1, in) == 1) {
 #ifdef CMLP_PREDICT_PROBA
+#ifdef CMLP_PREDICT
         int label = CMLP_PREDICT(x);
-        CMLP_PREDICT_PROBA(x, p);
         if (labels != NULL) fwrite(&label, sizeof label, 1, labels);
+#endif
+        CMLP_PREDICT_PROBA(x, p);
 #else
         CMLP_PREDICT_VALUES(x, p);
 #endif
@@ -212,6 +214,34 @@ def test_every_activation_and_output(tmp_path, activation, loss, variant):
         assert_array_equal(labels, net.predict(X))
 
 
+@pytest.mark.parametrize("loss, output", [("binary_cross_entropy", "logistic"),
+                                          ("poisson", "exp")])
+@pytest.mark.parametrize("variant", ["float64", "int8"])
+def test_logistic_and_exponential_outputs(tmp_path, loss, output, variant):
+    """The output layers of the binary_cross_entropy and poisson losses: the last layer's
+    values through 1 / (1 + exp(-z)) or exp(z); predict_proba for the first (no labels:
+    each output is a probability of its own), predict_values for the second."""
+    from cmlp.reference import forward
+
+    dtype = "float64" if variant == "float64" else "float32"
+    net = Network([7, 9, 3], dtype=dtype, seed=4, activation="tanh", loss="squared_error")
+    X = np.random.default_rng(5).normal(size=(200, 7)).astype(dtype)
+    if variant == "int8":
+        Z = Model(net, quantize="int8").outputs(X).astype(np.float64)
+        tolerance = 1e-5
+    else:
+        Z = forward(net.weights, net.biases, X, "tanh", "squared_error")[-1]
+        tolerance = 1e-12
+    expected = 1 / (1 + np.exp(-Z)) if output == "logistic" else np.exp(Z)
+    net.loss = loss  # the losses of cmlp's next estimators; Network reads its output from it
+    source = c_source(net, variant=variant, name="m")
+    assert ("m_predict_proba" in source) == (output == "logistic")
+    assert "m_predict(" not in source
+    header = to_c(net, tmp_path / "m.h", variant=variant, name="m")
+    got, _ = run(build(tmp_path, header, compiler("gcc")), X, dtype, 3, classifier=False)
+    assert_allclose(got, expected, rtol=tolerance, atol=tolerance)
+
+
 def test_pipeline_with_standard_scaler(tmp_path):
     """The scaler runs inside the C functions: raw inputs in, the pipeline's probabilities
     out; class names from classes_."""
@@ -280,6 +310,10 @@ def test_bad_arguments_are_refused(tmp_path, kwargs, error, message):
 def test_unsupported_models_are_refused(tmp_path):
     with pytest.raises(TypeError, match="cannot export a dict"):
         to_c({}, tmp_path / "m.h")
+    odd = Network([3, 2], seed=0)
+    odd.loss = "hinge"
+    with pytest.raises(ValueError, match="cannot export a 'hinge' network"):
+        to_c(odd, tmp_path / "m.h")
     pytest.importorskip("sklearn")
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import MinMaxScaler

@@ -190,7 +190,12 @@ int cmlp_int8_predict(const cmlp_int8_net *net, const float *X, ptrdiff_t n, flo
         if (status == 1) break;
         for (ptrdiff_t i = 0; i < rows; i++) {
             float *p = probs + i * n_out;
-            if (net->softmax) softmax(p, n_out);
+            switch (net->output) {
+            case 0: softmax(p, n_out); break;
+            case 2: activate(p, n_out, 2); break; /* logistic, as the hidden layers' */
+            case 3: for (int j = 0; j < n_out; j++) p[j] = expf(p[j]); break;
+            default: break;
+            }
             for (int j = 0; j < n_out; j++)
                 if (cmlp_int8_nonfinite(p[j])) status = 2; /* the other rows go on */
             if (labels != NULL) {

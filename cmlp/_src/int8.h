@@ -24,7 +24,8 @@ typedef struct {
 typedef struct {
     int n_layers;
     int activation;           /* cmlp._kernels.Activation: relu, tanh, logistic, identity */
-    int softmax;              /* a classifier's softmax output; else identity */
+    int output;               /* the output layer, as the codes of cmlp.reference.LOSSES:
+                                 0 softmax, 1 identity, 2 logistic, 3 exp */
     const cmlp_int8_layer *layers;
 } cmlp_int8_net;
 
