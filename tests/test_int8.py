@@ -164,3 +164,19 @@ def test_bad_input_raises():
     bad.weights[0][0, 0] = np.inf
     with pytest.raises(ValueError, match="NaN or infinity"):
         Model(bad, quantize="int8")
+
+
+def test_threads_share_one_quantized_model(mnist_net):
+    """Python threads predicting with one int8 model at once (the GIL released) get what
+    one thread gets: each call's work memory is its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    net, X, _ = mnist_net
+    model = Model(net, quantize="int8")
+    chunks = [X[i:i + 300] for i in range(0, 3000, 300)]
+    expected = [model.predict_proba(c) for c in chunks]
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(3):
+            got = list(pool.map(model.predict_proba, chunks))
+            for a, b in zip(got, expected):
+                assert_array_equal(a, b)
