@@ -15,6 +15,7 @@ import sys
 import tempfile
 import textwrap
 
+import Cython
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -30,6 +31,11 @@ DIRECTIVES = {
     "initializedcheck": DEBUG,
     "cdivision": not DEBUG,
 }
+# The modules keep no module-level state that threads change without a lock, so a
+# free-threaded CPython need not turn the GIL back on for them. Cython 3.1 knows the
+# directive; older Cython (which cannot build for free-threaded CPython anyway) would refuse it.
+if tuple(int(part) for part in Cython.__version__.split(".")[:2]) >= (3, 1):
+    DIRECTIVES["freethreading_compatible"] = True
 
 EXTENSIONS = [
     Extension(
@@ -43,6 +49,10 @@ EXTENSIONS = [
     Extension(
         "cmlp._guard",
         ["cmlp/_guard.pyx"],
+    ),
+    Extension(
+        "cmlp._pool",
+        ["cmlp/_pool.pyx"],
     ),
     Extension(
         "cmlp._augment",

@@ -266,12 +266,316 @@ class Sklearn:
                 "param_dtype": str(self.clf.coefs_[0].dtype)}
 
 
+# --------------------------------------------------------------------------- the weight check
+# The correctness column: every peer that can load weights starts from cmlp's initial weights
+# (Network(seed=seed).weights), takes one full-batch step over the same rows, and hands back
+# its weights as cmlp lays them out: [(W (fan_in, fan_out), b), ...] in numpy.
+def cmlp_initial_layers(H, dtype, seed):
+    from cmlp import Network
+    net = Network([N_FEATURES, H, N_CLASSES], dtype=np.dtype(dtype).name, seed=seed)
+    return [(W.copy(), b.copy()) for W, b in zip(net.weights, net.biases)]
+
+
+def cmlp_one_step(X, y, H, dtype, seed, lr):
+    """cmlp's layers after one full-batch SGD step over (X, y) from its initial weights."""
+    from cmlp import Network
+    net = Network([N_FEATURES, H, N_CLASSES], dtype=np.dtype(dtype).name, seed=seed,
+                  n_threads=1)
+    net.fit(X, y, epochs=1, learning_rate=lr, batch_size=None, shuffle=False)
+    return [(W.copy(), b.copy()) for W, b in zip(net.weights, net.biases)]
+
+
+def max_difference(layers_a, layers_b):
+    return float(max(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)))
+                     for la, lb in zip(layers_a, layers_b) for a, b in zip(la, lb)))
+
+
+def _torch_nn_layers(model):
+    return [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy())
+            for m in (model[0], model[2])]
+
+
+def _torch_nn_load(torch, model, layers):
+    with torch.no_grad():
+        for m, (W, b) in zip((model[0], model[2]), layers):
+            m.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
+            m.bias.copy_(torch.from_numpy(b))
+
+
+def _torch_nn_check(self, X, y, layers):
+    _torch_nn_load(self.torch, self.model, layers)
+    self._step(self.torch.from_numpy(X), self.torch.from_numpy(y))
+    return _torch_nn_layers(self.model)
+
+
+def _torch_ops_check(self, X, y, layers):
+    t = self.torch
+    (W1, b1), (W2, b2) = layers
+    self.W1, self.b1 = t.from_numpy(np.ascontiguousarray(W1.T)), t.from_numpy(b1.copy())
+    self.W2, self.b2 = t.from_numpy(np.ascontiguousarray(W2.T)), t.from_numpy(b2.copy())
+    Xt = t.from_numpy(X)
+    self._sgd(Xt, t.nn.functional.one_hot(t.from_numpy(y), N_CLASSES).to(self.tdtype))
+    return [(self.W1.numpy().T.copy(), self.b1.numpy().copy()),
+            (self.W2.numpy().T.copy(), self.b2.numpy().copy())]
+
+
+TorchNN.check_step = _torch_nn_check
+TorchOps.check_step = _torch_ops_check
+
+
+# --------------------------------------------------------------------------- torch.compile
+class TorchCompile(_TorchBase):
+    """torch.compile (inductor) of two training steps: nn.Sequential + CrossEntropyLoss +
+    torch.optim.SGD (the model and optimizer.step compiled, PyTorch's own recipe), and the
+    hand-written step of TorchOps compiled whole. Both are compiled and tried on a few steps
+    in ``prepare``; the faster is kept for the timings (``mode`` in the results). Compile
+    time (the first calls at every batch shape) is reported apart, as ``compile_s``."""
+
+    def __init__(self, H, dtype, threads, seed, lr):
+        super().__init__(H, dtype, threads, seed, lr)
+        t = self.torch
+        nn = t.nn
+        self.H = H
+        self.model = nn.Sequential(nn.Linear(N_FEATURES, H), nn.ReLU(),
+                                   nn.Linear(H, N_CLASSES)).to(self.tdtype)
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.opt = t.optim.SGD(self.model.parameters(), lr=lr)
+        self.compiled_model = t.compile(self.model)
+        self.compiled_opt_step = t.compile(self.opt.step)
+        self.ops = TorchOps(H, dtype, threads, seed, lr)
+        lr_ = lr
+
+        def ops_step(W1, b1, W2, b2, X, Y1):
+            n = X.shape[0]
+            Z1 = t.addmm(b1, X, W1.t())
+            A1 = t.relu(Z1)
+            Z2 = t.addmm(b2, A1, W2.t())
+            dZ2 = (t.softmax(Z2, dim=1) - Y1) / n
+            dW2 = dZ2.t().mm(A1)
+            db2 = dZ2.sum(0)
+            dZ1 = dZ2.mm(W2).masked_fill(Z1 <= 0, 0)
+            dW1 = dZ1.t().mm(X)
+            db1 = dZ1.sum(0)
+            return W1 - lr_ * dW1, b1 - lr_ * db1, W2 - lr_ * dW2, b2 - lr_ * db2
+
+        self.compiled_ops_step = t.compile(ops_step)
+        self.mode = None
+        self.compile_s = {}
+
+    def _nn_step(self, X, y):
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.compiled_model(X), y)
+        loss.backward()
+        self.compiled_opt_step()
+
+    def _ops_step(self, X, Y1):
+        o = self.ops
+        with self.torch.no_grad():
+            o.W1, o.b1, o.W2, o.b2 = self.compiled_ops_step(o.W1, o.b1, o.W2, o.b2, X, Y1)
+
+    def prepare(self, X_u8, y):
+        super().prepare(X_u8, y)
+        self.Y1 = self.torch.nn.functional.one_hot(self.y, N_CLASSES).to(self.tdtype)
+
+    def _batches(self, batch_size):
+        n = self.y.shape[0]
+        sizes = [n] if batch_size is None else sorted({min(batch_size, n), n % batch_size} - {0})
+        return sizes
+
+    def choose(self, batch_size, trials=20):
+        """Compile both styles at every batch shape of the run, time a few steps of each,
+        keep the faster."""
+        times = {}
+        for mode in ("nn+optim", "hand-written"):
+            t0 = time.perf_counter()
+            for rows in self._batches(batch_size):
+                self._one(mode, rows)  # compiles
+                self._one(mode, rows)  # a second shape recompiles with dynamic shapes
+            self.compile_s[mode] = time.perf_counter() - t0
+            rows = self._batches(batch_size)[-1]
+            k = 3 if batch_size is None else trials
+            t0 = time.perf_counter()
+            for _ in range(k):
+                self._one(mode, rows)
+            times[mode] = (time.perf_counter() - t0) / k
+        self.mode = min(times, key=times.get)
+        self.trial_s = times
+
+    def _one(self, mode, rows, idx=None):
+        X = self.X[:rows] if idx is None else self.X[idx]
+        if mode == "nn+optim":
+            self._nn_step(X, self.y[:rows] if idx is None else self.y[idx])
+        else:
+            self._ops_step(X, self.Y1[:rows] if idx is None else self.Y1[idx])
+
+    def fullbatch_steps(self, k):
+        if self.mode is None:
+            self.choose(None)
+        for _ in range(k):
+            self._one(self.mode, self.y.shape[0])
+
+    def epoch(self, batch_size):
+        if self.mode is None:
+            self.choose(batch_size)
+        n = self.y.shape[0]
+        perm = self.torch.randperm(n, generator=self.gen)
+        for i in range(0, n, batch_size):
+            self._one(self.mode, None, perm[i:i + batch_size])
+
+    def check_step(self, X, y, layers):
+        t = self.torch
+        Xt = t.from_numpy(X)
+        if self.mode == "nn+optim":
+            _torch_nn_load(t, self.model, layers)
+            self._nn_step(Xt, t.from_numpy(y))
+            return _torch_nn_layers(self.model)
+        o = self.ops
+        (W1, b1), (W2, b2) = layers
+        o.W1, o.b1 = t.from_numpy(np.ascontiguousarray(W1.T)), t.from_numpy(b1.copy())
+        o.W2, o.b2 = t.from_numpy(np.ascontiguousarray(W2.T)), t.from_numpy(b2.copy())
+        self._ops_step(Xt, t.nn.functional.one_hot(t.from_numpy(y), N_CLASSES).to(self.tdtype))
+        return [(o.W1.numpy().T.copy(), o.b1.numpy().copy()),
+                (o.W2.numpy().T.copy(), o.b2.numpy().copy())]
+
+    def check(self):
+        with self.torch.no_grad():
+            if self.mode == "nn+optim":
+                pred = self.model(self.X).argmax(1)
+            else:
+                pred = self.ops.predict(self.X)
+            acc = (pred == self.y).double().mean().item()
+        return {"train_accuracy": acc, "param_dtype": str(self.tdtype), "mode": self.mode,
+                "compile_s": self.compile_s, "trial_step_s": self.trial_s}
+
+
+# --------------------------------------------------------------------------- JAX
+class _Jax:
+    """JAX with jax.jit: the same equations through jax.grad of the mean cross-entropy, plain
+    SGD, weights (fan_in, fan_out). XLA's CPU threads follow the NPROC environment variable
+    (run.py sets it with the other thread variables)."""
+
+    library = "jax"
+
+    def __init__(self, H, dtype, threads, seed, lr):
+        import jax
+        if np.dtype(dtype) == np.float64:
+            jax.config.update("jax_enable_x64", True)
+        import jax.numpy as jnp
+        from jax import lax
+        self.jax, self.jnp, self.lax = jax, jnp, lax
+        self.dtype, self.lr = np.dtype(dtype), lr
+        self.rng = np.random.default_rng(seed)
+        self.compile_s = 0.0
+        layers = cmlp_initial_layers(H, dtype, seed)  # any start will do for the timings
+        self.params = tuple(jnp.asarray(a) for W, b in layers for a in (W, b))
+
+        def loss(params, X, y):
+            W1, b1, W2, b2 = params
+            A1 = jax.nn.relu(X @ W1 + b1)
+            Z = A1 @ W2 + b2
+            return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(Z), y[:, None], axis=1))
+
+        def step(params, X, y):
+            g = jax.grad(loss)(params, X, y)
+            return tuple(p - lr * gp for p, gp in zip(params, g))
+
+        def step_rows(params, X, y, idx):
+            return step(params, X[idx], y[idx])
+
+        def steps(params, X, y, k):
+            return lax.fori_loop(0, k, lambda i, p: step(p, X, y), params)
+
+        def scan_epoch(params, X, y, idx2d):
+            return lax.scan(lambda p, idx: (step(p, X[idx], y[idx]), None), params, idx2d)[0]
+
+        self.step = jax.jit(step)
+        self.step_rows = jax.jit(step_rows)
+        self.steps = jax.jit(steps)
+        self.scan_epoch = jax.jit(scan_epoch)
+
+    def prepare(self, X_u8, y):
+        self.X = self.jnp.asarray(_scaled(X_u8, self.dtype))
+        self.y = self.jnp.asarray(y.astype(np.int32))
+        self.n = int(y.shape[0])
+
+    def _timed_compile(self, fn, *args):
+        t0 = time.perf_counter()
+        fn.lower(*args).compile()
+        self.compile_s += time.perf_counter() - t0
+
+    def _done(self):
+        self.jax.block_until_ready(self.params)
+
+    def check_step(self, X, y, layers):
+        params = tuple(self.jnp.asarray(a) for W, b in layers for a in (W, b))
+        out = self.step(params, self.jnp.asarray(X), self.jnp.asarray(y.astype(np.int32)))
+        out = [np.asarray(a) for a in out]
+        return [(out[0], out[1]), (out[2], out[3])]
+
+    def check(self):
+        W1, b1, W2, b2 = self.params
+        jnp = self.jnp
+        pred = jnp.argmax(jnp.maximum(self.X @ W1 + b1, 0) @ W2 + b2, axis=1)
+        return {"train_accuracy": float(jnp.mean(pred == self.y)),
+                "param_dtype": str(W1.dtype), "compile_s": self.compile_s,
+                "devices": [str(d) for d in self.jax.devices()]}
+
+
+class JaxLoop(_Jax):
+    """A Python loop over a jitted step (full batch: the step on all rows; mini-batch: the
+    step gathers its rows, X[idx], inside the jitted function)."""
+
+    def fullbatch_steps(self, k):
+        if not self.compile_s:
+            self._timed_compile(self.step, self.params, self.X, self.y)
+        for _ in range(k):
+            self.params = self.step(self.params, self.X, self.y)
+        self._done()
+
+    def epoch(self, batch_size):
+        perm = self.rng.permutation(self.n).astype(np.int32)
+        if not self.compile_s:
+            for rows in sorted({min(batch_size, self.n), self.n % batch_size} - {0}):
+                self._timed_compile(self.step_rows, self.params, self.X, self.y, perm[:rows])
+        for i in range(0, self.n, batch_size):
+            self.params = self.step_rows(self.params, self.X, self.y, perm[i:i + batch_size])
+        self._done()
+
+
+class JaxScan(_Jax):
+    """One XLA program per epoch: lax.scan of the step over the permuted indices, shaped
+    (batches, batch_size) (a last, smaller batch takes one jitted step); full batch:
+    lax.fori_loop over the k steps."""
+
+    def fullbatch_steps(self, k):
+        if not self.compile_s:
+            self._timed_compile(self.steps, self.params, self.X, self.y, k)
+        self.params = self.steps(self.params, self.X, self.y, k)
+        self._done()
+
+    def epoch(self, batch_size):
+        perm = self.rng.permutation(self.n).astype(np.int32)
+        whole = self.n // batch_size * batch_size
+        idx2d = perm[:whole].reshape(-1, batch_size)
+        if not self.compile_s:
+            self._timed_compile(self.scan_epoch, self.params, self.X, self.y, idx2d)
+            if whole < self.n:
+                self._timed_compile(self.step_rows, self.params, self.X, self.y, perm[whole:])
+        self.params = self.scan_epoch(self.params, self.X, self.y, idx2d)
+        if whole < self.n:
+            self.params = self.step_rows(self.params, self.X, self.y, perm[whole:])
+        self._done()
+
+
 PEERS = {
     "cmlp": (Cmlp, "cmlp"),
     "numpy": (NotebookNumpy, "numpy"),
     "torch-nn": (TorchNN, "torch"),
     "torch-ops": (TorchOps, "torch"),
     "sklearn": (Sklearn, "sklearn"),
+    "torch-compile": (TorchCompile, "torch"),
+    "jax-loop": (JaxLoop, "jax"),
+    "jax-scan": (JaxScan, "jax"),
 }
 
 

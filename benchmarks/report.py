@@ -5,9 +5,15 @@ import statistics
 
 import machine
 
-PEERS = ["cmlp", "numpy", "torch-nn", "torch-ops", "sklearn"]
+PEERS = ["cmlp", "numpy", "torch-nn", "torch-ops", "sklearn", "torch-compile", "jax-loop",
+         "jax-scan"]
 PEER_TITLES = {"cmlp": "cmlp", "numpy": "numpy (notebook)", "torch-nn": "torch nn+optim",
-               "torch-ops": "torch tensor ops", "sklearn": "sklearn MLP"}
+               "torch-ops": "torch tensor ops", "sklearn": "sklearn MLP",
+               "torch-compile": "torch.compile", "jax-loop": "JAX jit (loop)",
+               "jax-scan": "JAX jit (scan)"}
+# The peers cmlp is held to (the issue's "best peer"): eager PyTorch, torch.compile, JAX.
+STRONG_PEERS = ("torch-nn", "torch-ops", "torch-compile", "jax-loop", "jax-scan")
+GOAL_OVER_BEST = 1.2
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -114,6 +120,15 @@ def _best_torch(idx, key_rest, what="median_s"):
     return (min(vals) if what == "median_s" else max(vals))
 
 
+def _best_peer(idx, key_rest, what="median_s"):
+    """(value, peer) of the best of STRONG_PEERS: the least median_s, or the most
+    examples_per_s."""
+    vals = [(idx[(p,) + key_rest][what], p) for p in STRONG_PEERS if _ok(idx.get((p,) + key_rest))]
+    if not vals:
+        return None, None
+    return min(vals) if what == "median_s" else max(vals)
+
+
 def _median_s(idx, key):
     r = idx.get(key)
     return r["median_s"] if _ok(r) else None
@@ -152,6 +167,22 @@ def targets(results):
                 b = fullbatch_bound(results, H, dt, t)
                 add(f"H={H} full batch: cmlp / machine bound", f"{dt}, {t} thr",
                     _ratio(c, b), 1.3, "<=")
+    for H, dt, t in sorted({(k[1], k[3], k[4]) for k in fb if k[0] == "cmlp"}):
+        c = _median_s(fb, ("cmlp", H, None, dt, t))
+        bp, who = _best_peer(fb, (H, None, dt, t))
+        if bp is not None:
+            add(f"H={H} full batch: best peer / cmlp", f"{dt}, {t} thr (vs {who})",
+                _ratio(bp, c), GOAL_OVER_BEST, ">=")
+    for H, bs, dt, t in sorted({(k[1], k[2], k[3], k[4]) for k in mb if k[0] == "cmlp"}):
+        r = mb.get(("cmlp", H, bs, dt, t))
+        bp, who = _best_peer(mb, (H, bs, dt, t), what="examples_per_s")
+        if _ok(r) and bp is not None:
+            add(f"H={H} batch {bs}: cmlp / best peer examples/s", f"{dt}, {t} thr (vs {who})",
+                _ratio(r["examples_per_s"], bp), GOAL_OVER_BEST, ">=")
+        one = mb.get(("cmlp", H, bs, dt, 1))
+        if t > 1 and _ok(r) and _ok(one):
+            add(f"H={H} batch {bs}: cmlp {t} threads / 1 thread examples/s", dt,
+                _ratio(r["examples_per_s"], one["examples_per_s"]), 1.0, ">=")
     r = mb.get(("cmlp", 128, 32, "float32", 1))
     bt, who = _best_torch(mb, (128, 32, "float32", 1), what="examples_per_s")
     add("mini-batch H=128 batch 32: cmlp / best PyTorch examples/s", f"float32, 1 thr (vs {who})",
@@ -309,11 +340,14 @@ def _fullbatch_section(results):
         c = _median_s(idx, ("cmlp", H, None, dt, t))
         nb64 = _median_s(idx, ("numpy", H, None, "float64", t))
         bt, _ = _best_torch(idx, (H, None, dt, t))
-        row += [_f(_ratio(nb64, c)), _f(_ratio(bt, c)), _f(_ratio(c, b))]
+        bp, who = _best_peer(idx, (H, None, dt, t))
+        row += [_f(_ratio(nb64, c)), _f(_ratio(bt, c)),
+                f"{_f(_ratio(bp, c))} ({PEER_TITLES.get(who, '–')})", _f(_ratio(c, b))]
         rows.append(row)
     return ["## Full-batch gradient-descent step (10,000 rows, 784-H-10), median ms per step", "",
             _table(["H", "dtype", "thr"] + [PEER_TITLES[p] for p in peers] +
-                   ["bound", "notebook f64 / cmlp", "best torch / cmlp", "cmlp / bound"], rows), "",
+                   ["bound", "notebook f64 / cmlp", "best torch / cmlp", "best peer / cmlp",
+                    "cmlp / bound"], rows), "",
             "Ratios compare at the same thread count; \"best torch\" is the faster of the two "
             "PyTorch styles in the row's dtype.  numpy (notebook) is the seed's code, column-major "
             "X (784, m); sklearn is one partial_fit with batch_size = n."]
@@ -335,14 +369,47 @@ def _minibatch_section(results):
         r = idx.get(("cmlp", H, bs, dt, t))
         c = r["examples_per_s"] if _ok(r) else None
         bt, _ = _best_torch(idx, (H, bs, dt, t), what="examples_per_s")
-        row += [_f(_ratio(c, bt)), _f(_ratio(c, b), 3)]
+        bp, who = _best_peer(idx, (H, bs, dt, t), what="examples_per_s")
+        row += [_f(_ratio(c, bt)), f"{_f(_ratio(c, bp))} ({PEER_TITLES.get(who, '–')})",
+                _f(_ratio(c, b), 3)]
         rows.append(row)
     return ["## Mini-batch SGD throughput (60,000 rows, 784-128-10, shuffled each epoch), "
             "thousands of examples per second (median epoch)", "",
             _table(["batch", "dtype", "thr"] + [PEER_TITLES[p] for p in peers] +
-                   ["bound", "cmlp / best torch", "cmlp / bound"], rows), "",
+                   ["bound", "cmlp / best torch", "cmlp / best peer", "cmlp / bound"], rows), "",
             "bound = 60,000 / (lower bound of an epoch), the same formula as a full-batch step with "
             "n = 60,000; \"cmlp / bound\" is the fraction of it reached."]
+
+
+def _checks_section(results):
+    """Per peer and configuration: the one-step weight check against cmlp, CPU per wall
+    second while timed (the thread check) and compile time."""
+    rows = []
+    for sec in ("fullbatch", "minibatch"):
+        for r in results.get(sec, []) or []:
+            c = r["config"]
+            if c["peer"] == "cmlp" or not _ok(r):
+                continue
+            compile_s = r.get("compile_s")
+            if isinstance(compile_s, dict):
+                compile_s = "; ".join(f"{k} {v:.1f}" for k, v in compile_s.items())
+            elif compile_s is not None:
+                compile_s = _f(compile_s, 2)
+            rows.append([sec, f"H={c['H']}" + (f" batch={c['batch']}" if c.get("batch") else ""),
+                         c["dtype"], c["threads"], PEER_TITLES.get(c["peer"], c["peer"]),
+                         r.get("check_error") or
+                         (f"{r['check_max_diff']:.1e}" if r.get("check_max_diff") is not None
+                          else "–"),
+                         _f(r.get("cpu_per_wall")), compile_s or "–", r.get("mode") or ""])
+    if not rows:
+        return []
+    return ["## Peers: correctness, threads, compile time", "",
+            _table(["section", "config", "dtype", "thr", "peer", "max abs(w - w_cmlp) after one step",
+                    "CPU s / wall s", "compile s", "mode kept"], rows), "",
+            "One full-batch SGD step over the first rows of the timed shape (the batch, or all "
+            "rows) from cmlp's initial weights, against cmlp's weights after the same step. "
+            "CPU s / wall s over the timed part is at most the thread count when the thread "
+            "limit holds. Compile time (the first calls at each shape) is not in the timings."]
 
 
 def _acc_section(results):
@@ -423,6 +490,7 @@ def _problems(results):
 def render(results):
     BUSY_MARK["threshold"] = results["meta"]["args"].get("busy_threshold", 0.05)
     parts = [_header(results), _machine_section(results), _fullbatch_section(results),
-             _minibatch_section(results), _acc_section(results), _memory_section(results),
+             _minibatch_section(results), _checks_section(results), _acc_section(results),
+             _memory_section(results),
              _targets_section(results), _problems(results)]
     return "\n\n".join("\n".join(p) for p in parts if p)

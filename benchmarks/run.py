@@ -29,10 +29,13 @@ import inference  # noqa: E402
 import mnist_idx  # noqa: E402
 import report  # noqa: E402
 
-PEERS = ["cmlp", "numpy", "torch-nn", "torch-ops", "sklearn"]
+PEERS = ["cmlp", "numpy", "torch-nn", "torch-ops", "sklearn", "torch-compile", "jax-loop",
+         "jax-scan"]
 SECTIONS = ["machine", "fullbatch", "minibatch", "time_to_acc", "inference"]
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# NPROC: XLA's CPU client sizes its thread pools from it (its --xla_cpu_multi_thread_eigen
+# flag does not limit them); the worker reports CPU per wall second to confirm.
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NPROC")
 
 # Time to 98%: the same in cmlp and PyTorch, which starts from cmlp's initial weights and
 # follows its batch order (peers.cmlp_trajectory). Of the recipes measured (784-H-10 Adam
@@ -200,6 +203,8 @@ def main(argv=None):
                     help="native: unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in every "
                          "benchmark subprocess (OpenBLAS picks its kernel); inherit: keep them")
     ap.add_argument("--repeats", type=int, default=None, help="timed repeats (default 7, quick 5)")
+    ap.add_argument("--quick-machine", action="store_true",
+                    help="measure the machine's limits as --quick does, whatever the grid")
     ap.add_argument("--max-epochs", type=int, default=None,
                     help=f"epoch budget for time to 98%% (default {RECIPE['max_epochs']}, quick 2)")
     ap.add_argument("--recipe", default="",
@@ -249,7 +254,8 @@ def main(argv=None):
         if "machine" in only:
             progress("machine: GEMM peak and memory bandwidth")
             results["machine"] = run_worker({"kind": "machine", "threads": [1, 2],
-                                             "quick": args.quick}, 2, args, 600)
+                                             "quick": args.quick or args.quick_machine},
+                                            2, args, 600)
         fb, mb, ta = plan(args.quick, peers)
         common = {"data_cache": cache, "seed": 0, "repeats": repeats, "lr": 0.1}
         for section, configs, extra in (("fullbatch", fb, {"n": 10000, "block_s": block_s}),

@@ -106,6 +106,29 @@ def torch_info():
     return info
 
 
+def os_threads():
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+
+
+def one_step_check(peer, spec, X_u8, y):
+    """The peer's weights after one full-batch SGD step over the first rows of the timed
+    shape, from cmlp's initial weights, against cmlp's after the same step: the largest
+    absolute difference over every weight and bias."""
+    import peers
+    dtype = np.dtype(spec["dtype"])
+    X = peers._scaled(X_u8, dtype)
+    try:
+        start = peers.cmlp_initial_layers(spec["H"], dtype, spec.get("seed", 0))
+        mine = peer.check_step(X, y, start)
+        theirs = peers.cmlp_one_step(X, y, spec["H"], dtype, spec.get("seed", 0), spec["lr"])
+    except Exception as exc:  # noqa: BLE001 - reported, not fatal to the timings
+        return {"check_error": f"{type(exc).__name__}: {exc}"}
+    return {"check_rows": int(X.shape[0]), "check_max_diff": peers.max_difference(mine, theirs)}
+
+
 def set_threads(t, lib):
     from threadpoolctl import threadpool_limits
     limiter = threadpool_limits(limits=t)  # every BLAS and OpenMP pool loaded so far
@@ -144,6 +167,8 @@ def run_timed(spec):
     X, y, Xt, yt = load_data(spec)
     n = spec["n"]
     X, y = np.ascontiguousarray(X[:n]), np.ascontiguousarray(y[:n])
+    check_rows = spec.get("batch") or n  # the correctness check: one step at the timed shape
+    X_check, y_check = X[:check_rows].copy(), y[:check_rows].copy()
     reset_ok = reset_peak()
     base_kb = _status_kb().get("VmRSS")
     peer = cls(spec["H"], spec["dtype"], t, spec.get("seed", 0), spec["lr"])
@@ -179,8 +204,15 @@ def run_timed(spec):
             med = median(per_epoch)
             res.update(per_epoch_s=per_epoch, median_s=med,
                        examples_per_s=n / med if med > 0 else float("nan"))
-        res["other_cpu"] = other_cpu(snap, _cpu_snapshot())
+        end = _cpu_snapshot()
+        res["other_cpu"] = other_cpu(snap, end)
+        # Thread check: CPU seconds per wall second of the timings (at most the thread count,
+        # give or take the warm-up and other work), and the OS threads the process holds.
+        res["cpu_per_wall"] = (end[1] - snap[1]) / max(1e-9, end[2] - snap[2])
+        res["os_threads"] = os_threads()
         check = peer.check()
+        if hasattr(peer, "check_step"):
+            res.update(one_step_check(peer, spec, X_check, y_check))
     if getattr(peer, "in_fit_step_s", None):
         res["in_fit_median_s"] = median(peer.in_fit_step_s)
     pk = peak_kb(reset_ok)
@@ -236,7 +268,7 @@ def run_probe(spec):
                                                   "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                                   "MKL_NUM_THREADS")},
            "versions": {}, "notes": {}}
-    for name in ("numpy", "scipy", "threadpoolctl", "torch", "sklearn", "cmlp"):
+    for name in ("numpy", "scipy", "threadpoolctl", "torch", "jax", "jaxlib", "sklearn", "cmlp"):
         import peers
         v, note = peers.module_version(name)
         out["versions"][name] = v

@@ -18,6 +18,21 @@ __all__ = ["Network", "TrainingDiverged", "__version__", "get_include"]
 
 
 def get_include():
-    """The directory holding cmlp_inference.h, for a C or Cython extension's include path
-    (as numpy.get_include()); cmlp/inference.pxd is found through the installed package."""
+    """The directory holding ``cmlp_inference.h``, for a C or Cython extension.
+
+    As ``numpy.get_include()``: give it as ``include_dirs`` of the extension; Cython finds
+    ``cmlp/inference.pxd`` through the installed package. See :doc:`/guide/embedding`.
+
+    Returns
+    -------
+    str
+        An absolute path inside the installed package.
+
+    Examples
+    --------
+    >>> import os
+    >>> import cmlp
+    >>> os.path.isfile(os.path.join(cmlp.get_include(), "cmlp_inference.h"))
+    True
+    """
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "include")

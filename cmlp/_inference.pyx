@@ -20,9 +20,12 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t, uintptr_t
+from libc.math cimport NAN
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memcpy
 from cpython.pycapsule cimport PyCapsule_New
+from cpython.pythread cimport (PyThread_acquire_lock, PyThread_allocate_lock, PyThread_free_lock,
+                               PyThread_release_lock, PyThread_type_lock, WAIT_LOCK)
 
 from cmlp._kernels cimport (activate, is_narrow, narrow_forward, pack_narrow_layers,
                             simd_product, softmax_cross_entropy)
@@ -157,18 +160,25 @@ cdef bint _narrow_weights_match(const ModelData* m, const floating* params,
     return True
 
 
-cdef void _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
-                   const floating* packed, floating* hidden, floating* probs) noexcept nogil:
+cdef bint _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
+                   const floating* packed, floating* hidden, floating* probs,
+                   unsigned char* overflowed) noexcept nogil:
     """Class probabilities of rows of X (at most BLOCK_ROWS) into probs (rows x classes).
 
     hidden holds 2 x rows x max_hidden values: the hidden layers' outputs alternate between
-    its halves. packed is NULL or the narrow layers' packed weights."""
+    its halves. packed is NULL or the narrow layers' packed weights. Returns whether some
+    row's pre-activations overflowed in a layer, and marks those rows in overflowed (rows
+    flags): tanh, logistic and relu (of -inf) would turn the overflow into finite outputs
+    that are wrong, so the caller must not trust them."""
     cdef const floating* params = <const floating*> m.params
     cdef const floating* inputs = X
     cdef const floating* W
     cdef floating* dest
     cdef Py_ssize_t offset = 0, i, half = rows * m.max_hidden
     cdef int l, n_in, n_out
+    cdef bint any_overflow = False
+    for i in range(rows):
+        overflowed[i] = 0
     for l in range(m.n_layers):
         n_in = m.sizes[l]
         n_out = m.sizes[l + 1]
@@ -184,12 +194,18 @@ cdef void _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
             simd_product(<int> rows, n_out, n_in, inputs, n_in, W, n_out, True, dest, n_out)
         if packed != NULL and is_narrow(n_in, n_out):
             packed += <Py_ssize_t> n_in * n_out
+        if _nonfinite(dest, rows * n_out):  # rare: find the rows
+            any_overflow = True
+            for i in range(rows):
+                if _nonfinite(dest + i * n_out, n_out):
+                    overflowed[i] = 1
         if l < m.n_layers - 1:
             activate(dest, rows * n_out, m.activation)
         inputs = dest
         offset += <Py_ssize_t> n_in * n_out + n_out
     if m.softmax:
         softmax_cross_entropy(probs, NULL, rows, m.sizes[m.n_layers], NULL, NULL)
+    return any_overflow
 
 
 cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
@@ -199,6 +215,7 @@ cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
     cdef int n_classes = m.sizes[m.n_layers], j, best
     cdef Py_ssize_t n_features = m.sizes[0], first, rows, i, values, block
     cdef double stack[1024]  # STACK_BYTES
+    cdef unsigned char overflowed[BLOCK_ROWS]
     cdef void* heap = NULL
     cdef floating* work
     cdef floating* hidden
@@ -229,7 +246,11 @@ cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
             status = CMLP_NONFINITE_INPUT
             break
         probs = out + first * n_classes if out != NULL else work + 2 * block * m.max_hidden
-        _forward(m, X + first * n_features, rows, packed, hidden, probs)
+        if _forward(m, X + first * n_features, rows, packed, hidden, probs, overflowed):
+            for i in range(rows):  # an overflowed row's outputs are NaN, whatever came out
+                if overflowed[i]:
+                    for j in range(n_classes):
+                        probs[i * n_classes + j] = NAN
         if m.softmax:
             for i in range(rows * n_classes):  # NaN fails every comparison
                 if not probs[i] == probs[i]:
@@ -404,9 +425,10 @@ def _overflow_error(proba, X, params):
     maximum, or the weights of a diverged training): never hand them back, since an argmax
     of them is garbage."""
     row = int(np.argwhere(~np.isfinite(proba))[0, 0])
+    largest = max(abs(float(X.max())), abs(float(X.min())))  # no temporary the size of X
     return FloatingPointError(
         f"the network's outputs overflowed (first at row {row}): its weights reach "
-        f"{float(np.abs(params).max()):.3g} and the inputs {float(np.abs(X).max()):.3g} in "
+        f"{float(np.abs(params).max()):.3g} and the inputs {largest:.3g} in "
         f"absolute value, too large for {params.dtype.name}; rescale the inputs, or "
         "retrain (with a smaller learning_rate if the training diverged)")
 
@@ -422,7 +444,7 @@ def _rebuild(params, layer_sizes, activation, loss, frozen, quantize=None):
     cdef Model model = Model.__new__(Model)
     params = np.asarray(params)  # a memory map stays a view of its file
     sizes = [int(s) for s in layer_sizes]
-    expected = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    expected = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
     if params.ndim != 1 or params.shape[0] != expected or not params.flags.c_contiguous:
         raise ValueError(f"a pickled Model's parameters have shape {params.shape}; expected "
                          f"({expected},) for layer sizes {sizes}")
@@ -487,18 +509,18 @@ cdef class _PackedWeights:
 
 
 cdef class Model:
-    """A trained network frozen for prediction: its own copy of the weights (with the
-    narrow layers packed once), immutable, safe to use from any number of threads at once.
+    """A trained network frozen for prediction, safe to share between threads.
 
-    ``Model(network)`` copies a cmlp Network's weights; later training of the network does
-    not change the model. ``predict_proba`` and ``predict`` release the GIL while they
-    compute; Cython and C code reach the same model through cmlp/inference.pxd and
-    cmlp_inference.h (``cmlp.get_include()``).
+    ``Model(network)`` copies a cmlp Network's weights (with the narrow layers packed once)
+    into an immutable model; later training of the network does not change it.
+    ``predict_proba`` and ``predict`` release the GIL while they compute, on cmlp's own
+    kernels, never BLAS; Cython and C code reach the same model through
+    ``cmlp/inference.pxd`` and ``cmlp_inference.h`` (``cmlp.get_include()``).
 
     Parameters
     ----------
     network : cmlp.Network
-        The trained network whose weights are copied.
+        The network to copy.
     quantize : None or "int8", default=None
         "int8": weights quantized per output unit to int8, each layer's input quantized per
         row, as it comes, to u8 (see cmlp/_int8.py); products in exact int32 sums on
@@ -506,27 +528,49 @@ cdef class Model:
         the same bits. The model then takes and returns float32, whatever the network's
         dtype, through the same Python, Cython and C functions.
 
+    Attributes
+    ----------
+    dtype : numpy.dtype
+        float32 or float64 (float32 for an int8 model).
+    layer_sizes : tuple of int
+        Inputs, hidden widths, outputs.
+    activation : str
+        The hidden layers' activation.
+    loss : str
+        "cross_entropy" (softmax output) or "squared_error" (identity output).
+    quantize : None or str
+        "int8" for a quantized model.
+    n_features, n_classes : int
+        Inputs and outputs.
+
     Raises
     ------
     TypeError
-        If network is not a cmlp.Network.
+        Anything but a cmlp Network.
     ValueError
         If quantize is not None or "int8", or a layer is too wide for int32 sums.
 
     Examples
     --------
-    >>> import numpy as np
     >>> from cmlp import Network
+    >>> from cmlp.datasets import load_sample
     >>> from cmlp.inference import Model
-    >>> net = Network([4, 8, 3], seed=0)
-    >>> model = Model(net, quantize="int8")
-    >>> model.predict_proba(np.ones((2, 4), dtype=np.float32)).shape
-    (2, 3)
+    >>> X, y = load_sample()
+    >>> net = Network([784, 10, 10], seed=0)
+    >>> model = Model(net)
+    >>> bool((model.predict(X[:100]) == net.predict(X[:100])).all())
+    True
+    >>> int8 = Model(net, quantize="int8")
+    >>> int8.predict_proba(X[:2]).dtype
+    dtype('float32')
     """
     cdef ModelData data
     cdef object _params   # the arrays data points into, kept alive here
     cdef object _packed
     cdef _PackedWeights _view_packing  # a view's: see _packing
+    # Guards _view_packing, which threads calling a view read and replace: without the GIL
+    # (free-threaded CPython) a reference read while another thread swaps it could be freed.
+    cdef PyThread_type_lock _packing_lock
     cdef object _sizes
     cdef bint _frozen     # a Model's own copy, not a Network's live view
     cdef readonly object dtype
@@ -537,6 +581,16 @@ cdef class Model:
     cdef object _int8_arrays  # the quantized layers' arrays, which _int8_layers points into
     cdef cmlp_int8_layer* _int8_layers
     cdef cmlp_int8_net _int8_net
+
+    def __cinit__(self):
+        self._packing_lock = PyThread_allocate_lock()
+        if self._packing_lock == NULL:
+            raise MemoryError("could not allocate a Model's lock")
+
+    def __dealloc__(self):
+        if self._packing_lock != NULL:
+            PyThread_free_lock(self._packing_lock)
+        free(self._int8_layers)
 
     def __init__(self, network, *, quantize=None):
         from cmlp.network import Network
@@ -552,9 +606,6 @@ cdef class Model:
         params.flags.writeable = False
         if quantize is not None:
             self._quantize(quantize)
-
-    def __dealloc__(self):
-        free(self._int8_layers)
 
     cdef _quantize(self, str kind):
         """Turn this (frozen) model into an int8 one: weights quantized per output unit,
@@ -672,10 +723,12 @@ cdef class Model:
 
     @property
     def n_features(self):
+        """Inputs per row."""
         return self.layer_sizes[0]
 
     @property
     def n_classes(self):
+        """Outputs (the classes of a classifier)."""
         return self.data.sizes[self.data.n_layers]
 
     @property
@@ -684,20 +737,110 @@ cdef class Model:
         return self._params
 
     def predict_proba(self, X, out=None, *, n_threads=1):
-        """Class probabilities of the rows of X, (n_samples, n_classes), into out if given
-        (a C-contiguous array of the model's dtype, reused as is)."""
+        """Class probabilities of the rows of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite values (converted to the model's dtype if need be).
+        out : numpy.ndarray of shape (n_samples, n_classes), optional
+            C-contiguous, the model's dtype: filled and returned.
+        n_threads : int, default=1
+            Threads that share the rows; a row's result does not depend on it.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_classes)
+            Each row sums to 1.
+
+        Raises
+        ------
+        ValueError
+            X of the wrong shape or holding NaN or infinity; an unusable ``out``.
+        TypeError
+            A squared_error model (use `predict`).
+        FloatingPointError
+            Outputs that are not finite.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp import Network
+        >>> from cmlp.inference import Model
+        >>> model = Model(Network([4, 3], seed=0))
+        >>> model.predict_proba(np.ones((2, 4))).shape
+        (2, 3)
+        """
         if not self.data.softmax:
             raise TypeError("predict_proba needs a cross_entropy network; this one is "
                             f"{self.loss!r}: use predict")
         return self._run(X, out, False, n_threads)
 
     def predict(self, X, out=None, *, n_threads=1):
-        """Predicted class labels, (n_samples,) int64, into out if given; for a
-        squared_error network the predicted values, (n_samples, n_outputs)."""
+        """Predicted class labels (or a regression's values) of the rows of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite values.
+        out : numpy.ndarray, optional
+            Filled and returned: int64 ``(n_samples,)``, or for a squared_error model the
+            model's dtype ``(n_samples, n_outputs)``.
+        n_threads : int, default=1
+            Threads that share the rows.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 labels ``(n_samples,)``; for squared_error the values.
+
+        Raises
+        ------
+        ValueError
+            X of the wrong shape or holding NaN or infinity; an unusable ``out``.
+        FloatingPointError
+            Outputs that are not finite.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp import Network
+        >>> from cmlp.inference import Model
+        >>> Model(Network([4, 3], seed=0)).predict(np.ones((2, 4))).dtype
+        dtype('int64')
+        """
         return self._run(X, out, self.data.softmax, n_threads)
 
     def outputs(self, X, out=None, *, n_threads=1):
-        """The last layer's outputs: probabilities (cross_entropy) or values."""
+        """The last layer's outputs: probabilities (cross_entropy) or values.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite values.
+        out : numpy.ndarray of shape (n_samples, n_outputs), optional
+            C-contiguous, the model's dtype: filled and returned.
+        n_threads : int, default=1
+            Threads that share the rows.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_outputs)
+            Probabilities or values.
+
+        Raises
+        ------
+        ValueError
+            X of the wrong shape or holding NaN or infinity.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp import Network
+        >>> from cmlp.inference import Model
+        >>> Model(Network([4, 3], seed=0)).outputs(np.ones((1, 4))).shape
+        (1, 3)
+        """
         return self._run(X, out, False, n_threads)
 
     cdef object _run(self, X, out, bint labels, n_threads):
@@ -735,9 +878,14 @@ cdef class Model:
         """A view's narrow layers packed: again only when their weights have changed since
         the last call. Comparing them with a copy costs a fraction of packing them (one row
         of 784-10-10: 3.7 us of 6.8 went to packing the first layer)."""
-        cdef _PackedWeights p = self._view_packing
+        cdef _PackedWeights p, replaced
         cdef float[::1] source32, packed32
         cdef double[::1] source64, packed64
+        # Held only to read or swap the reference, never while Python code runs (so never
+        # while another thread holding the GIL waits for it).
+        PyThread_acquire_lock(self._packing_lock, WAIT_LOCK)
+        p = self._view_packing
+        PyThread_release_lock(self._packing_lock)
         if p is not None:
             if self.data.dtype == CMLP_FLOAT32:
                 if _narrow_weights_match(&self.data, <const float*> self.data.params,
@@ -764,7 +912,10 @@ cdef class Model:
             pack_narrow_layers(self.data.sizes, self.data.n_layers,
                                <const double*> self.data.params, &packed64[0])
             p.source_data, p.packed_data = &source64[0], &packed64[0]
+        PyThread_acquire_lock(self._packing_lock, WAIT_LOCK)
+        replaced = self._view_packing  # released below, after the lock
         self._view_packing = p
+        PyThread_release_lock(self._packing_lock)
         return p
 
     cdef object _checked(self, X):

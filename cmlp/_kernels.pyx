@@ -20,6 +20,8 @@ cmlp/_unit_split.pyx.) Layout: see _kernels.pxd. Matrix products go through prod
 the SIMD tile kernels of _src/simd.c, or cmlp._blas.gemm where those do not fit; narrow
 layers have kernels of their own in _src/simd.c as well.
 """
+import threading
+
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport exp, expf, log, tanh, tanhf, sqrt, sqrtf
@@ -68,11 +70,17 @@ cdef enum:
     NARROW_MIN_INPUTS = 64
 
 cmlp_simd_select(b"auto")
+# Serialises the process-wide switches below (select_simd_path, use_tile_products): with no
+# GIL (free-threaded CPython) two threads could otherwise interleave their writes.
+_settings_lock = threading.Lock()
 
 # Products over at most this many rows of a batch and with at most this many columns run on
-# the tile kernels, the others on BLAS (see product; use_tile_products sets them).
-cdef int tile_max_rows = 256
-cdef int tile_max_width = 256
+# the tile kernels, the others on BLAS (see product; use_tile_products sets them). The
+# defaults are the one place of these limits: cmlp.network sizes its blocks of rows by them.
+TILE_MAX_ROWS = 256
+TILE_MAX_WIDTH = 256
+cdef int tile_max_rows = TILE_MAX_ROWS
+cdef int tile_max_width = TILE_MAX_WIDTH
 
 
 # ---------------------------------------------------------------------------------------
@@ -677,14 +685,15 @@ cdef double _batch_gradients(const Net* net, const Work* work, const floating* X
 # ---------------------------------------------------------------------------------------
 # Python entry points: typed memoryviews in, one nogil block each.
 
-def use_tile_products(int max_rows=256, int max_width=256):
+def use_tile_products(int max_rows=TILE_MAX_ROWS, int max_width=TILE_MAX_WIDTH):
     """Products over up to max_rows rows of a batch and with up to max_width columns run on
     the tile kernels, the others on BLAS (0: BLAS for all); no arguments restore the
     defaults. Returns the previous (max_rows, max_width). For tests and benchmarks."""
     global tile_max_rows, tile_max_width
-    previous = (tile_max_rows, tile_max_width)
-    tile_max_rows = max_rows
-    tile_max_width = max_width
+    with _settings_lock:
+        previous = (tile_max_rows, tile_max_width)
+        tile_max_rows = max_rows
+        tile_max_width = max_width
     return previous
 
 
@@ -722,7 +731,10 @@ def simd_available(str name):
 
 def select_simd_path(str name):
     """Force the SIMD kernels onto one instruction set ("auto" picks the best)."""
-    if cmlp_simd_select(name.encode()) != 0:
+    cdef int status
+    with _settings_lock:
+        status = cmlp_simd_select(name.encode())
+    if status != 0:
         raise ValueError(f"SIMD path {name!r} is not available on this CPU")
 
 

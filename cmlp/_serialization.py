@@ -7,10 +7,7 @@ exactly which arrays must follow and how many bytes each holds, checks every siz
 declares against that (and against what the file's length can physically hold), and only
 then allocates the parameters and reads them straight into place.
 """
-import errno
 import os
-import secrets
-import stat
 import struct
 import zipfile
 import zlib
@@ -18,13 +15,9 @@ import zlib
 import numpy as np
 
 from cmlp import reference
-from cmlp._files import file_size, open_regular, read_at_most, read_exactly_into
+from cmlp._files import (
+    file_size, open_regular, read_at_most, read_exactly_into, write_atomically)
 from cmlp._validation import DTYPES
-
-try:  # POSIX: a save in progress holds a lock on its temp file (see _remove_stale_temps)
-    import fcntl
-except ImportError:  # Windows: no cleanup of temp files left by killed saves
-    fcntl = None
 
 FORMAT = "cmlp-network"
 FORMAT_VERSION = 1
@@ -44,8 +37,6 @@ _NPY_OVERHEAD = (10, 12 + _NPY_HEADER_MAX)  # bytes before the data in .npy vers
 # declaring more than that per stored byte is lying about its size: a zip bomb.
 _DEFLATE_MAX_RATIO = 1032
 _EOCD = struct.Struct("<4s4H2LH")  # zip end of central directory record
-_TEMP_SUFFIX = ".cmlp-save"
-_TEMP_TOKEN = 12  # hex digits of randomness in a temp file's name
 
 
 class _Invalid(ValueError):
@@ -202,10 +193,9 @@ def _check_metadata(meta):
     if not all(1 <= s <= MAX_LAYER_SIZE for s in sizes):
         raise _Invalid(f"is a damaged cmlp model file: layer_sizes {sizes} are not all "
                        f"within 1 to {MAX_LAYER_SIZE}")
-    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    if n_params > MAX_PARAMETERS:
-        raise _Invalid(f"declares layer_sizes {sizes}: {n_params:,} parameters, above the "
-                       f"limit of {MAX_PARAMETERS:,} that load accepts")
+    problem = _size_problem(sizes)
+    if problem is not None:
+        raise _Invalid(problem)
     dtype = str(_scalar(meta, "dtype", "U"))
     if dtype not in DTYPES:
         raise _Invalid(f"is a damaged cmlp model file: dtype {dtype!r}, expected one of "
@@ -219,6 +209,21 @@ def _check_metadata(meta):
         raise _Invalid(f"is a damaged cmlp model file: loss {loss!r}, expected one of "
                        f"{reference.LOSSES}")
     return sizes, dtype, activation, loss
+
+
+def _size_problem(sizes):
+    """None, or why load refuses a network of these layer sizes (checked by save too, so
+    that nothing is saved that cannot be loaded)."""
+    if len(sizes) - 1 > MAX_LAYERS:
+        return (f"has {len(sizes) - 1:,} layers of weights, above the limit of "
+                f"{MAX_LAYERS:,} that load accepts")
+    if max(sizes) > MAX_LAYER_SIZE:
+        return f"has a layer of {max(sizes):,} units, above load's limit of {MAX_LAYER_SIZE:,}"
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    if n_params > MAX_PARAMETERS:
+        return (f"has layer_sizes {sizes}: {n_params:,} parameters, above the limit of "
+                f"{MAX_PARAMETERS:,} that load accepts")
+    return None
 
 
 def _expected_shapes(sizes):
@@ -287,27 +292,48 @@ def unusable(network):
     """None, or why the network's parameters cannot give finite predictions.
 
     Non-finite parameters, or finite ones so large that the forward pass overflows (a model
-    that diverged, e.g. weights of 1e29): both would only ever predict NaN. The overflow check
-    runs the reference forward pass, in the network's dtype, on probe inputs with every
-    feature in [-1, 1] (zeros, ones, minus ones and a few seeded uniform rows): the range of
-    scaled data. Inputs far outside it can still overflow a model that passes.
+    that diverged, e.g. weights of 1e29, or one crafted to overflow): both would only ever
+    raise FloatingPointError. For inputs with every feature in [-1, 1] (the range of scaled
+    data, [0, 1] images included) the first layer is checked exactly: its largest
+    pre-activation there, sum_i |W_ij| + |b_j|, reached at a corner of that box, must be
+    finite. The whole network is then run by the reference, in the network's dtype, on probe
+    rows (zeros, ones, minus ones, seeded uniform rows in [-1, 1] and in [0, 1], and the
+    corners of both boxes that drive the first layer's largest units furthest), and every
+    layer's pre-activations must stay finite (tanh and logistic would hide an overflow).
+    Deeper layers are probed, not bounded: inputs that reach no probe's path can still
+    overflow a model that passes, and predicting them then raises FloatingPointError.
     """
     params = network._params
     if not np.isfinite(params).all():
         return "holds NaN or infinite parameters"
+    W0, b0 = network.weights[0], network.biases[0]
+    with np.errstate(all="ignore"):
+        reach = np.abs(W0).sum(axis=0, dtype=np.float64) + np.abs(b0)
+    if (reach > np.finfo(network.dtype).max).any():
+        return _overflows(params, "an input in [-1, 1] can drive a first-layer unit to "
+                                  f"{reach.max():.3g}")
     n_in = network.layer_sizes[0]
-    probes = np.concatenate([np.zeros((1, n_in)), np.ones((1, n_in)), -np.ones((1, n_in)),
-                             np.random.default_rng(0).uniform(-1, 1, (5, n_in))])
+    rng = np.random.default_rng(0)
+    corners = []
+    for j in np.argsort(reach)[::-1][:4]:
+        corners += [np.sign(W0[:, j]), -np.sign(W0[:, j]), W0[:, j] > 0, W0[:, j] < 0]
+    probes = np.vstack([np.zeros(n_in), np.ones(n_in), -np.ones(n_in),
+                        rng.uniform(-1, 1, (5, n_in)), rng.uniform(0, 1, (5, n_in))]
+                       + [np.asarray(c, dtype=np.float64)[None] for c in corners])
     A = probes.astype(network.dtype)
     with np.errstate(all="ignore"):
         for l, (W, b) in enumerate(zip(network.weights, network.biases)):
             Z = A @ W + b
-            A = reference.activate(Z, network.activation) if l < len(network.weights) - 1 else Z
-    if not np.isfinite(A).all():
-        return (f"holds weights that overflow (largest |weight| "
-                f"{float(np.abs(params).max()):.3g}): the forward pass of inputs in [-1, 1] "
-                f"gives non-finite outputs, so the model cannot predict")
+            if not np.isfinite(Z).all():
+                return _overflows(params, f"the forward pass of inputs in [-1, 1] or [0, 1] "
+                                          f"overflows in layer {l}")
+            A = reference.activate(Z, network.activation)
     return None
+
+
+def _overflows(params, how):
+    return (f"holds weights that overflow (largest |weight| {float(np.abs(params).max()):.3g}):"
+            f" {how}, so the model cannot predict")
 
 
 # ---------------------------------------------------------------------------------------
@@ -315,21 +341,12 @@ def unusable(network):
 
 
 def save(network, path):
-    """Write to a temporary file beside the destination, then rename it into place.
-
-    os.replace is atomic on one filesystem, so a crash mid-save leaves either the old file
-    or the new one, never a half-written one. The temp file is named
-    ``.<name>.<random>.cmlp-save`` and locked (flock) while the save runs; a save that was
-    killed leaves its temp file unlocked, and the next save to the same name removes it.
-    A symlink destination is followed: the file it points to is replaced, the link stays.
-    The new file gets the permissions a plain open() would: those of the file it replaces,
-    else 0666 minus the umask (and the directory's default ACL), because the temp file is
-    created with mode 0666 rather than tempfile's 0600.
-    """
-    path = os.fspath(path)
-    problem = unusable(network)
+    """Write the network as a .npz archive through cmlp._files.write_atomically (all or
+    nothing, open()'s permissions and errors), after refusing what load would refuse."""
+    problem = unusable(network) or _size_problem(network.layer_sizes)
     if problem is not None:
-        raise ValueError(f"cannot save the network to {path}: it {problem}")
+        shown = os.fsdecode(os.fspath(path))
+        raise ValueError(f"cannot save the network to {shown}: it {problem}")
     arrays = {
         "format": np.array(FORMAT),
         "format_version": np.array(FORMAT_VERSION),
@@ -341,111 +358,4 @@ def save(network, path):
     for l, (W, b) in enumerate(zip(network.weights, network.biases)):
         arrays[f"weight_{l}"] = W
         arrays[f"bias_{l}"] = b
-    target = _destination(path)
-    directory, name = os.path.split(target)
-    try:
-        _remove_stale_temps(directory, name)
-        fd, tmp = _locked_temp(directory, name)
-    except OSError as error:
-        raise _save_error(error, path) from None
-    try:
-        with os.fdopen(fd, "wb", closefd=False) as f:
-            np.savez(f, **arrays)
-            f.flush()
-            _keep_mode(fd, target)
-            os.fsync(fd)
-        os.replace(tmp, target)  # while still locked, so no cleaner can take it first
-    except BaseException as error:
-        _unlink_quietly(tmp)
-        if isinstance(error, OSError):
-            raise _save_error(error, path) from None
-        raise
-    finally:
-        os.close(fd)
-
-
-def _save_error(error, path):
-    reason = error.strerror or str(error)
-    return OSError(error.errno, f"could not save the network: {reason}", path)
-
-
-def _destination(path):
-    """The file a save to ``path`` must replace: a symlink's target, not the link."""
-    target = os.path.realpath(path)
-    if os.path.islink(target):  # realpath gives up on a loop and returns a link
-        raise OSError(errno.ELOOP, "could not save the network: a symlink loop", path)
-    if os.path.isdir(target):
-        raise IsADirectoryError(errno.EISDIR, "could not save the network: a directory", path)
-    return target
-
-
-def _temp_prefix(name):
-    # Leaves room in NAME_MAX (255) for the random part and the suffix.
-    return "." + name[:200] + "."
-
-
-def _locked_temp(directory, name):
-    """(fd, path) of a new, empty temp file that this process holds an exclusive lock on."""
-    while True:
-        tmp = os.path.join(directory, _temp_prefix(name) + secrets.token_hex(_TEMP_TOKEN // 2)
-                           + _TEMP_SUFFIX)
-        # Mode 0666: the umask and a default ACL then apply, as for any new file.
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-                     | getattr(os, "O_BINARY", 0), 0o666)
-        if fcntl is None:
-            return fd, tmp
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        if os.fstat(fd).st_nlink > 0:
-            return fd, tmp
-        # A cleaner locked it between our open and our flock, and removed it: try again.
-        os.close(fd)
-
-
-def _remove_stale_temps(directory, name):
-    """Remove temp files of earlier saves to the same name whose process died.
-
-    A live save holds an exclusive flock on its temp file until it has renamed it; the
-    kernel drops the lock when the process dies, however it dies (SIGKILL included). So an
-    unlocked temp file with our name pattern belongs to no running save.
-    """
-    if fcntl is None:
-        return
-    prefix = _temp_prefix(name)
-    for entry in os.scandir(directory):
-        middle = entry.name[len(prefix):-len(_TEMP_SUFFIX)]
-        if not (entry.name.startswith(prefix) and entry.name.endswith(_TEMP_SUFFIX)
-                and len(middle) == _TEMP_TOKEN and all(c in "0123456789abcdef" for c in middle)):
-            continue
-        try:
-            fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
-                         | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-        except OSError:
-            continue  # renamed or removed meanwhile, or not ours to read
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            opened = os.fstat(fd)
-            current = os.stat(entry.path, follow_symlinks=False)
-            if stat.S_ISREG(opened.st_mode) and (opened.st_dev, opened.st_ino) == (
-                    current.st_dev, current.st_ino):
-                os.unlink(entry.path)
-        except OSError:
-            pass  # locked by a running save (BlockingIOError), or gone
-        finally:
-            os.close(fd)
-
-
-def _keep_mode(fd, target):
-    """Give the new file the permission bits of the file it replaces, as open() keeps them."""
-    try:
-        old = os.stat(target)
-    except OSError:
-        return  # a new file: the mode os.open gave it is already right
-    if stat.S_ISREG(old.st_mode) and hasattr(os, "fchmod"):
-        os.fchmod(fd, stat.S_IMODE(old.st_mode) & 0o777)
-
-
-def _unlink_quietly(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+    write_atomically(path, lambda f: np.savez(f, **arrays), "the network")

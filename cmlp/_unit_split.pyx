@@ -39,9 +39,13 @@ cdef extern from "denormals.h" nogil:
     void cmlp_restore_denormals(unsigned int previous)
 
 cdef extern from "team.h" nogil:
+    ctypedef struct cmlp_barrier_t:
+        pass
     int cmlp_team_size()
     int cmlp_thread_number()
-    void cmlp_barrier()
+    void cmlp_barrier_start(cmlp_barrier_t* b)
+    void cmlp_barrier_wait(cmlp_barrier_t* b)
+    int cmlp_spin_max_ns
 
 
 cdef struct Share:
@@ -76,6 +80,7 @@ cdef struct Epoch:
     double l2
     const Dropout* drop     # NULL without dropout
     double max_norm         # 0: none
+    cmlp_barrier_t* barrier # the team's (team.h)
 
 
 cdef inline floating* _at(void* base, Py_ssize_t offset, floating* kind) noexcept nogil:
@@ -123,7 +128,10 @@ cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
                         activate(out + i * n_out + mine.first, mine.stop - mine.first,
                                  net.activation)
                     drop_units(out, rows, n_out, mine.first, mine.stop, e.drop, l + 1, start)
-        cmlp_barrier()
+        # The output step reads own rows of the logits: a narrow last layer computed them
+        # on this thread, so only a wide one needs the barrier.
+        if l < net.n_layers - 1 or not is_narrow(n_in, n_out):
+            cmlp_barrier_wait(e.barrier)
         inputs = out
         out += rows * n_out
         offset += layer_size(net, l)
@@ -160,7 +168,7 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
                 e.order, start + mine.first, mine.stop - mine.first, scale, &data_loss,
                 correct)
     loss[0] += data_loss * (rows * inverse)  # the batch's mean, counted once per row
-    cmlp_barrier()
+    cmlp_barrier_wait(e.barrier)
 
     for l in range(net.n_layers - 1, -1, -1):
         n_in = net.sizes[l]
@@ -195,7 +203,7 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
             other = swap
             output_offset -= rows * n_in
             param_offset -= layer_size(net, l - 1)
-        cmlp_barrier()
+        cmlp_barrier_wait(e.barrier)
 
 
 cdef void _update_own(const Epoch* e, int T, int t, const UpdateRule* rule,
@@ -270,6 +278,7 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
     cdef const int* yb
     cdef UpdateRule rule
     cdef unsigned int fp_mode = cmlp_flush_denormals()
+    cmlp_barrier_start(e.barrier)
     _pack_own(e, T, t, <floating*> e.params)
     while start < e.n:
         if t == 0:  # the caller's thread looks for Ctrl-C (see _src/interrupt.h)
@@ -285,7 +294,7 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
         # Every thread sums the same weights in the same order: the same S everywhere.
         inverse = inverse_weight(batch_weight(<const floating*> e.net.weights, e.order,
                                               start, rows))
-        cmlp_barrier()  # the batch's rows and the packed weights are complete
+        cmlp_barrier_wait(e.barrier)  # the batch's rows and the packed weights are complete
         if cmlp_interrupt_stopped(<cmlp_interrupt*> e.work.interrupt):
             break  # every thread, after the same barrier: the last update stays whole
         _forward(e, T, t, xb, rows, start)
@@ -295,15 +304,25 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
         _update_own(e, T, t, &rule, <floating*> e.params, <floating*> e.grads, rows,
                     e.l2 * inverse if e.net.l2_per_weight else e.l2, &loss)
         if e.max_norm > 0:  # on column shares, across the row shares just updated
-            cmlp_barrier()
+            cmlp_barrier_wait(e.barrier)
             max_norm_share(e.net.sizes, e.net.n_layers, <floating*> e.params, e.max_norm,
                            T, t)
-            cmlp_barrier()
+            cmlp_barrier_wait(e.barrier)
         _pack_own(e, T, t, <floating*> e.params)
         start += rows
     e.work.loss[t] = loss
     e.work.correct[t] = correct
     cmlp_restore_denormals(fp_mode)
+
+
+def barrier_spin_limit(nanoseconds=None):
+    """The longest a thread spins at a barrier before it sleeps (see _src/team.h); 0 sleeps
+    at once. Sets it when given; returns the previous value. For benchmarks."""
+    global cmlp_spin_max_ns
+    previous = cmlp_spin_max_ns
+    if nanoseconds is not None:
+        cmlp_spin_max_ns = max(0, min(int(nanoseconds), 10 ** 9))
+    return previous
 
 
 def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] order,
@@ -321,6 +340,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     cdef Epoch e
     cdef Dropout drop = dropout_config(dropout)
     cdef cmlp_interrupt interrupt
+    cdef cmlp_barrier_t barrier
     cdef floating* kind = NULL
     cdef int t
     if work.n_threads * work.block_rows < min(batch_size, n):
@@ -341,6 +361,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     e.l2 = l2
     e.drop = &drop if drop.n_layers > 0 else NULL
     e.max_norm = max_norm
+    e.barrier = &barrier
     for t in range(work.n_threads):
         work.loss[t] = 0
         work.correct[t] = 0

@@ -80,12 +80,29 @@ def check_X(X, n_features, dtype, name="X"):
             f"{name} has {X.shape[1]} features per row, the network expects {n_features}")
     with np.errstate(over="ignore"):  # values beyond float32 become inf, caught below
         X = np.ascontiguousarray(X, dtype=dtype)
-    if not np.isfinite(X).all():
-        bad = np.argwhere(~np.isfinite(X))[0]
+    bad = first_nonfinite(X)
+    if bad is not None:
         raise ValueError(
             f"{name} holds NaN or infinity (first at row {bad[0]}, column {bad[1]}: "
             f"{X[bad[0], bad[1]]}); expected finite values")
     return X
+
+
+_FINITE_CHUNK = 1 << 18  # values checked at once
+
+
+def first_nonfinite(X):
+    """(row, column) of the first NaN or infinity of a 2-D array, or None.
+
+    Checked in blocks of rows, so the boolean temporaries stay small whatever X's size: X
+    may be a memory map of gigabytes that the caller never meant to hold in memory."""
+    rows = max(1, _FINITE_CHUNK // max(1, X.shape[1]))
+    for start in range(0, X.shape[0], rows):
+        finite = np.isfinite(X[start:start + rows])
+        if not finite.all():
+            row, column = np.argwhere(~finite)[0]
+            return start + int(row), int(column)
+    return None
 
 
 def check_y(y, n_samples, n_classes, name="y"):

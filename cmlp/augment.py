@@ -15,6 +15,8 @@ import numpy as np
 from cmlp import _augment
 from cmlp._validation import check_positive_int, check_real
 
+__all__ = ["Augmenter", "make_augmenter"]
+
 
 class Augmenter:
     """Random affine and elastic transforms of images.
@@ -36,6 +38,22 @@ class Augmenter:
         (0: none; Simard et al. used alpha 34, sigma 4 on 29 x 29 images).
     n_fields : int
         Smoothed fields drawn per epoch, shared out among the images.
+
+    Raises
+    ------
+    ValueError
+        A shape or an amount out of range.
+
+    Examples
+    --------
+    >>> from cmlp import Network
+    >>> from cmlp.augment import Augmenter
+    >>> from cmlp.datasets import load_sample
+    >>> X, y = load_sample()
+    >>> augmenter = Augmenter(shift=3, rotation=10, elastic_alpha=34)
+    >>> history = Network([784, 16, 10], seed=0).fit(
+    ...     X[:1000], y[:1000], epochs=2, learning_rate=1e-3, batch_size=100,
+    ...     optimizer="adam", augment=augmenter)
     """
 
     def __init__(self, image_shape=None, *, shift=2.0, rotation=12.0, scale=0.1,
@@ -54,7 +72,29 @@ class Augmenter:
                 f"elastic_alpha={self.elastic_alpha}, elastic_sigma={self.elastic_sigma})")
 
     def shape_for(self, n_features):
-        """(height, width) of images of n_features pixels; ValueError if they do not fit."""
+        """The (height, width) of images of n_features pixels.
+
+        Parameters
+        ----------
+        n_features : int
+            Pixels per image.
+
+        Returns
+        -------
+        tuple of int
+            ``image_shape`` if given, else the side of a square image twice.
+
+        Raises
+        ------
+        ValueError
+            The pixels do not fill ``image_shape``, or (without it) are not a square number.
+
+        Examples
+        --------
+        >>> from cmlp.augment import Augmenter
+        >>> Augmenter().shape_for(784)
+        (28, 28)
+        """
         if self.image_shape is not None:
             h, w = self.image_shape
             if h * w != n_features:
@@ -68,8 +108,41 @@ class Augmenter:
         return side, side
 
     def transform(self, X, rows, rng, out=None, n_threads=1):
-        """The images X[rows], each warped by its own random transform from rng, into out
-        (len(rows) x n_features, X's dtype; made if None). X is C-contiguous float."""
+        """The images X[rows], each warped by its own random transform.
+
+        Parameters
+        ----------
+        X : numpy.ndarray of shape (n_samples, n_features)
+            C-contiguous float32 or float64 images.
+        rows : array-like of int
+            The rows to transform, in the order wanted.
+        rng : numpy.random.Generator
+            Draws the transforms.
+        out : numpy.ndarray of shape (len(rows), n_features), optional
+            X's dtype: filled and returned.
+        n_threads : int, default=1
+            Threads that share the images.
+
+        Returns
+        -------
+        numpy.ndarray of shape (len(rows), n_features)
+            The transformed images.
+
+        Raises
+        ------
+        ValueError
+            Images whose shape does not fit (see `shape_for`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp.augment import Augmenter
+        >>> from cmlp.datasets import load_sample
+        >>> X, _ = load_sample()
+        >>> moved = Augmenter().transform(X, [0, 1, 2], np.random.default_rng(0))
+        >>> moved.shape
+        (3, 784)
+        """
         h, w = self.shape_for(X.shape[1])
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         n = rows.shape[0]
@@ -131,9 +204,31 @@ def _check_shape(shape):
 
 
 def make_augmenter(augment):
-    """An Augmenter from fit's augment argument: None/False (none), True or "affine"
-    (the defaults), "elastic" (affine and elastic), a dict of Augmenter arguments, or an
-    Augmenter."""
+    """An Augmenter from `cmlp.Network.fit`'s ``augment`` argument.
+
+    Parameters
+    ----------
+    augment : None, bool, str, dict or Augmenter
+        None or False: none. True or ``"affine"``: the default affine transforms.
+        ``"elastic"``: affine and elastic. A dict: `Augmenter`'s arguments. An Augmenter:
+        itself.
+
+    Returns
+    -------
+    Augmenter or None
+        None for no augmentation.
+
+    Raises
+    ------
+    ValueError
+        An unknown name or bad arguments.
+
+    Examples
+    --------
+    >>> from cmlp.augment import make_augmenter
+    >>> make_augmenter("elastic").elastic_alpha
+    34.0
+    """
     if augment is None or augment is False:
         return None
     if isinstance(augment, Augmenter):

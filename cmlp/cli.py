@@ -1,9 +1,10 @@
 """The ``cmlp`` command (console script and ``python -m cmlp``): train, evaluate, predict,
 export-c.
 
-    cmlp train                 # the seed notebook's experiment on the bundled sample
-    cmlp train --train mnist/ --test mnist/ --hidden 128 64 --batch-size 64 --epochs 10 \\
-               --optimizer adam --lr 0.001 --save model.npz --plot plots/
+    cmlp train                 # the notebook's experiment on the bundled sample
+    cmlp fetch                 # the full MNIST, md5-checked, into the cache
+    cmlp train --train mnist --test mnist --hidden 128 64 --batch-size 64 \\
+               --optimizer adam --save model.npz --plot plots/
     cmlp evaluate model.npz --test mnist/ --plot plots/
     cmlp predict model.npz test.csv --out submission.csv
     cmlp export-c model.npz -o model.h --variant int8
@@ -13,22 +14,27 @@ read and checked by cmlp.datasets, training and inference belong to Network, the
 matrix and per-class scores to cmlp.metrics, figures to cmlp.plots.
 
 Exit status: 0 success; 1 training diverged; 2 a usage or user error (bad option, missing or
-malformed file, a file that is not a model); 130 interrupted. Errors are one line on stderr,
-never a traceback (set CMLP_DEBUG=1 to get the traceback of a user error).
+malformed file, a file that is not a model); 130 interrupted; 141 the output pipe closed
+(`cmlp train | head`). Errors are one line on stderr, never a traceback (set CMLP_DEBUG=1 to
+get the traceback of a user error).
 
-Progress: no dependency. The notebook-style lines ("Iteration:    10  loss: ...") go to
-stdout every --print-every epochs through Network.fit's callback, so logs and pipes get plain
-lines. When stderr is a terminal (and TERM is not "dumb") a one-line bar with the epoch count
-and time left is also kept at the bottom of the screen, redrawn at most ten times a second and
-erased before each line is printed. tqdm would be the library to pick for more, but this
-needs some forty lines, and a mandatory dependency for a carriage return is not worth it.
+Progress: the notebook-style lines ("Iteration:    10  loss: ...") go to stdout every
+--print-every epochs through Network.fit's callback, so logs and pipes get plain lines. When
+stderr is a terminal (and TERM is not "dumb") a one-line bar is also kept at the bottom of the
+screen: a ticker thread redraws it five times a second while a compiled epoch runs (the
+kernels hold no GIL), placing it inside the epoch by the rows per second of the epochs done,
+with examples per second and the time left. tqdm draws bars from counts fed to update(); the
+count inside a compiled epoch is not observable, so it would need the same ticker and would
+add a dependency for no line saved.
 """
 import argparse
 import math
 import os
 import shutil
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from cmlp import __version__
@@ -39,6 +45,7 @@ from cmlp.optimizers import OPTIMIZERS, SCHEDULES
 from cmlp.plots import PlottingUnavailable  # matplotlib itself is imported only to draw
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_BROKEN_PIPE = 141
 N_CLASSES = 10  # MNIST digits; cmlp.datasets guarantees labels in 0-9
 SAMPLE = "the bundled sample"
 SAMPLE_ORIGIN = "the 10,000 MNIST test images"
@@ -122,7 +129,69 @@ def _parse(kind, text, what):
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
 
 
+# --epochs and --lr when not given, by method: the notebook's full-batch run keeps its own
+# values; mini-batches need far fewer epochs, and each optimizer its own scale of rate
+# (the momentum and Adam rates are those of benchmarks/accuracy.py's 98% recipes).
+_EPOCHS = {"full": 1000, "mini": 10}
+_LEARNING_RATES = {
+    "full": {"sgd": 0.11, "momentum": 0.05, "adam": 0.01},
+    "mini": {"sgd": 0.1, "momentum": 0.05, "adam": 0.001},
+}
+
+
+def _defaults_help(option):
+    if option == "epochs":
+        return (f"{_EPOCHS['full']:,} with full batch, {_EPOCHS['mini']} with --batch-size")
+    full, mini = _LEARNING_RATES["full"], _LEARNING_RATES["mini"]
+    return ("full batch " + ", ".join(f"{k} {v:g}" for k, v in full.items())
+            + "; with --batch-size " + ", ".join(f"{k} {v:g}" for k, v in mini.items()))
+
+
+def method_defaults(batch_size, optimizer):
+    """The ``--epochs`` and ``--lr`` that ``cmlp train`` uses when they are not given.
+
+    Parameters
+    ----------
+    batch_size : int or None
+        The ``--batch-size`` (None: full-batch gradient descent).
+    optimizer : {"sgd", "momentum", "adam"}
+        The ``--optimizer``.
+
+    Returns
+    -------
+    epochs : int
+        1,000 iterations with full batch (the notebook's run), 10 epochs with mini-batches.
+    learning_rate : float
+        A rate that suits the optimizer and the method.
+
+    Examples
+    --------
+    >>> from cmlp.cli import method_defaults
+    >>> method_defaults(None, "sgd")
+    (1000, 0.11)
+    >>> method_defaults(128, "adam")
+    (10, 0.001)
+    """
+    method = "full" if batch_size is None else "mini"
+    return _EPOCHS[method], _LEARNING_RATES[method][optimizer]
+
+
 def build_parser():
+    """The ``cmlp`` argument parser: ``train``, ``evaluate``, ``predict`` and ``fetch``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; `main` runs the command it parses. The documentation's command-line
+        page is generated from it.
+
+    Examples
+    --------
+    >>> from cmlp.cli import build_parser
+    >>> args = build_parser().parse_args(["train", "--hidden", "128", "--batch-size", "64"])
+    >>> args.hidden, args.batch_size, args.epochs
+    ([128], 64, None)
+    """
     formatter = _HelpFormatter
     parser = _Parser(
         prog="cmlp",
@@ -134,16 +203,20 @@ def build_parser():
 
     train = commands.add_parser(
         "train", formatter_class=formatter, help="train a network (default: the notebook run)",
-        description="Train a network. With no options: the seed notebook's experiment on "
+        description="Train a network. With no options: the notebook's experiment on "
                     "the bundled sample (shuffle, hold out 1,000 dev rows, 784-10-10 by "
-                    "full-batch gradient descent, learning rate 0.11, 1,000 iterations).")
+                    "full-batch gradient descent, learning rate 0.11, 1,000 iterations). "
+                    "Without --epochs and --lr, values that suit the method and optimizer "
+                    "are used and printed.")
     data = train.add_argument_group("data")
     data.add_argument("--train", metavar="PATH",
-                      help="CSV file, or a directory holding MNIST's train-* IDX files "
-                           "(default: the bundled sample, the 10,000 MNIST test images)")
+                      help="CSV file, a directory holding MNIST's train-* IDX files, or "
+                           "'mnist': the full MNIST from $CMLP_DATA or the cache, downloaded "
+                           "there first if missing (default: the bundled sample, the 10,000 "
+                           "MNIST test images)")
     data.add_argument("--test", metavar="PATH",
-                      help="labelled CSV file, or a directory holding MNIST's t10k-* IDX "
-                           "files, scored after training")
+                      help="labelled CSV file, a directory holding MNIST's t10k-* IDX "
+                           "files, or 'mnist'; scored after training")
     data.add_argument("--dev-size", type=_nonnegative_int, default=1000, metavar="N",
                       help="rows of the shuffled training data held out and scored after "
                            "training (0: none)")
@@ -159,10 +232,11 @@ def build_parser():
     net.add_argument("--seed", type=_nonnegative_int, default=0,
                      help="seeds the dev split, the initial weights and the shuffling")
     fit = train.add_argument_group("training")
-    fit.add_argument("--epochs", type=_positive_int, default=1000,
-                     help="epochs; with full batch one epoch is one iteration")
-    fit.add_argument("--lr", type=_positive_float, default=0.11, metavar="RATE",
-                     help="learning rate")
+    fit.add_argument("--epochs", type=_positive_int, default=None,
+                     help="epochs; with full batch one epoch is one iteration (default: "
+                          + _defaults_help("epochs") + ")")
+    fit.add_argument("--lr", type=_positive_float, default=None, metavar="RATE",
+                     help="learning rate (default: " + _defaults_help("lr") + ")")
     fit.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
                      help="mini-batch size (default: full-batch gradient descent)")
     fit.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd",
@@ -200,7 +274,8 @@ def build_parser():
     out.add_argument("--print-every", type=_nonnegative_int, default=None, metavar="N",
                      help="print a progress line every N epochs (default: 10 for full "
                           "batch, 1 with --batch-size; 0: none)")
-    out.add_argument("--save", metavar="MODEL.npz", help="write the trained network here")
+    out.add_argument("--save", metavar="MODEL.npz",
+                     help="write the trained network here (on Ctrl-C: the epochs finished)")
     out.add_argument("--plot", metavar="DIR",
                      help="write PNG figures here: training curves, confusion matrix, "
                           "misclassified digits (needs matplotlib: pip install 'cmlp[plot]')")
@@ -228,10 +303,24 @@ def build_parser():
                     "(ImageId counts from 1), Kaggle's digit-recognizer submission layout.")
     predict.add_argument("model", metavar="MODEL.npz", help="a network saved by cmlp")
     predict.add_argument("images", metavar="IMAGES",
-                         help="CSV file, or a directory holding MNIST's t10k-* IDX files")
+                         help="CSV file, or a directory holding MNIST's t10k-* IDX images "
+                              "file (its labels file is optional)")
     predict.add_argument("--out", metavar="FILE.csv", default="-",
                          help="where to write the predictions; '-' is standard output")
     predict.set_defaults(run=_predict, parser=predict)
+
+    fetch = commands.add_parser(
+        "fetch", formatter_class=formatter, help="download the full MNIST (md5-checked)",
+        description="Download the four MNIST files into --dir (default: $CMLP_DATA, else "
+                    "~/.cache/cmlp/mnist), checking the md5 of each; files already there "
+                    "and intact are kept. Afterwards '--train mnist' and '--test mnist' "
+                    "find them.")
+    fetch.add_argument("--dir", metavar="DIR", default=None,
+                       help="where to put the files (default: $CMLP_DATA, else the cache)")
+    fetch.add_argument("--mirror", metavar="URL", action="append", default=None,
+                       help="base URL to download from, tried in the order given "
+                            "(default: the usual MNIST mirrors)")
+    fetch.set_defaults(run=_fetch, parser=fetch)
 
     export_c = commands.add_parser(
         "export-c", formatter_class=formatter,
@@ -254,19 +343,61 @@ def build_parser():
 # shared helpers
 
 
+MNIST_NAME = "mnist"  # --train/--test mnist: the full MNIST from $CMLP_DATA or the cache
+
+
 def _load(path, split, *, need_labels, purpose):
-    """(X, y, description) from a CSV file, an IDX directory, or the bundled sample (None)."""
+    """(X, y, description) from a CSV file, an IDX directory, 'mnist', or the bundled
+    sample (None). Says on stderr what it reads: a large CSV takes seconds."""
     from cmlp import datasets  # pandas: imported only when data is read
     if path is None:
-        X, y = datasets.load_sample()
+        with _status(f"Loading {SAMPLE}..."):
+            X, y = datasets.load_sample()
         return X, y, SAMPLE
-    X, y = datasets.load_path(path, split=split)
+    if path == MNIST_NAME and not Path(path).exists():
+        return _load_mnist(split)
+    with _status(f"Loading '{path}'..."):
+        X, y = datasets.load_path(path, split=split, require_labels=need_labels)
     description = f"'{path}'"
     if Path(path).is_dir():
         description += f" (MNIST {'t10k' if split == 'test' else 'train'} files)"
     if need_labels and y is None:
         raise UserError(f"{description} has no label column; {purpose} needs labelled data")
     return X, y, description
+
+
+def _load_mnist(split):
+    """The full MNIST split from $CMLP_DATA or the cache, fetched (md5-checked) if missing."""
+    from cmlp import datasets
+    name = f"MNIST {split} files"
+    try:
+        with _status(f"Loading the {name}..."):
+            X, y = datasets.load_mnist(split)
+    except FileNotFoundError:
+        _note("MNIST is not in $CMLP_DATA or the cache: downloading it (as `cmlp fetch`)")
+        with _status("Downloading MNIST..."):
+            directory = datasets.fetch_mnist()
+        _note(f"downloaded and checked MNIST in {directory}")
+        with _status(f"Loading the {name}..."):
+            X, y = datasets.load_mnist(split, data_dir=directory)
+    return X, y, f"the {name}"
+
+
+@contextmanager
+def _status(message):
+    """Say what is happening while it happens (reading a large CSV takes seconds): on a
+    terminal, a line on stderr that is erased afterwards; elsewhere nothing, so that logs
+    and pipes keep only results."""
+    shown = _is_terminal(sys.stderr)
+    if shown:
+        sys.stderr.write(message)
+        sys.stderr.flush()
+    try:
+        yield
+    finally:
+        if shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
 
 
 def _prepare_plot_dir(directory):
@@ -357,49 +488,85 @@ def _duration(seconds):
 class Progress:
     """Network.fit callback: a line on `out` every `every` epochs, a bar on a terminal.
 
-    Lines: "Iteration:    10  loss: 1.9402  accuracy: 0.4431" (the seed notebook printed
+    Lines: "Iteration:    10  loss: 1.9402  accuracy: 0.4431" (the notebook printed
     the iteration and the training accuracy every 10 iterations), "Epoch:" with mini-batches,
     plus the dev accuracy when one is computed during training.
+
+    The bar shows the epochs done, examples per second, the time elapsed and left, and the
+    loss. Between callbacks a ticker thread redraws it every `tick` seconds: a compiled epoch
+    runs without the GIL, and the bar advances inside it at the rows per second of the
+    epochs done, so neither it nor the elapsed time stands still during a long epoch.
     """
 
-    def __init__(self, total, every, unit, *, val_name="dev_accuracy", out=None,
-                 bar_stream=None, bar=None):
+    def __init__(self, total, every, unit, *, rows=None, val_name="dev_accuracy", out=None,
+                 bar_stream=None, bar=None, tick=0.2):
         self.total, self.every, self.unit, self.val_name = total, every, unit, val_name
+        self.rows = rows  # examples per epoch, for examples per second
         self.out = sys.stdout if out is None else out
         self.bar_stream = sys.stderr if bar_stream is None else bar_stream
         self.bar = _is_terminal(self.bar_stream) if bar is None else bar
-        self._start = time.perf_counter()
+        self.tick = tick
+        self._start = self._epoch_start = time.perf_counter()
+        self._done, self._history = 0, None
         self._drawn_at = -math.inf
         self._bar_visible = False
         self._unicode = "utf" in (getattr(self.bar_stream, "encoding", "") or "").lower()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker = None
 
     def start(self):
-        """Show the empty bar at once: a first mini-batch epoch can take a while."""
-        self._start = time.perf_counter()
+        """Show the empty bar at once and start the ticker (on a terminal)."""
+        self._start = self._epoch_start = time.perf_counter()
         if self.bar:
-            self._draw(0, None, self._start)
+            with self._lock:
+                self._draw(self._start)
+            self._stop.clear()
+            self._ticker = threading.Thread(target=self._run_ticker, daemon=True,
+                                            name="cmlp-progress")
+            self._ticker.start()
+
+    def _run_ticker(self):
+        while not self._stop.wait(self.tick):
+            with self._lock:
+                if self._bar_visible or self._done == 0:
+                    self._draw(time.perf_counter())
 
     def line(self, epoch, history):
         return progress_line(history, epoch, self.unit, self.val_name)
 
     def __call__(self, epoch, history):
-        printed = self.every and epoch % self.every == 0
-        if printed:
-            self.clear()
-            print(self.line(epoch, history), file=self.out, flush=True)
-        if self.bar:
+        with self._lock:
             now = time.perf_counter()
-            if printed or now - self._drawn_at >= 0.1 or epoch + 1 == self.total:
-                self._draw(epoch + 1, history, now)
-                self._drawn_at = now
+            self._done, self._history, self._epoch_start = epoch + 1, history, now
+            printed = self.every and epoch % self.every == 0
+            if printed:
+                self._clear()
+                print(self.line(epoch, history), file=self.out, flush=True)
+            if self.bar and (printed or now - self._drawn_at >= 0.1
+                             or epoch + 1 == self.total):
+                self._draw(now)
 
-    def _draw(self, done, history, now):
+    def _position(self, now):
+        """Epochs done, as a fraction: inside an epoch, estimated from the earlier ones."""
+        done = self._done
+        if done == 0 or done >= self.total:
+            return float(done)
+        per_epoch = (self._epoch_start - self._start) / done
+        return done + min(0.99, (now - self._epoch_start) / per_epoch) if per_epoch > 0 else done
+
+    def _draw(self, now):
         elapsed = now - self._start
+        position = self._position(now)
         digits = len(f"{self.total:,}")  # fixed-width fields keep the bar from jittering
-        info = f" {done / self.total:4.0%}  {self.unit.lower()} {done:>{digits},}/{self.total:,}"
-        if done:
-            left = _duration(elapsed / done * (self.total - done))
-            loss = f"{history['loss'][-1]:.4f}"
+        info = (f" {position / self.total:4.0%}  {self.unit.lower()} "
+                f"{self._done:>{digits},}/{self.total:,}")
+        if self._done:
+            per_epoch = (self._epoch_start - self._start) / self._done
+            left = _duration(max(0.0, per_epoch * self.total - elapsed))
+            if self.rows and per_epoch > 0:
+                info += f"  {_rate(self.rows / per_epoch)} ex/s"
+            loss = f"{self._history['loss'][-1]:.4f}"
         else:
             left, loss = "?:??", "     -"
         info += f"  {_duration(elapsed)} elapsed, {left} left  loss {loss}"
@@ -407,18 +574,42 @@ class Progress:
         width = min(30, columns - len(info) - 3)
         if width >= 10:
             full, empty = ("\u2588", "\u2591") if self._unicode else ("#", "-")
-            filled = int(width * done / self.total)
+            filled = int(width * position / self.total)
             info = f"|{full * filled}{empty * (width - filled)}|" + info
         self.bar_stream.write("\r" + info[:columns - 1] + "\x1b[K")
         self.bar_stream.flush()
         self._bar_visible = True
+        self._drawn_at = now
 
     def clear(self):
         """Erase the bar so that a line printed now starts at the left margin."""
+        with self._lock:
+            self._clear()
+
+    def _clear(self):
         if self._bar_visible:
             self.bar_stream.write("\r\x1b[K")
             self.bar_stream.flush()
             self._bar_visible = False
+
+    def stop(self):
+        """Stop the ticker and erase the bar."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
+        self.clear()
+
+
+def _rate(per_second):
+    """Examples per second, short: 950, 12.3k, 1.25M."""
+    if per_second >= 1e6:
+        return f"{per_second / 1e6:.2f}M"
+    if per_second >= 1e4:
+        return f"{per_second / 1e3:.0f}k"
+    if per_second >= 1e3:
+        return f"{per_second / 1e3:.1f}k"
+    return f"{per_second:.0f}"
 
 
 # --------------------------------------------------------------------------------------
@@ -434,6 +625,14 @@ def _train(args):
         raise UserError("--patience needs --early-stopping")
     if args.lr_decay is not None and args.lr_schedule != "exponential":
         raise UserError("--lr-decay needs --lr-schedule exponential")
+    default_epochs, default_lr = method_defaults(args.batch_size, args.optimizer)
+    chosen = []  # the defaults that apply, printed before training
+    if args.epochs is None:
+        args.epochs = default_epochs
+        chosen.append(f"--epochs {default_epochs}")
+    if args.lr is None:
+        args.lr = default_lr
+        chosen.append(f"--lr {default_lr:g}")
     plot_dir = _prepare_plot_dir(args.plot)
     _check_output_file(args.save, "--save")
 
@@ -472,8 +671,11 @@ def _train(args):
           f"init, {args.dtype}) on {len(X_train):,} rows of {source}, {held_out}")
     print(f"{method.capitalize()}, {args.optimizer}, learning rate {args.lr:g}, "
           f"{args.epochs:,} {unit.lower()}s", flush=True)
+    if chosen and (args.batch_size is not None or args.optimizer != "sgd"):
+        print(f"Defaults for {method} with {args.optimizer}: {' '.join(chosen)} "
+              "(give them to choose others)", flush=True)
 
-    progress = Progress(args.epochs, every, unit,
+    progress = Progress(args.epochs, every, unit, rows=len(X_train),
                         val_name="dev_accuracy" if track_dev else "val_accuracy")
     fit_options = dict(
         epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
@@ -493,8 +695,12 @@ def _train(args):
     progress.start()
     try:
         history = network.fit(X_train, y_train, **fit_options)
+    except KeyboardInterrupt:
+        progress.stop()
+        _save_interrupted(network, args, unit)
+        raise
     finally:
-        progress.clear()
+        progress.stop()
     seconds = time.perf_counter() - start
 
     n_done = len(history["loss"])
@@ -533,6 +739,31 @@ def _train(args):
                         val_label="dev" if track_dev else "validation"))]
         figures += _score_figures(X_eval, y_eval, network.predict_proba(X_eval), label)
         _write_plots(plot_dir, figures)
+    return EXIT_OK
+
+
+def _save_interrupted(network, args, unit):
+    """On Ctrl-C during training with --save: write the weights of the finished epochs.
+
+    fit leaves the weights of the last completed update and network.history_ the epochs
+    finished; a second Ctrl-C while saving leaves the old file or none (saves are atomic).
+    """
+    done = len(getattr(network, "history_", {}).get("loss", ()))
+    if args.save is None or done == 0:
+        return
+    network.save(args.save)
+    args.saved = True
+    args.saved_epochs = f"{done:,} finished {unit.lower()}{'s' if done > 1 else ''}"
+
+
+def _fetch(args):
+    from cmlp import datasets
+    where = args.dir if args.dir is not None else "$CMLP_DATA or the cache"
+    print(f"Fetching MNIST into {where} (files already there and intact are kept)...",
+          flush=True)
+    directory = datasets.fetch_mnist(args.dir, mirrors=args.mirror)
+    print(f"MNIST is in {directory} (md5 checked); use it with --train mnist --test mnist"
+          + ("" if args.dir is None else f" or --train {directory} --test {directory}"))
     return EXIT_OK
 
 
@@ -584,8 +815,9 @@ def _predict(args):
         sys.stdout.write("ImageId,Label\n" + rows)
         sys.stdout.flush()
         return EXIT_OK
-    with open(args.out, "w", newline="") as f:
-        f.write("ImageId,Label\n" + rows)
+    from cmlp._files import write_atomically
+    data = ("ImageId,Label\n" + rows).encode()
+    write_atomically(args.out, lambda f: f.write(data), "the predictions")
     print(f"Wrote {len(labels):,} predictions for {source} to {args.out}")
     if y is not None:
         print(f"Accuracy against the labels in {source}: {network.score(X, y):.4f}")
@@ -621,13 +853,36 @@ def _save_note(args):
     path = getattr(args, "save", None)
     if path is None:
         return ""
+    if getattr(args, "saved_epochs", None):
+        return (f"; saved the model to {path}: {args.saved_epochs}, and the completed "
+                "updates of the next")
     if getattr(args, "saved", False):
         return f"; the model was saved to {path}"
     return f"; nothing was written to {path}"
 
 
 def main(argv=None):
-    """Run the command line; return the exit status (the console script exits with it)."""
+    """Run the ``cmlp`` command line and return its exit status.
+
+    The console script ``cmlp`` and ``python -m cmlp`` call it with the process's arguments.
+    Errors are one line on stderr, never a traceback (set ``CMLP_DEBUG=1`` for one).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 success; 1 training diverged; 2 a usage or data error; 130 interrupted.
+
+    Examples
+    --------
+    >>> from cmlp.cli import main
+    >>> main(["train", "--epochs", "10", "--print-every", "0"])  # doctest: +SKIP
+    0
+    """
     parser = build_parser()
     command = "cmlp"
     args = None
@@ -649,10 +904,11 @@ def main(argv=None):
             raise
         return _fail(f"{command}: error: {error}", EXIT_DIVERGED)
     except BrokenPipeError:
-        # The reader went away (`cmlp predict ... | head`): stop quietly, and point stdout at
-        # devnull so the interpreter's final flush does not complain.
+        # The reader went away (`cmlp train | head`): stop quietly, and point stdout at
+        # devnull so the interpreter's final flush does not complain. 141 = 128 + SIGPIPE,
+        # what a shell reports for `yes | head`: 1 means the training diverged.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return EXIT_BROKEN_PIPE
     except (OSError, ValueError, PlottingUnavailable) as error:
         # Bad files and values (DatasetError is a ValueError, a missing file an OSError,
         # a missing matplotlib a plots.PlottingUnavailable): the user's to fix.

@@ -17,7 +17,6 @@ import os
 import re
 import stat
 import struct
-import tempfile
 import urllib.request
 import zlib
 from importlib import resources
@@ -27,7 +26,7 @@ from typing import NamedTuple, Optional, Tuple
 import numpy as np
 import pandas as pd
 
-from cmlp._files import file_size, open_regular, read_exactly_into
+from cmlp._files import file_size, open_regular, read_exactly_into, write_atomically
 
 __all__ = [
     "DatasetError",
@@ -69,20 +68,49 @@ _IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 _IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
 _N_CLASSES = 10
 _CHUNK = 1 << 20
-# Longest CSV line read while detecting the layout or locating an error: a row of 784
-# pixels is ~3 kB, a 1000x1000 image ~4 MB; a file with no newline is not read whole.
+# Longest first line read while detecting the layout: a row of 784 pixels is ~3 kB, a
+# 1000x1000 image ~4 MB; a file with no newline is not read whole.
 _MAX_LINE = 1 << 24
+# Every later line is capped by the column count the first line gave: a pixel written out
+# takes at most a few characters ("255", "0.00392156862745098"), so 64 per column bounds any
+# real row, and a line beyond it is refused before pandas (or csv) holds more of it than
+# that: a 1 GB line never reaches memory (pandas needs ~5 bytes per byte of a line).
+_CHARS_PER_COLUMN = 64
+_MIN_ROW_CAP = 4096
+_PANDAS_CHUNK = 1 << 18
 # Deflate cannot compress better than 1032:1, so an IDX header declaring more data than
 # that per byte of a .gz file is refused before decompressing anything (a gzip bomb).
 _DEFLATE_MAX_RATIO = 1032
 
 
 class DatasetError(ValueError):
-    """A data file is malformed; the message names the file and where the problem is."""
+    """A data file is malformed; the message names the file and where the problem is.
+
+    A ValueError: the row and column (CSV) or the header field (IDX) of the first problem.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import DatasetError, load_csv
+    >>> try:
+    ...     load_csv("broken.csv")
+    ... except DatasetError as error:
+    ...     print(error)  # doctest: +SKIP
+    """
 
 
 class DownloadError(OSError):
-    """A download failed: no mirror delivered the file with the expected content."""
+    """A download failed: no mirror delivered the file with the expected content.
+
+    An OSError whose message lists each URL tried and what went wrong there.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import DownloadError, fetch_mnist
+    >>> try:
+    ...     fetch_mnist(mirrors=["http://127.0.0.1:9/"], timeout=1)
+    ... except DownloadError as error:
+    ...     print("no mirror answered")  # doctest: +SKIP
+    """
 
 
 # ---------------------------------------------------------------------------------------
@@ -177,16 +205,88 @@ def _unreadable(path, exc):
     return DatasetError(f"'{path}': not a readable text CSV file ({type(exc).__name__}: {exc})")
 
 
-def _lines(f, path):
-    """The lines of a text file for csv.reader, none longer than _MAX_LINE characters."""
+def _row_cap(layout):
+    """The longest line (in characters) a row of this layout may take."""
+    return min(_MAX_LINE, max(_MIN_ROW_CAP, _CHARS_PER_COLUMN * layout.n_columns))
+
+
+def _too_long(path, cap, line, row, layout):
+    where = f"line {line}" if row is None else f"row {row} (line {line})"
+    why = ("not a CSV of images" if layout is None else
+           f"at most {_CHARS_PER_COLUMN} per column of the {layout.n_columns} the first line "
+           "has; not a row of this CSV")
+    return DatasetError(f"'{path}': {where} is longer than {cap:,} characters ({why})")
+
+
+def _lines(f, path, layout=None):
+    """The lines of a text file for csv.reader, each refused with DatasetError past its
+    cap (_MAX_LINE before the layout is known, _row_cap after) before more is read."""
+    cap = _MAX_LINE if layout is None else _row_cap(layout)
+    number = row = 0
     while True:
-        line = f.readline(_MAX_LINE)
+        line = f.readline(cap + 1)
         if not line:
             return
-        if len(line) == _MAX_LINE and not line.endswith(("\n", "\r")):
-            raise DatasetError(
-                f"'{path}': a line longer than {_MAX_LINE:,} characters; not a CSV of images")
+        number += 1
+        if layout is not None and number > layout.header_line and line.strip():
+            row += 1
+        if len(line.rstrip("\r\n")) > cap:
+            raise _too_long(path, cap, number, row if layout is not None else None, layout)
         yield line
+
+
+class _LongLine(Exception):
+    """Internal: _CappedLines met a line past its cap (the scan then says where)."""
+
+
+class _CappedLines(io.RawIOBase):
+    """A binary stream for pandas that hands on whole lines only and raises _LongLine at a
+    line longer than ``cap`` bytes, having held at most ``cap`` bytes of it.
+
+    Lines end at \\n or \\r (pandas' C parser ends them at either). Reads are at most
+    ``cap`` bytes, so a line within one read is never too long; a line spread over reads is
+    measured as it grows.
+    """
+
+    def __init__(self, raw, cap):
+        super().__init__()
+        self._raw, self._cap = raw, cap
+        self._chunk = min(cap, _PANDAS_CHUNK)
+        self._ready = memoryview(b"")  # complete lines not yet handed on
+        self._tail = bytearray()  # the start of a line whose end has not been read
+        self._eof = False
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while not len(self._ready) and not self._eof:
+            self._fill()
+        n = min(len(buffer), len(self._ready))
+        buffer[:n] = self._ready[:n]
+        self._ready = self._ready[n:]
+        return n
+
+    def _fill(self):
+        data = self._raw.read(self._chunk)
+        if not data:
+            self._eof = True
+            if len(self._tail) > self._cap:
+                raise _LongLine
+            self._ready, self._tail = memoryview(bytes(self._tail)), bytearray()
+            return
+        ends = [at for at in (data.find(b"\n"), data.find(b"\r")) if at >= 0]
+        if not ends:
+            self._tail += data
+            if len(self._tail) > self._cap:
+                raise _LongLine
+            return
+        if len(self._tail) + min(ends) > self._cap:
+            raise _LongLine
+        last = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+        self._tail += data[:last]
+        self._ready = memoryview(bytes(self._tail))
+        self._tail = bytearray(data[last:])
 
 
 def _is_blank(fields):
@@ -195,12 +295,16 @@ def _is_blank(fields):
     return not fields or (len(fields) == 1 and not fields[0].strip())
 
 
+# A number as pandas' C parser reads one: ASCII digits only. Python's float() also takes
+# "1_0" and other scripts' digits ("\u0663"), which pandas refuses; the row-by-row scan must
+# refuse the same cells to say where they are.
+_NUMBER = re.compile(
+    r"\s*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?|nan)\s*",
+    re.IGNORECASE)
+
+
 def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return _NUMBER.fullmatch(text) is not None
 
 
 def _read_first_row(path):
@@ -318,11 +422,10 @@ def _row_problem(fields, layout):
     if len(fields) != layout.n_columns:
         source = "the header" if layout.header_line else "the first row"
         return "", f"{len(fields)} fields, expected {layout.n_columns} as in {source}"
-    try:
-        values = np.array(fields, dtype=np.float64)
-    except ValueError:
-        j = next(j for j, field in enumerate(fields) if not _is_number(field))
+    j = next((j for j, field in enumerate(fields) if not _is_number(field)), None)
+    if j is not None:
         return _column(layout, j), _describe_cell(fields[j])
+    values = np.array(fields, dtype=np.float64)
     nonfinite = np.flatnonzero(~np.isfinite(values))
     if nonfinite.size:
         j = nonfinite[0]
@@ -347,7 +450,7 @@ _LABEL = re.compile(r"\s*\+?0*[0-9](?:\.0*)?\s*")
 def _find_csv_problem(path, layout):
     """Scan the file row by row and describe its first problem (slow: error path only)."""
     with _open_text(path) as f:
-        reader = csv.reader(_lines(f, path))
+        reader = csv.reader(_lines(f, path, layout))
         row = 0
         for fields in reader:
             if reader.line_num <= layout.header_line or _is_blank(fields):
@@ -366,6 +469,8 @@ def _csv_error(path, layout, cause):
         problem = _find_csv_problem(path, layout)
     except _UNREADABLE_TEXT as exc:
         return _unreadable(path, exc)
+    except DatasetError as exc:  # a line too long to read
+        return exc
     if problem is not None:
         return DatasetError(problem)
     # Not expected: pandas rejected something the scan accepts. Keep pandas' words.
@@ -385,7 +490,7 @@ def _read_values(path, layout):
         dtypes[0] = str
     with _open_binary(path) as f:
         table = pd.read_csv(
-            f,
+            _CappedLines(f, _row_cap(layout)),
             header=None,
             skiprows=layout.header_line,  # lines up to and including the header
             dtype=dtypes,
@@ -409,15 +514,42 @@ def _values_ok(pixels, labels):
 
 
 def load_csv(path):
-    """Read MNIST-like CSV in any common layout; return ``(X, y)``, or ``(X, None)`` unlabeled.
+    """Read MNIST-like CSV in any common layout.
 
     The layout is detected from the first line: Kaggle "MNIST in CSV" (``label,1x1,...,28x28``),
     ``label,pixel0,...`` or ``label,pixel1,...``, no header with the label first, or a header
     ``pixel0,...`` without a label column (for prediction). Pixels must be 0-255 and labels
-    integers 0-9. Any pixel count is accepted; the file may be gzip-compressed.
+    integers 0-9 (``7``, ``07``, ``+7`` and ``7.0`` are; ``0.99999999`` and ``1e0`` are not).
+    Any pixel count is accepted; the file may be gzip-compressed.
 
-    Returns ``X`` float32 C-contiguous ``(n, n_pixels)`` scaled to [0, 1] and ``y`` int64.
-    Raises ``DatasetError`` naming the file, row, line and column of the first problem.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A regular file.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        float32, C-contiguous, ``(n, n_pixels)``, scaled to [0, 1].
+    y : numpy.ndarray or None
+        int64 labels ``(n,)``, or None for a file without a label column.
+
+    Raises
+    ------
+    DatasetError
+        The first problem, naming the file, row, line and column: a wrong column count, a
+        non-numeric cell, a pixel outside 0-255, a label that is not an integer 0-9, ragged
+        rows, an unknown header, a truncated gzip file.
+    OSError
+        A path that is missing, not a regular file (a directory, a FIFO, a device), or
+        unreadable.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import load_csv
+    >>> X, y = load_csv("mnist_train.csv")  # doctest: +SKIP
+    >>> X.shape, y.shape  # doctest: +SKIP
+    ((60000, 784), (60000,))
     """
     path = _existing_file(path, "CSV file")
     layout = _detect_layout(path)
@@ -426,6 +558,8 @@ def load_csv(path):
         pixels, labels = _read_values(path, layout)
     except pd.errors.EmptyDataError:
         raise DatasetError(f"'{path}': has a header but no data rows") from None
+    except _LongLine:
+        raise _csv_error(path, layout, None) from None
     except (ValueError, OverflowError) as exc:
         # e.g. "could not convert string to float: 'x'": no row, no column. Locate it below,
         # outside this block, so pandas' traceback is not chained to ours.
@@ -521,14 +655,43 @@ def _check_idx_capacity(path, kind, n_items, expected, stored, compressed):
         )
 
 
-def load_idx(images_path, labels_path):
-    """Read an IDX images file and an IDX labels file (each gzip or raw); return ``(X, y)``.
+def load_idx(images_path, labels_path=None):
+    """Read an IDX images file and, if given, an IDX labels file (each gzip or raw).
 
     Checks the magic numbers (2051 images, 2049 labels), that the data length matches the
     header, that both files hold the same number of items and that labels are 0-9.
-    Returns ``X`` float32 C-contiguous ``(n, rows * cols)`` scaled to [0, 1] and ``y`` int64.
+
+    Parameters
+    ----------
+    images_path : str or os.PathLike
+        The IDX images file (``*-images-idx3-ubyte`` or the same with ``.gz``).
+    labels_path : str or os.PathLike or None, default=None
+        The IDX labels file; None reads the images only.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        float32, C-contiguous, ``(n, rows * cols)``, scaled to [0, 1].
+    y : numpy.ndarray or None
+        int64 labels ``(n,)``, or None without a labels file.
+
+    Raises
+    ------
+    DatasetError
+        A file that is not IDX, truncated, of another kind, a count mismatch, a label
+        outside 0-9.
+    OSError
+        A path that is missing, not a regular file, or unreadable.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import load_idx
+    >>> X, y = load_idx("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+    ... # doctest: +SKIP
     """
     images_path = _existing_file(images_path, "IDX images file")
+    if labels_path is None:
+        return _scale(_read_idx(images_path, "images")), None
     labels_path = _existing_file(labels_path, "IDX labels file")
     images = _read_idx(images_path, "images")
     labels = _read_idx(labels_path, "labels")[:, 0]
@@ -579,37 +742,85 @@ def _check_split(split):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
 
 
-def load_mnist(split="train", data_dir=None):
-    """Load the standard MNIST IDX files of one split; return ``(X, y)``.
+def load_mnist(split="train", data_dir=None, *, require_labels=True):
+    """Load the standard MNIST IDX files of one split.
 
     Looks in ``data_dir`` if given, else in ``$CMLP_DATA`` and then the user cache
     (``$XDG_CACHE_HOME/cmlp/mnist`` or ``~/.cache/cmlp/mnist``), for
     ``train-images-idx3-ubyte[.gz]`` and ``train-labels-idx1-ubyte[.gz]`` (``t10k-*`` for
-    ``split="test"``). ``fetch_mnist()`` downloads them into the cache.
+    ``split="test"``). `fetch_mnist` downloads them into the cache.
+
+    Parameters
+    ----------
+    split : {"train", "test"}, default="train"
+        The 60,000 training rows or the 10,000 test rows.
+    data_dir : str or os.PathLike or None, default=None
+        The directory holding the files; None searches ``$CMLP_DATA``, then the cache.
+    require_labels : bool, default=True
+        False accepts a directory with the images file only, and returns ``y=None``.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        float32 ``(n, 784)`` in [0, 1].
+    y : numpy.ndarray or None
+        int64 labels ``(n,)``; None when the labels file is absent and not required.
+
+    Raises
+    ------
+    FileNotFoundError
+        The files are in none of the directories searched; the message names the missing
+        file(s).
+    DatasetError
+        A file is damaged (see `load_idx`).
+
+    Examples
+    --------
+    >>> from cmlp.datasets import load_mnist
+    >>> X, y = load_mnist("test")  # doctest: +SKIP
+    >>> X.shape, y.shape  # doctest: +SKIP
+    ((10000, 784), (10000,))
     """
     _check_split(split)
     stems = _SPLIT_FILES[split]
     searched = _search_dirs(data_dir)
     for directory in searched:
-        found = [_find_file(directory, stem) for stem in stems]
-        if all(found):
-            return load_idx(*found)
+        images, labels = (_find_file(directory, stem) for stem in stems)
+        if images is not None and (labels is not None or not require_labels):
+            return load_idx(images, labels)
+    wanted = stems if require_labels else stems[:1]
+    if len(searched) == 1:  # one place: say exactly which file is not there
+        missing = [stem for stem in wanted if _find_file(searched[0], stem) is None]
+    else:
+        missing = list(wanted)
+    what = " and ".join(f"{stem}[.gz]" for stem in missing)
     looked = ", ".join(f"'{d}'" for d in searched)
     raise FileNotFoundError(
-        f"MNIST {split} files {stems[0]}[.gz] and {stems[1]}[.gz] not found in {looked}. "
-        f"Download them with cmlp.datasets.fetch_mnist() (or `fetch_mnist(data_dir=...)`), "
-        f"or set $CMLP_DATA to a directory that holds them."
+        f"MNIST {split} file{'s' if len(missing) > 1 else ''} {what} not found in {looked}. "
+        f"Download them with `cmlp fetch` or cmlp.datasets.fetch_mnist() (or "
+        f"`fetch_mnist(data_dir=...)`), or set $CMLP_DATA to a directory that holds them."
     )
 
 
-def _content_md5(path):
-    """md5 and length of a file's decompressed content (gzip or raw), streamed."""
+def _content_md5(source):
+    """md5 and length of a file's decompressed content (gzip or raw), streamed; source is a
+    path or a binary file open for reading (read from its start)."""
     digest = hashlib.md5(usedforsecurity=False)
     size = 0
-    with _open_binary(path) as f:
+    if isinstance(source, io.IOBase):
+        source.seek(0)
+        is_gzip = source.read(2) == _GZIP_MAGIC
+        source.seek(0)
+        f = gzip.GzipFile(fileobj=source, mode="rb") if is_gzip else source
+    else:
+        f = _open_binary(source)
+    try:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             digest.update(chunk)
             size += len(chunk)
+    finally:
+        if f is not source:
+            f.close()
     return digest.hexdigest(), size
 
 
@@ -638,39 +849,61 @@ def _copy(source, target):
 
 
 def _download_to(url, final_path, stem, timeout):
-    """Download url into a temp file next to final_path; rename it only once it verifies."""
-    # Same directory, so os.replace is a rename within one file system, never a copy.
-    fd, tmp_name = tempfile.mkstemp(
-        dir=final_path.parent, prefix=f".{final_path.name}.", suffix=".part"
-    )
-    try:
-        with os.fdopen(fd, "wb") as out:
-            request = urllib.request.Request(url, headers={"User-Agent": "cmlp"})
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                expected = response.headers.get("Content-Length")
-                received = _copy(response, out)
+    """Download url to final_path through write_atomically: the file appears only once its
+    content verifies, with the permissions any new file gets."""
+
+    def download(out):
+        request = urllib.request.Request(url, headers={"User-Agent": "cmlp"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            expected = response.headers.get("Content-Length")
+            received = _copy(response, out)
         # http.client's read(n) returns short data, not an error, when the server hangs up
         # early; without Content-Length the gzip check below catches the truncation.
         if expected is not None and received != int(expected):
             raise DownloadError(f"connection closed after {received} of {expected} bytes")
-        problem = _checksum_problem(tmp_name, stem)
+        out.flush()
+        problem = _checksum_problem(out, stem)
         if problem is not None:
             raise DownloadError(problem)
-        os.replace(tmp_name, final_path)  # atomic: readers see the old file or the whole new one
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+
+    write_atomically(final_path, download, f"the download of {stem}")
 
 
 def fetch_mnist(data_dir=None, mirrors=None, timeout=60.0):
-    """Download the four MNIST .gz files, verified, and return the directory holding them.
+    """Download the four MNIST files, verified, and return the directory holding them.
 
-    ``data_dir`` defaults to ``$CMLP_DATA`` if set, else the user cache
-    (``$XDG_CACHE_HOME/cmlp/mnist`` or ``~/.cache/cmlp/mnist``). Each file is tried from each
-    of ``mirrors`` (default ``MNIST_MIRRORS``) in turn; the md5 of its decompressed content
-    must match before it is moved into place, so no partial or corrupt file is ever left.
-    Files already present with the right content are not downloaded again. ``timeout`` is
-    in seconds per network operation. Raises ``DownloadError`` if no mirror delivers a file.
+    Each file is tried from each mirror in turn; the md5 of its decompressed content must
+    match before it is moved into place, so no partial or corrupt file is ever left. Files
+    already present with the right content are not downloaded again. ``cmlp fetch`` on the
+    command line does the same.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        Where to put them; default ``$CMLP_DATA`` if set, else the user cache
+        (``$XDG_CACHE_HOME/cmlp/mnist`` or ``~/.cache/cmlp/mnist``).
+    mirrors : sequence of str, optional
+        Base URLs, tried in order (default `MNIST_MIRRORS`).
+    timeout : float, default=60.0
+        Seconds per network operation.
+
+    Returns
+    -------
+    pathlib.Path
+        The directory holding the four files.
+
+    Raises
+    ------
+    DownloadError
+        No mirror delivered a file with the expected content.
+    ValueError
+        An empty list of mirrors.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import fetch_mnist, load_mnist
+    >>> directory = fetch_mnist()  # doctest: +SKIP
+    >>> X, y = load_mnist("train", data_dir=directory)  # doctest: +SKIP
     """
     mirrors = MNIST_MIRRORS if mirrors is None else tuple(mirrors)
     if not mirrors:
@@ -702,10 +935,25 @@ def fetch_mnist(data_dir=None, mirrors=None, timeout=60.0):
 
 
 def load_sample():
-    """The 10,000 MNIST test images shipped inside the package; return ``(X, y)``.
+    """The 10,000 MNIST test images shipped inside the package.
 
-    Source: MNIST (LeCun, Cortes, Burges), CC BY-SA 3.0; see ``cmlp/data/README.md``.
-    Found through importlib.resources, so it works from an installed wheel.
+    MNIST (Yann LeCun, Corinna Cortes, Christopher Burges), CC BY-SA 3.0; see
+    ``cmlp/data/README.md``. Found through importlib.resources, so it works from an installed
+    wheel, with no network.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        float32 ``(10000, 784)`` in [0, 1].
+    y : numpy.ndarray
+        int64 labels ``(10000,)``.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import load_sample
+    >>> X, y = load_sample()
+    >>> X.shape, X.dtype, y[:5].tolist()
+    ((10000, 784), dtype('float32'), [7, 2, 1, 0, 4])
     """
     data = resources.files(__package__).joinpath("data")
     images, labels = (data.joinpath(stem + ".gz") for stem in _SPLIT_FILES["test"])
@@ -713,12 +961,40 @@ def load_sample():
         return load_idx(images_path, labels_path)
 
 
-def load_path(path, split="train"):
-    """Load whatever ``path`` is: a CSV file via ``load_csv``, a directory of MNIST IDX
-    files via ``load_mnist(split, data_dir=path)``. Returns ``(X, y)`` (``y`` may be None).
+def load_path(path, split="train", *, require_labels=True):
+    """Load whatever ``path`` is: a CSV file or a directory of MNIST IDX files.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A CSV file (read by `load_csv`) or a directory holding MNIST's IDX files of
+        ``split`` (read by `load_mnist`).
+    split : {"train", "test"}, default="train"
+        Which IDX files a directory must hold.
+    require_labels : bool, default=True
+        For a directory: False accepts the images file alone.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        float32 ``(n, n_features)`` in [0, 1].
+    y : numpy.ndarray or None
+        int64 labels, or None for data without labels.
+
+    Raises
+    ------
+    DatasetError
+        A malformed file.
+    OSError
+        A missing or unreadable path.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import load_path
+    >>> X, y = load_path("mnist_test.csv")  # doctest: +SKIP
     """
     path = Path(os.fspath(path))
     if path.is_dir():
         _check_split(split)
-        return load_mnist(split, data_dir=path)
+        return load_mnist(split, data_dir=path, require_labels=require_labels)
     return load_csv(path)

@@ -9,6 +9,8 @@ needed, so a mask never depends on the thread that computes it.
 """
 import numpy as np
 
+__all__ = ["masks"]
+
 _M64 = (1 << 64) - 1
 _GOLDEN64 = 0x9E3779B97F4A7C15
 _GOLDEN32 = np.uint32(0x9E3779B9)
@@ -66,9 +68,39 @@ def _row_keys(seed, epoch, layer, positions):
 
 
 def masks(rates, layer_sizes, seed, epoch, n_rows, first_row=0):
-    """The multipliers the kernels apply to rows first_row .. first_row + n_rows - 1 of an
-    epoch: a list with one (n_rows, width) array per rate (the inputs, then each hidden
-    layer), 0 for dropped units and 1 / (1 - rate) for kept ones; None where the rate is 0."""
+    """The dropout multipliers training applies to some rows of an epoch.
+
+    Computed in numpy from the same hash the compiled loops use, for `cmlp.reference.gradients`
+    and the tests.
+
+    Parameters
+    ----------
+    rates : sequence of float
+        One rate per layer input: the inputs, then each hidden layer.
+    layer_sizes : sequence of int
+        The network's layer sizes.
+    seed : int
+        The dropout seed of the run.
+    epoch : int
+        The epoch, counted from 0.
+    n_rows : int
+        How many rows.
+    first_row : int, default=0
+        The position in the epoch of the first row.
+
+    Returns
+    -------
+    list of numpy.ndarray or None
+        One ``(n_rows, width)`` array per rate: 0 for dropped units, ``1 / (1 - rate)`` for
+        kept ones; None where the rate is 0.
+
+    Examples
+    --------
+    >>> from cmlp.dropout import masks
+    >>> m = masks([0.0, 0.5], [4, 6, 2], seed=1, epoch=0, n_rows=3)
+    >>> m[0] is None, m[1].shape
+    (True, (3, 6))
+    """
     rates = check_rates(rates, layer_sizes)
     config = kernel_config(rates, seed, epoch)
     out = []

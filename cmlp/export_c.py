@@ -21,13 +21,12 @@ The header also defines ``CMLP_PREDICT_PROBA(x, out)`` (and ``CMLP_PREDICT(x)``,
 ``CMLP_PREDICT_VALUES(x, out)``) for the first model a translation unit includes, so one
 program compiles against any exported model.
 """
-import os
 import re
-import tempfile
 
 import numpy as np
 
 from cmlp import _int8
+from cmlp._files import write_atomically
 from cmlp.reference import ACTIVATIONS
 
 VARIANTS = ("float32", "float64", "int8")
@@ -606,15 +605,5 @@ def to_c(model, path, *, variant=None, name="cmlp_model"):
     >>> to_c(Network([4, 8, 3], seed=0), path, name="tiny") == path
     True
     """
-    text = c_source(model, variant=variant, name=name)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".cmlp-", suffix=".h.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
+    data = c_source(model, variant=variant, name=name).encode("ascii")
+    return write_atomically(path, lambda f: f.write(data), "the C file")

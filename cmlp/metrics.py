@@ -8,7 +8,34 @@ __all__ = ["confusion_matrix", "precision_recall"]
 
 
 def confusion_matrix(y_true, y_pred, n_classes):
-    """Counts, (n_classes, n_classes) int64: row = true label, column = predicted label."""
+    """Count the rows of each (true label, predicted label) pair.
+
+    Parameters
+    ----------
+    y_true : array-like of int, shape (n_samples,)
+        The true labels, in ``0 .. n_classes - 1``.
+    y_pred : array-like of int, shape (n_samples,)
+        The predicted labels, in the same range.
+    n_classes : int
+        The number of classes.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_classes, n_classes)
+        int64 counts: row = true label, column = predicted label.
+
+    Raises
+    ------
+    ValueError
+        Arrays of different lengths or not 1-D, labels outside the range.
+
+    Examples
+    --------
+    >>> from cmlp.metrics import confusion_matrix
+    >>> confusion_matrix([0, 1, 1], [0, 1, 0], 2)
+    array([[1, 0],
+           [1, 1]])
+    """
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.asarray(y_pred, dtype=np.int64)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
@@ -22,11 +49,31 @@ def confusion_matrix(y_true, y_pred, n_classes):
 
 
 def precision_recall(cm):
-    """(precision, recall) per class from a confusion matrix, float64 arrays.
+    """Precision and recall of each class, from a confusion matrix.
 
-    precision[k] = cm[k, k] / (column k's sum): of the rows predicted k, the fraction that are k.
-    recall[k]    = cm[k, k] / (row k's sum): of the rows that are k, the fraction found.
-    A class never predicted (or absent) gets NaN, not 0: "undefined" is not "always wrong".
+    ``precision[k]`` is ``cm[k, k]`` over column k's sum (of the rows predicted k, the fraction
+    that are k); ``recall[k]`` is ``cm[k, k]`` over row k's sum (of the rows that are k, the
+    fraction found). A class never predicted (or absent) gets NaN, not 0: "undefined" is not
+    "always wrong".
+
+    Parameters
+    ----------
+    cm : array-like of shape (n_classes, n_classes)
+        Counts as `confusion_matrix` returns them.
+
+    Returns
+    -------
+    precision : numpy.ndarray of shape (n_classes,)
+        float64, NaN for a class never predicted.
+    recall : numpy.ndarray of shape (n_classes,)
+        float64, NaN for a class absent from the true labels.
+
+    Examples
+    --------
+    >>> from cmlp.metrics import precision_recall
+    >>> precision, recall = precision_recall([[1, 0], [1, 1]])
+    >>> precision.tolist(), recall.tolist()
+    ([0.5, 1.0], [1.0, 0.5])
     """
     cm = np.asarray(cm, dtype=np.float64)
     hits = np.diag(cm)

@@ -7,9 +7,10 @@ import copy
 import os
 import threading
 import time
-import weakref
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import (
+    TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union)
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from cmlp import _unit_split
 from cmlp import dropout as _dropout
 from cmlp.augment import make_augmenter
 from cmlp._guard import UseGuard, reads, writes
+from cmlp._pool import WorkspacePool
 from cmlp._validation import (
     check_choice, check_dtype, check_layer_sizes, check_positive_int, check_real,
     check_sample_weight, check_targets, check_X, check_y)
@@ -29,20 +31,24 @@ from cmlp.optimizers import SCHEDULES, OptimizerState, scheduled_learning_rate
 # Their order gives the codes of the Activation and Loss enums of _kernels.pxd.
 from cmlp.reference import ACTIVATIONS, LOSSES
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 # Rows a thread puts through forward and backward at once. A narrow first layer wants blocks
 # small enough for X's rows to stay in cache between its forward and weight-gradient passes;
-# layers of up to _TILE_MAX_WIDTH units run fastest on the tile kernels, in blocks they take
-# (cmlp._kernels.product: up to _TILE_MAX_ROWS rows, 256 columns), and best in blocks of
-# _TILE_BLOCK_ROWS, whose rows of X stay in L2 for the weight gradient (784-128-10 full
-# batch, 1 thread: 57-60 ms float64 and 25-27.5 float32 against 65-68 and 26.5-28.8 in
-# blocks of 256; 784-256-10: 50 against 53 ms float32 on the tiles rather than BLAS's
-# 2,048-row blocks); mini-batches the unit split takes whole keep one block per thread.
+# layers of up to _TILE_MAX_WIDTH units run fastest on the tile kernels, in blocks they
+# take (cmlp._kernels.product: up to _TILE_MAX_ROWS rows; both limits are the kernels'), and
+# best in blocks of _TILE_BLOCK_ROWS, whose rows of X stay in L2 for the weight gradient
+# (784-128-10 full batch, 1 thread: 57-60 ms float64 and 25-27.5 float32 against 65-68 and
+# 26.5-28.8 in blocks of 256; 784-256-10: 50 against 53 ms float32 on the tiles rather
+# than BLAS's 2,048-row blocks); mini-batches the unit split takes whole keep one block per
+# thread.
 # Wider layers want BLAS's long gemms (784-800-10: 5-20% slower on the tiles). The cap
 # bounds the work memory of full-batch runs.
 _NARROW_BLOCK_ROWS = 120  # a multiple of every row tile of the narrow kernels (12, 6, 4, 3, 2)
 _TILE_BLOCK_ROWS = 128
-_TILE_MAX_ROWS = 256
-_TILE_MAX_WIDTH = 256
+_TILE_MAX_ROWS = _kernels.TILE_MAX_ROWS
+_TILE_MAX_WIDTH = _kernels.TILE_MAX_WIDTH
 _MAX_BLOCK_ROWS = 2048
 _KEPT_WORKSPACES = 4
 # Mini-batches up to this size are split across threads by units, not rows (_unit_split):
@@ -57,19 +63,40 @@ _OWN_STATE = frozenset({"_guard", "_workspaces", "_predictor_cache"})
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss or the weights became NaN or infinite during fit."""
+    """The loss or the weights became NaN or infinite during `Network.fit`.
+
+    `Network.fit` raises it after restoring the newest weights (from before ``fit``, or
+    after one of the last two finite epochs) whose predictions are finite; the message says
+    which. A smaller learning rate usually helps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cmlp import Network, TrainingDiverged
+    >>> X = np.random.default_rng(0).random((64, 4), dtype=np.float32)
+    >>> y = np.arange(64) % 2
+    >>> net = Network([4, 8, 2], seed=0)
+    >>> try:
+    ...     net.fit(X, y, epochs=5, learning_rate=1e38)
+    ... except TrainingDiverged as error:
+    ...     print("diverged")
+    diverged
+    """
 
 
 class Network:
-    """A fully-connected network: ReLU (or tanh, logistic, identity) hidden layers, softmax
-    output with cross-entropy, or identity output with squared error (regression).
+    """A fully-connected network, trained and run by compiled kernels.
+
+    ReLU (or tanh, logistic, identity) hidden layers, and a softmax output with
+    cross-entropy, or an identity output with squared error (regression).
 
     Parameters
     ----------
     layer_sizes : sequence of int
-        Inputs, hidden widths, classes (or outputs); ``[784, 10, 10]`` is the seed
+        Inputs, hidden widths, classes (or outputs); ``[784, 10, 10]`` is the
         notebook's network.
     dtype : "float32" or "float64"
+        The type of the parameters and of the computation.
     seed : int or None
         Seeds the numpy Generator used for the initial weights and for shuffling; the same
         seed gives bit-identical networks and (at the same thread count) training runs.
@@ -90,10 +117,48 @@ class Network:
         output (regression), targets y of shape (n_samples, n_outputs) or (n_samples,)
         for one output; the loss of a row is half its squared error summed over the
         outputs (cmlp.reference gives every objective's exact definition).
+
+    Attributes
+    ----------
+    weights : list of numpy.ndarray
+        Per layer, a ``(fan_in, fan_out)`` view of the parameters: writing to it changes
+        the network.
+    biases : list of numpy.ndarray
+        Per layer, a ``(fan_out,)`` view of the parameters.
+    layer_sizes : list of int
+        Inputs, hidden widths, outputs.
+    dtype : numpy.dtype
+        float32 or float64.
+    n_features, n_classes, n_outputs, n_params : int
+        Inputs, outputs (classes), outputs, parameters in all.
+    is_classifier : bool
+        True for a cross_entropy network.
+    history_ : dict
+        The history of the last `fit`, filled epoch by epoch (it survives a
+        KeyboardInterrupt).
+
+    Raises
+    ------
+    ValueError
+        An unknown option, fewer than two layer sizes, a size below 1.
+    TypeError
+        Layer sizes that are not integers.
+
+    Examples
+    --------
+    >>> from cmlp import Network
+    >>> from cmlp.datasets import load_sample
+    >>> X, y = load_sample()
+    >>> net = Network([784, 32, 10], seed=0)
+    >>> history = net.fit(X[:2000], y[:2000], epochs=5, learning_rate=1e-3,
+    ...                   batch_size=64, optimizer="adam")
+    >>> net.score(X[8000:], y[8000:]) > 0.8
+    True
     """
 
-    def __init__(self, layer_sizes, *, dtype="float32", seed=None, activation="relu",
-                 init="he", n_threads=None, loss="cross_entropy"):
+    def __init__(self, layer_sizes: "Sequence[int]", *, dtype: Any = "float32",
+                 seed: "Optional[int]" = None, activation: str = "relu", init: str = "he",
+                 n_threads: "Optional[int]" = None, loss: str = "cross_entropy") -> None:
         self.loss = check_choice("loss", loss, LOSSES)
         self.layer_sizes = check_layer_sizes(
             layer_sizes, min_outputs=2 if loss == "cross_entropy" else 1)
@@ -109,7 +174,7 @@ class Network:
                   for fan_in, fan_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:])]
         self._params = np.concatenate([np.concatenate([W.ravel(), b]) for W, b in layers])
         self._params = self._params.astype(self.dtype)
-        self._workspaces = _WorkspacePool()
+        self._workspaces = WorkspacePool(_KEPT_WORKSPACES)
         self._guard = UseGuard()
 
     # --- copies and pickles: a consistent snapshot, or RuntimeError during another's fit ---
@@ -143,7 +208,7 @@ class Network:
         self.__dict__.update(state)
         if not self._params.flags.writeable:  # e.g. from a read-only memory map (joblib)
             self._params = self._params.copy()
-        self._workspaces = _WorkspacePool()
+        self._workspaces = WorkspacePool(_KEPT_WORKSPACES)
         self._guard = UseGuard()
 
     # --- parameters: views into one flat array, the layout the kernels use ---
@@ -158,34 +223,39 @@ class Network:
         return weights, biases
 
     @property
-    def weights(self):
+    def weights(self) -> "List[np.ndarray]":
         """Weights per layer, (fan_in, fan_out) views: writing to them changes the network."""
         return self._layer_views(self._params)[0]
 
     @property
-    def biases(self):
+    def biases(self) -> "List[np.ndarray]":
         """Biases per layer, (fan_out,) views: writing to them changes the network."""
         return self._layer_views(self._params)[1]
 
     @property
-    def n_features(self):
+    def n_features(self) -> int:
+        """Inputs per row."""
         return self.layer_sizes[0]
 
     @property
-    def n_classes(self):
+    def n_classes(self) -> int:
+        """Classes (outputs of the last layer)."""
         return self.layer_sizes[-1]
 
     @property
-    def n_outputs(self):
+    def n_outputs(self) -> int:
+        """Outputs of the last layer (the classes of a classifier)."""
         return self.layer_sizes[-1]
 
     @property
-    def is_classifier(self):
+    def is_classifier(self) -> bool:
+        """True for a cross_entropy network (softmax output, integer labels)."""
         return self.loss == "cross_entropy"
 
     @property
-    def n_params(self):
-        return self._params.size
+    def n_params(self) -> int:
+        """Weights and biases in all."""
+        return int(self._params.size)
 
     def __repr__(self):
         loss = "" if self.is_classifier else f", loss={self.loss!r}"
@@ -196,7 +266,7 @@ class Network:
 
     def _workspace(self, batch_rows):
         """A context manager lending buffers for batches of batch_rows to one call (see
-        _WorkspacePool): ``with self._workspace(rows) as work: kernel(..., work, ...)``."""
+        cmlp._pool.WorkspacePool): ``with self._workspace(rows) as work: kernel(..., work, ...)``."""
         key = (batch_rows, self._kernel_threads())
         return self._workspaces.borrow(
             key, lambda: _Workspace(self.layer_sizes, self.dtype, *key))
@@ -276,13 +346,43 @@ class Network:
         return self._kernel_threads() if rows >= _inference.PARALLEL_MIN_ROWS else 1
 
     @reads
-    def predict_proba(self, X, out=None):
-        """Class probabilities, (n_samples, n_classes).
+    def predict_proba(self, X: "ArrayLike", out: "Optional[np.ndarray]" = None
+                      ) -> np.ndarray:
+        """Class probabilities of the rows of X.
 
-        out: an array to write them into and return (C-contiguous, the network's dtype,
-        shape (n_samples, n_classes)), for callers that reuse their buffers. Prediction runs
-        on cmlp's own kernels, never BLAS, and changes no process-wide setting. Raises
-        FloatingPointError if the network's outputs are not finite (weights overflowing).
+        Prediction runs on cmlp's own kernels, never BLAS, changes no process-wide
+        setting, and gives a row the same bits whatever rows come with it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite values; converted to the network's dtype if need be.
+        out : numpy.ndarray of shape (n_samples, n_classes), optional
+            C-contiguous, the network's dtype: filled and returned, for callers that
+            reuse their buffers.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_classes)
+            Each row sums to 1.
+
+        Raises
+        ------
+        ValueError
+            X of the wrong shape, or holding NaN or infinity; an unusable ``out``.
+        TypeError
+            A squared_error network (use `predict`).
+        FloatingPointError
+            Outputs that are not finite (weights or inputs near the dtype's maximum).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp import Network
+        >>> net = Network([4, 3], seed=0)
+        >>> proba = net.predict_proba(np.ones((2, 4), dtype=np.float32))
+        >>> proba.shape, bool(np.allclose(proba.sum(axis=1), 1))
+        ((2, 3), True)
         """
         if not self.is_classifier:
             raise TypeError("predict_proba needs a cross_entropy network; this one is "
@@ -294,17 +394,70 @@ class Network:
         return self._predictor().outputs(X, n_threads=self._prediction_threads(X))
 
     @reads
-    def predict(self, X, out=None):
-        """Predicted class labels, (n_samples,) int64: the first largest probability of each
-        row (predict_proba's argmax); for squared_error the predicted values, (n_samples,
-        n_outputs). out: an array of that shape and type (int64, or the network's dtype) to
-        fill and return."""
+    def predict(self, X: "ArrayLike", out: "Optional[np.ndarray]" = None) -> np.ndarray:
+        """Predicted class labels (or, for squared_error, values) of the rows of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite values.
+        out : numpy.ndarray, optional
+            Filled and returned: int64 ``(n_samples,)`` for labels, or the network's dtype
+            ``(n_samples, n_outputs)`` for values.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 labels ``(n_samples,)``, each row's first largest probability (the argmax
+            of `predict_proba`); for squared_error the values ``(n_samples, n_outputs)``.
+
+        Raises
+        ------
+        ValueError
+            X of the wrong shape, or holding NaN or infinity; an unusable ``out``.
+        FloatingPointError
+            Outputs that are not finite.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp import Network
+        >>> net = Network([4, 3], seed=0)
+        >>> net.predict(np.ones((2, 4))).dtype
+        dtype('int64')
+        """
         return self._predictor().predict(X, out, n_threads=self._prediction_threads(X))
 
     @reads
-    def score(self, X, y):
-        """Accuracy: the fraction of rows whose predicted label equals y; for squared_error
-        the coefficient of determination R^2, averaged over the outputs."""
+    def score(self, X: "ArrayLike", y: "ArrayLike") -> float:
+        """Accuracy of the predictions of X against y (for squared_error, R^2).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite values.
+        y : array-like
+            Integer labels ``(n_samples,)``; for squared_error the targets.
+
+        Returns
+        -------
+        float
+            The fraction of rows whose predicted label equals y; for squared_error the
+            coefficient of determination R^2, averaged over the outputs.
+
+        Raises
+        ------
+        ValueError
+            Shapes that do not match, labels out of range, NaN or infinity.
+
+        Examples
+        --------
+        >>> from cmlp import Network
+        >>> from cmlp.datasets import load_sample
+        >>> X, y = load_sample()
+        >>> 0 <= Network([784, 10], seed=0).score(X[:100], y[:100]) <= 1
+        True
+        """
         X = check_X(X, self.n_features, self.dtype)
         y = self._check_y(y, X.shape[0])
         outputs = self._predictor().predict(X, n_threads=self._prediction_threads(X))
@@ -313,16 +466,46 @@ class Network:
         return _r2(y, outputs)
 
     @reads
-    def to_onnx(self, path, *, opset=None):
-        """Write the network to path as an ONNX model (Gemm, Relu/Tanh/Sigmoid, Softmax and
-        ArgMax; opset 17 unless given, 13 at the least) whose outputs "probabilities" and
-        "label" are predict_proba's and predict's; see cmlp.onnx. Needs the onnx extra."""
+    def to_onnx(self, path: "Union[str, os.PathLike[str]]", *,
+                opset: "Optional[int]" = None) -> str:
+        """Write the network as an ONNX model.
+
+        The graph has a ``Gemm`` per layer, ``Relu``/``Tanh``/``Sigmoid`` between them, and
+        ``Softmax`` and ``ArgMax`` giving the outputs ``probabilities`` and ``label``, those
+        of `predict_proba` and `predict`; see `cmlp.onnx.to_onnx`. Needs the onnx extra
+        (``pip install "cmlp[onnx]"``).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write.
+        opset : int, optional
+            The ONNX opset, 13 or later (default 17).
+
+        Returns
+        -------
+        str
+            The path written.
+
+        Raises
+        ------
+        ImportError
+            onnx is not installed.
+        ValueError
+            An opset below 13.
+
+        Examples
+        --------
+        >>> from cmlp import Network
+        >>> Network([784, 10, 10], seed=0).to_onnx("net.onnx")  # doctest: +SKIP
+        """
         from cmlp.onnx import to_onnx
 
         return to_onnx(self, path, opset=opset)
 
     @reads
-    def to_c(self, path, *, variant=None, name="cmlp_model"):
+    def to_c(self, path: "Union[str, os.PathLike[str]]", *, variant: Optional[str] = None,
+             name: str = "cmlp_model") -> str:
         """Write the network to path as one dependency-free C99 file.
 
         Static const weights and the functions <name>_predict_proba / <name>_predict (a
@@ -362,16 +545,58 @@ class Network:
         return to_c(self, path, variant=variant, name=name)
 
     @reads
-    def gradients(self, X, y, l2=0.0, *, sample_weight=None, l2_per_weight=False,
-                  dropout=None, dropout_seed=0, dropout_epoch=0):
-        """(loss, grad_weights, grad_biases) of the mean loss, by the compiled kernels.
+    def gradients(self, X: "ArrayLike", y: "ArrayLike", l2: float = 0.0, *,
+                  sample_weight: "Optional[ArrayLike]" = None, l2_per_weight: bool = False,
+                  dropout: "Union[None, float, Sequence[float]]" = None,
+                  dropout_seed: int = 0, dropout_epoch: int = 0
+                  ) -> "Tuple[float, List[np.ndarray], List[np.ndarray]]":
+        """The mean loss over X and its gradients, by the compiled kernels.
 
-        The same layout as cmlp.reference.gradients: lists of (fan_in, fan_out) and
-        (fan_out,) arrays. l2 adds l2/2 * sum of squared weights to the loss. With
-        sample_weight the mean is weighted: sum_i w_i loss_i / sum_i w_i; l2_per_weight
-        divides l2 by that sum (scikit-learn's alpha). See cmlp.reference.gradients.
-        dropout (rates as in fit) drops units as training does for the first rows of epoch
-        dropout_epoch with seed dropout_seed; cmlp.dropout.masks gives the same masks.
+        The same layout as `cmlp.reference.gradients`, which the tests hold these to.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite values.
+        y : array-like
+            Labels ``(n_samples,)``; for squared_error the targets.
+        l2 : float, default=0.0
+            Adds ``l2 / 2`` times the sum of the squared weights to the loss.
+        sample_weight : array-like of shape (n_samples,), optional
+            The mean becomes ``sum_i w_i loss_i / sum_i w_i``.
+        l2_per_weight : bool, default=False
+            Divide ``l2`` by the sum of the weights (scikit-learn's ``alpha``).
+        dropout : float or sequence of float, optional
+            Rates as in `fit`: units are dropped as training drops them for the first
+            rows of epoch ``dropout_epoch`` with seed ``dropout_seed``
+            (`cmlp.dropout.masks` gives the same masks).
+        dropout_seed : int, default=0
+            The seed of the masks.
+        dropout_epoch : int, default=0
+            The epoch of the masks.
+
+        Returns
+        -------
+        loss : float
+            The mean loss.
+        grad_weights : list of numpy.ndarray
+            ``(fan_in, fan_out)`` per layer.
+        grad_biases : list of numpy.ndarray
+            ``(fan_out,)`` per layer.
+
+        Raises
+        ------
+        ValueError
+            Shapes that do not match, labels out of range, NaN or infinity, bad rates.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp import Network
+        >>> net = Network([4, 5, 3], seed=0)
+        >>> loss, grad_weights, grad_biases = net.gradients(np.ones((2, 4)), [0, 2])
+        >>> [g.shape for g in grad_weights]
+        [(4, 5), (5, 3)]
         """
         X = check_X(X, self.n_features, self.dtype)
         y = self._check_y(y, X.shape[0])
@@ -399,45 +624,123 @@ class Network:
     # --- training ---
 
     @writes
-    def fit(self, X, y, *, epochs, learning_rate, batch_size=None, shuffle=True,
-            validation_data=None, verbose=0, optimizer="sgd", momentum=0.9, nesterov=False,
-            beta1=0.9, beta2=0.999, epsilon=1e-8, l2=0.0, lr_schedule="constant",
-            lr_decay=0.95, early_stopping=False, validation_fraction=0.1, patience=10,
-            callback=None, sample_weight=None, l2_per_weight=False, dropout=None,
-            max_norm=None, augment=None):
-        """Train by gradient descent; returns the history (a dict of per-epoch lists).
+    def fit(self, X: "ArrayLike", y: "ArrayLike", *, epochs: int, learning_rate: float,
+            batch_size: "Optional[int]" = None, shuffle: bool = True,
+            validation_data: "Optional[Tuple[ArrayLike, ArrayLike]]" = None,
+            verbose: "Union[bool, int]" = 0, optimizer: "Union[str, OptimizerState]" = "sgd",
+            momentum: float = 0.9, nesterov: bool = False, beta1: float = 0.9,
+            beta2: float = 0.999, epsilon: float = 1e-8, l2: float = 0.0,
+            lr_schedule: str = "constant", lr_decay: float = 0.95,
+            early_stopping: bool = False, validation_fraction: float = 0.1,
+            patience: int = 10,
+            callback: "Optional[Callable[[int, Dict[str, Any]], Any]]" = None,
+            sample_weight: "Optional[ArrayLike]" = None, l2_per_weight: bool = False,
+            dropout: "Union[None, float, Sequence[float]]" = None,
+            max_norm: "Optional[float]" = None, augment: Any = None
+            ) -> "Dict[str, Any]":
+        """Train by gradient descent; the whole epoch runs compiled, without the GIL.
 
-        batch_size=None is full-batch gradient descent, the seed notebook's method: one
-        epoch is one iteration. An integer gives mini-batch training whose whole epoch loop
-        runs compiled without the GIL. optimizer is "sgd", "momentum" (nesterov=True for
-        Nesterov) or "adam"; l2 is the weight decay (weights only, not biases).
-        lr_schedule is "constant", "cosine" or "exponential" (times lr_decay each epoch).
+        Ctrl-C stops it within a fraction of a second: ``KeyboardInterrupt`` propagates,
+        the weights are those of the last completed update, and ``history_`` holds the
+        epochs done.
 
-        early_stopping holds out validation_fraction of the rows (or uses validation_data
-        when given), stops after patience epochs without a better validation accuracy, and
-        restores the best epoch's weights.
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite values.
+        y : array-like
+            Integer labels ``(n_samples,)`` in ``0 .. n_classes - 1``; for squared_error
+            the targets ``(n_samples, n_outputs)`` (or ``(n_samples,)`` for one output).
+        epochs : int
+            Passes over the data; with ``batch_size=None`` one epoch is one iteration.
+        learning_rate : float
+            The step size (at the start, under a schedule).
+        batch_size : int, optional
+            Rows per update; None is full-batch gradient descent, the notebook's method.
+        shuffle : bool, default=True
+            Draw a new order of the rows every epoch (mini-batches).
+        validation_data : (X_val, y_val), optional
+            Scored after every epoch (``val_loss``, ``val_accuracy`` in the history).
+        verbose : int, default=0
+            Print the loss and accuracy every ``verbose`` epochs (0: never).
+        optimizer : {"sgd", "momentum", "adam"} or OptimizerState, default="sgd"
+            The update rule; an `~cmlp.optimizers.OptimizerState` carries its moments and
+            step count from one call to the next (the momentum, beta and epsilon
+            arguments are then ignored).
+        momentum : float, default=0.9
+            The momentum coefficient.
+        nesterov : bool, default=False
+            Nesterov momentum (with ``optimizer="momentum"``).
+        beta1 : float, default=0.9
+            Adam's first-moment decay.
+        beta2 : float, default=0.999
+            Adam's second-moment decay.
+        epsilon : float, default=1e-8
+            Adam's epsilon, added after the bias correction (PyTorch's formulation).
+        l2 : float, default=0.0
+            Weight decay: ``l2 / 2`` times the squared weights (not biases) in the loss.
+        lr_schedule : {"constant", "cosine", "exponential"}, default="constant"
+            The learning rate over the epochs: constant, cosine annealing towards 0, or
+            times ``lr_decay`` each epoch.
+        lr_decay : float, default=0.95
+            The factor of the exponential schedule.
+        early_stopping : bool, default=False
+            Hold out ``validation_fraction`` of the rows (or use ``validation_data``), stop
+            after ``patience`` epochs without a better validation accuracy, and restore the
+            best epoch's weights.
+        validation_fraction : float, default=0.1
+            The rows held out for early stopping.
+        patience : int, default=10
+            Epochs without improvement before early stopping stops.
+        callback : callable, optional
+            ``callback(epoch, history)``, called after each epoch.
+        sample_weight : array-like of shape (n_samples,), optional
+            Each batch's loss is ``sum_i w_i loss_i / sum_i w_i`` (a batch of zero weights
+            changes nothing).
+        l2_per_weight : bool, default=False
+            Divide ``l2`` by that sum in every batch: scikit-learn's ``alpha``.
+        dropout : float or sequence of float, optional
+            Inverted dropout while training: one rate for every hidden layer (inputs kept),
+            or ``len(layer_sizes) - 1`` rates (the inputs, then each hidden layer). The
+            masks come from the network's seed (see `cmlp.dropout`).
+        max_norm : float, optional
+            Bound the norm of each hidden unit's incoming weights after every update.
+        augment : bool, str, dict or Augmenter, optional
+            Train on randomly transformed images, new ones every epoch: True or
+            ``"affine"`` (shifts, rotations, scalings), ``"elastic"``, a dict of
+            `~cmlp.augment.Augmenter` arguments, or an Augmenter. Rows must be square
+            images unless the Augmenter says their shape.
 
-        dropout: inverted dropout while training, a rate for every hidden layer (inputs
-        kept), or a sequence of len(layer_sizes) - 1 rates (the inputs, then each hidden
-        layer); masks come from the network's seed (see cmlp.dropout). max_norm bounds the
-        norm of each hidden unit's incoming weights after every update. augment trains on
-        randomly transformed images (rows are square images, or see cmlp.augment.Augmenter):
-        True or "affine", "elastic", a dict of Augmenter arguments or an Augmenter; every
-        epoch sees new transforms. Predictions never use any of these.
+        Returns
+        -------
+        dict
+            Per-epoch lists: ``loss``, ``accuracy`` (of the forward passes during the
+            epoch), ``learning_rate``, ``elapsed`` (seconds since fit started), and with
+            validation ``val_loss`` and ``val_accuracy``; with early stopping also
+            ``best_epoch``. A squared_error network has no ``accuracy``, and ``val_r2``
+            in place of ``val_accuracy``. The same dict is ``history_``.
 
-        verbose=k prints the iteration (or epoch), loss and training accuracy every k
-        epochs. callback(epoch, history) is called after each epoch.
+        Raises
+        ------
+        ValueError
+            Wrong shapes, NaN or infinity, labels out of range, unknown options.
+        TypeError
+            Arguments of the wrong type.
+        TrainingDiverged
+            The loss or the weights became NaN or infinite; the newest finite weights are
+            restored.
+        RuntimeError
+            Another thread uses the network meanwhile.
 
-        History keys: "loss", "accuracy" (of the forward passes during the epoch),
-        "learning_rate", "elapsed" (seconds since fit started), and with validation
-        "val_loss" and "val_accuracy"; with early stopping, "best_epoch". A squared_error
-        network has no "accuracy" and "val_r2" (R^2) in place of "val_accuracy".
-
-        sample_weight weights the rows: each batch's loss is sum_i w_i loss_i / sum_i w_i
-        (a batch of zero weights changes nothing). l2_per_weight divides l2 by that sum, in
-        every batch: scikit-learn's alpha. optimizer may also be an OptimizerState, whose
-        moments and step count then carry over from one fit call to the next (the
-        momentum, beta and epsilon arguments are ignored): training one epoch per call.
+        Examples
+        --------
+        >>> from cmlp import Network
+        >>> from cmlp.datasets import load_sample
+        >>> X, y = load_sample()
+        >>> net = Network([784, 10, 10], seed=0)
+        >>> history = net.fit(X[:1000], y[:1000], epochs=20, learning_rate=0.11)
+        >>> len(history["loss"]), history["loss"][-1] < history["loss"][0]
+        (20, True)
         """
         X = check_X(X, self.n_features, self.dtype)
         y = self._check_y(y, X.shape[0])
@@ -484,14 +787,15 @@ class Network:
             augment_rng = self._rng.spawn(1)[0]
             X_epoch = np.empty_like(X)
 
-        history = {"loss": [], "learning_rate": [], "elapsed": []}
+        history: "Dict[str, Any]" = {"loss": [], "learning_rate": [], "elapsed": []}
         if self.is_classifier:
             history["accuracy"] = []
         if X_val is not None:
             history["val_loss"], history[score_name] = [], []
         # Filled epoch by epoch, so the epochs done survive a KeyboardInterrupt.
         self.history_ = history
-        best_score, best_params, best_epoch = -np.inf, None, None
+        best_score, best_params = -np.inf, None
+        best_epoch: Any = None
         fallback = _Fallback(self._params, X)
         start = time.perf_counter()
         with self._threads(), self._workspace(rows) as work:
@@ -603,13 +907,58 @@ class Network:
     # --- persistence ---
 
     @reads
-    def save(self, path):
-        """Write the network to a .npz file, atomically (a temp file renamed into place)."""
+    def save(self, path: "Union[str, os.PathLike[str]]") -> None:
+        """Write the network to a versioned ``.npz`` file, atomically.
+
+        A temp file beside the destination is written, synced and renamed into place: a
+        crash leaves the old file or the new one. See :doc:`/guide/saving`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The destination; a symlink is followed (its target replaced).
+
+        Raises
+        ------
+        OSError
+            The file cannot be written.
+        ValueError
+            Parameters that `load` would refuse (NaN, infinite or overflowing).
+
+        Examples
+        --------
+        >>> from cmlp import Network
+        >>> Network([784, 10, 10], seed=0).save("net.npz")  # doctest: +SKIP
+        """
         _serialization.save(self, path)
 
     @classmethod
-    def load(cls, path):
-        """Read a network written by save(); raises ValueError for anything else."""
+    def load(cls, path: "Union[str, os.PathLike[str]]") -> "Network":
+        """Read a network written by `save`, treating the file as untrusted input.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A regular file.
+
+        Returns
+        -------
+        Network
+            The network, with the saved layer sizes, dtype, activation and parameters.
+
+        Raises
+        ------
+        OSError
+            A missing, unreadable or irregular file (directory, FIFO, device).
+        ValueError
+            Anything but a cmlp model file: another format, damaged, inconsistent sizes,
+            non-finite or overflowing parameters.
+
+        Examples
+        --------
+        >>> from cmlp import Network
+        >>> net = Network.load("net.npz")  # doctest: +SKIP
+        """
         return _serialization.load(cls, path)
 
 
@@ -697,56 +1046,6 @@ class _Workspace:
             "act_width": act_width,
             "block_rows": block,
         }
-
-
-_POOLS = weakref.WeakSet()
-
-
-def _reset_pools_after_fork():
-    for pool in list(_POOLS):
-        pool._reset_lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_pools_after_fork)
-
-
-class _WorkspacePool:
-    """Work buffers lent to one call at a time.
-
-    Predictions, gradients and fit release the GIL, so several Python threads may be inside
-    the kernels of one Network at once: each call borrows a workspace of its own for as long
-    as it runs and gives it back after. Why a pool rather than a new workspace per call or
-    one per thread: allocating costs little next to a big batch but about as much as a
-    one-row prediction; thread-local caches would keep memory for every thread of a server's
-    pool. The few most recently returned workspaces are kept (training's, prediction's
-    sizes), so ever new batch sizes do not pile up memory either.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._idle = []  # (key, _Workspace), oldest first
-        _POOLS.add(self)
-
-    def _reset_lock(self):
-        self._lock = threading.Lock()  # in a forked child: its holder may not exist there
-
-    @contextmanager
-    def borrow(self, key, make):
-        with self._lock:
-            found = next((i for i, (k, _) in enumerate(self._idle) if k == key), None)
-            workspace = self._idle.pop(found)[1] if found is not None else None
-        if workspace is None:
-            workspace = make()
-        try:
-            yield workspace.buffers
-        finally:
-            with self._lock:
-                self._idle.append((key, workspace))
-                del self._idle[:-_KEPT_WORKSPACES]
-
-    def __len__(self):
-        return len(self._idle)
 
 
 _blas_limit = threading.local()  # the BLAS limit a _threads block of this thread has set

@@ -16,10 +16,11 @@ with the weights and biases as initializers of the network's dtype, the batch di
 named "N", and cmlp's layer sizes and activation in the model's metadata. onnx is an
 optional dependency (``pip install "cmlp[onnx]"``), imported only here.
 """
-import os
-import tempfile
-
 import numpy as np
+
+from cmlp._files import write_atomically
+
+__all__ = ["to_onnx", "to_model"]
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 13
@@ -35,7 +36,34 @@ def _onnx():
 
 
 def to_model(network, *, opset=None):
-    """The network as an onnx.ModelProto (checked by onnx.checker)."""
+    """The network as an ONNX model in memory, checked by ``onnx.checker``.
+
+    Parameters
+    ----------
+    network : cmlp.Network
+        The network to export.
+    opset : int, optional
+        The ONNX opset, 13 or later (default 17).
+
+    Returns
+    -------
+    onnx.ModelProto
+        A ``Gemm`` per layer, the activations between them, ``Softmax`` giving
+        ``probabilities`` and ``ArgMax`` giving ``label``.
+
+    Raises
+    ------
+    ImportError
+        onnx is not installed (``pip install "cmlp[onnx]"``).
+    ValueError
+        An opset below 13.
+
+    Examples
+    --------
+    >>> from cmlp import Network
+    >>> from cmlp.onnx import to_model
+    >>> model = to_model(Network([784, 10, 10], seed=0))  # doctest: +SKIP
+    """
     onnx = _onnx()
     from onnx import TensorProto, helper, numpy_helper
 
@@ -88,20 +116,44 @@ def to_model(network, *, opset=None):
 
 
 def to_onnx(network, path, *, opset=None):
-    """Write the network to path as an ONNX model; atomically (a temporary file beside it,
-    renamed into place). Returns path."""
+    """Write the network to path as an ONNX model, atomically.
+
+    Written as Network.save writes (``cmlp._files.write_atomically``): all or nothing, with
+    the permissions and errors of ``open(path, "wb")``, a symlink's target replaced.
+
+    Parameters
+    ----------
+    network : cmlp.Network
+        The network to export.
+    path : str or os.PathLike
+        The file to write.
+    opset : int, optional
+        The ONNX opset, 13 or later (default 17).
+
+    Returns
+    -------
+    str
+        The path written.
+
+    Raises
+    ------
+    ImportError
+        onnx is not installed (``pip install "cmlp[onnx]"``).
+    ValueError
+        An opset below 13.
+    OSError
+        The file cannot be written.
+
+    Examples
+    --------
+    >>> from cmlp import Network
+    >>> from cmlp.onnx import to_onnx
+    >>> to_onnx(Network([784, 10, 10], seed=0), "net.onnx")  # doctest: +SKIP
+    'net.onnx'
+    """
     model = to_model(network, opset=opset)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".cmlp-", suffix=".onnx.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
+    data = model.SerializeToString()
+    return write_atomically(path, lambda f: f.write(data), "the ONNX model")
 
 
 def _check_opset(onnx, opset):

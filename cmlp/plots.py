@@ -13,6 +13,8 @@ import os
 
 import numpy as np
 
+from cmlp._files import write_atomically
+
 __all__ = [
     "PlottingUnavailable",
     "require_matplotlib",
@@ -26,11 +28,33 @@ _DPI = 110
 
 
 class PlottingUnavailable(ImportError):
-    """matplotlib (the optional extra cmlp[plot]) is not installed."""
+    """The optional matplotlib (the extra ``cmlp[plot]``) is not installed.
+
+    An ImportError whose message says how to install it.
+
+    Examples
+    --------
+    >>> from cmlp.plots import PlottingUnavailable, require_matplotlib
+    >>> try:
+    ...     require_matplotlib()
+    ... except PlottingUnavailable as error:
+    ...     print(error)  # doctest: +SKIP
+    """
 
 
 def require_matplotlib():
-    """Import matplotlib or raise PlottingUnavailable; call before a long run, to fail early."""
+    """Import matplotlib, or raise PlottingUnavailable; call it before a long run.
+
+    Raises
+    ------
+    PlottingUnavailable
+        matplotlib is not installed; the message says ``pip install "cmlp[plot]"``.
+
+    Examples
+    --------
+    >>> from cmlp.plots import require_matplotlib
+    >>> require_matplotlib()  # doctest: +SKIP
+    """
     try:
         import matplotlib  # noqa: F401
         from matplotlib.figure import Figure  # noqa: F401
@@ -45,17 +69,49 @@ def _figure(**kwargs):
 
 
 def _save(fig, path):
+    """Write the figure as a PNG, all or nothing (cmlp._files.write_atomically)."""
     path = os.fspath(path)
-    fig.savefig(path, dpi=_DPI, format="png", facecolor="white")
-    return path
+    return write_atomically(
+        path, lambda f: fig.savefig(f, dpi=_DPI, format="png", facecolor="white"),
+        "the plot")
 
 
 def plot_history(history, path, *, unit="Iteration", title="Training", val_label="validation"):
-    """Loss and accuracy per epoch, training and (when present) validation, side by side.
+    """Draw loss and accuracy per epoch, training and validation, side by side.
 
-    history is Network.fit's dict ("loss", "accuracy", optional "val_loss", "val_accuracy",
-    "best_epoch"); unit names the x axis ("Iteration" for full batch, "Epoch" otherwise);
-    val_label names the validation rows in the legend ("dev" for the CLI's dev set).
+    Parameters
+    ----------
+    history : dict
+        `cmlp.Network.fit`'s history (``loss``, ``accuracy``, optional ``val_loss``,
+        ``val_accuracy``, ``best_epoch``).
+    path : str or os.PathLike
+        The PNG file to write.
+    unit : str, default="Iteration"
+        The x axis: "Iteration" for full batch, "Epoch" otherwise.
+    title : str, default="Training"
+        The figure's title.
+    val_label : str, default="validation"
+        The validation rows' name in the legend ("dev" for the command line's dev set).
+
+    Returns
+    -------
+    str
+        The path written.
+
+    Raises
+    ------
+    PlottingUnavailable
+        matplotlib is not installed.
+
+    Examples
+    --------
+    >>> from cmlp import Network
+    >>> from cmlp.datasets import load_sample
+    >>> from cmlp.plots import plot_history
+    >>> X, y = load_sample()
+    >>> history = Network([784, 10, 10], seed=0).fit(X, y, epochs=10, learning_rate=0.1)
+    >>> plot_history(history, "curves.png")  # doctest: +SKIP
+    'curves.png'
     """
     epochs = np.arange(len(history["loss"]))
     fig = _figure(figsize=(11, 4.2))
@@ -103,10 +159,37 @@ def _percent_formatter():
 
 
 def plot_confusion_matrix(cm, path, *, title="Confusion matrix", class_names=None):
-    """Counts in every cell; correct answers in blue on the diagonal, mistakes in red.
+    """Draw a confusion matrix: counts in every cell, mistakes on their own scale.
 
-    The two colour scales are separate, so the few confusions stay visible next to the
-    large diagonal instead of fading to white on a single scale.
+    Correct answers are blue on the diagonal, mistakes red; the two colour scales are separate,
+    so the few confusions stay visible next to the large diagonal.
+
+    Parameters
+    ----------
+    cm : array-like of shape (n_classes, n_classes)
+        Counts, as `cmlp.metrics.confusion_matrix` returns them.
+    path : str or os.PathLike
+        The PNG file to write.
+    title : str, default="Confusion matrix"
+        The figure's title.
+    class_names : sequence of str, optional
+        The tick labels (default: 0, 1, ...).
+
+    Returns
+    -------
+    str
+        The path written.
+
+    Raises
+    ------
+    PlottingUnavailable
+        matplotlib is not installed.
+
+    Examples
+    --------
+    >>> from cmlp.plots import plot_confusion_matrix
+    >>> plot_confusion_matrix([[5, 1], [0, 4]], "cm.png")  # doctest: +SKIP
+    'cm.png'
     """
     cm = np.asarray(cm)
     k = cm.shape[0]
@@ -149,11 +232,51 @@ def plot_confusion_matrix(cm, path, *, title="Confusion matrix", class_names=Non
 
 def plot_misclassified(X, y_true, y_pred, path, *, proba=None, max_images=40, columns=8,
                        title="Misclassified digits"):
-    """A grid of misclassified images captioned "true 3 / pred 5".
+    """Draw a grid of misclassified images captioned "true 3 / pred 5".
 
-    With proba (n, n_classes), the most confident mistakes come first and each caption adds
-    the predicted probability; otherwise the first mistakes in data order are shown.
-    Images are drawn as squares, so X must have a square number of pixels (784 = 28 x 28).
+    With ``proba`` the most confident mistakes come first and each caption adds the predicted
+    probability; otherwise the first mistakes in data order are shown.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_pixels)
+        Images, a square number of pixels each (784 = 28 x 28).
+    y_true : array-like of shape (n_samples,)
+        The true labels.
+    y_pred : array-like of shape (n_samples,)
+        The predicted labels.
+    path : str or os.PathLike
+        The PNG file to write.
+    proba : array-like of shape (n_samples, n_classes), optional
+        The predicted probabilities.
+    max_images : int, default=40
+        The most images drawn.
+    columns : int, default=8
+        Images per row.
+    title : str, default="Misclassified digits"
+        The figure's title.
+
+    Returns
+    -------
+    str
+        The path written.
+
+    Raises
+    ------
+    ValueError
+        Images that are not square, arrays of different lengths.
+    PlottingUnavailable
+        matplotlib is not installed.
+
+    Examples
+    --------
+    >>> from cmlp import Network
+    >>> from cmlp.datasets import load_sample
+    >>> from cmlp.plots import plot_misclassified
+    >>> X, y = load_sample()
+    >>> net = Network([784, 10], seed=0)
+    >>> plot_misclassified(X, y, net.predict(X), "wrong.png")  # doctest: +SKIP
+    'wrong.png'
     """
     X = np.asarray(X)
     y_true = np.asarray(y_true)

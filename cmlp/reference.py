@@ -6,6 +6,10 @@ The tests run this and the kernels on one set of weights and compare every resul
 """
 import numpy as np
 
+__all__ = ["forward", "loss", "gradients", "softmax", "log_softmax", "activate",
+           "activation_derivative", "max_norm", "SGD", "Momentum", "Adam", "ACTIVATIONS",
+           "LOSSES"]
+
 ACTIVATIONS = ("relu", "tanh", "logistic", "identity")
 # The objective's loss and its output layer: "cross_entropy" with a softmax output and
 # integer labels y, or "squared_error" with an identity output and targets y of shape
@@ -14,6 +18,32 @@ LOSSES = ("cross_entropy", "squared_error")
 
 
 def activate(Z, activation):
+    """Apply a hidden-layer activation elementwise.
+
+    Parameters
+    ----------
+    Z : numpy.ndarray
+        Pre-activations.
+    activation : {"relu", "tanh", "logistic", "identity"}
+        The activation.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``f(Z)``, Z's shape.
+
+    Raises
+    ------
+    ValueError
+        An unknown activation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cmlp.reference import activate
+    >>> activate(np.array([-1.0, 2.0]), "relu")
+    array([0., 2.])
+    """
     if activation == "relu":
         return np.maximum(Z, 0)
     if activation == "tanh":
@@ -26,7 +56,32 @@ def activate(Z, activation):
 
 
 def activation_derivative(A, activation):
-    """f'(Z) written through A = f(Z), as the kernels do."""
+    """The activation's derivative f'(Z), written through A = f(Z) as the kernels do.
+
+    Parameters
+    ----------
+    A : numpy.ndarray
+        Activations ``f(Z)``.
+    activation : {"relu", "tanh", "logistic", "identity"}
+        The activation.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``f'(Z)``, A's shape.
+
+    Raises
+    ------
+    ValueError
+        An unknown activation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cmlp.reference import activation_derivative
+    >>> activation_derivative(np.array([0.0, 2.0]), "relu")
+    array([0., 1.])
+    """
     if activation == "relu":
         return (A > 0).astype(A.dtype)
     if activation == "tanh":
@@ -39,18 +94,86 @@ def activation_derivative(A, activation):
 
 
 def log_softmax(Z):
-    """Row-wise log-softmax, shifted by the row max so exp never overflows."""
+    """Row-wise log-softmax, shifted by the row maximum so that exp never overflows.
+
+    Parameters
+    ----------
+    Z : numpy.ndarray of shape (n_samples, n_classes)
+        Logits.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_samples, n_classes)
+        ``Z - logsumexp(Z)`` of each row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cmlp.reference import log_softmax
+    >>> bool(np.allclose(np.exp(log_softmax(np.array([[1000.0, 1000.0]]))), 0.5))
+    True
+    """
     shifted = Z - Z.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def softmax(Z):
+    """Row-wise softmax, through `log_softmax` (no overflow for large logits).
+
+    Parameters
+    ----------
+    Z : numpy.ndarray of shape (n_samples, n_classes)
+        Logits.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_samples, n_classes)
+        Probabilities; each row sums to 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cmlp.reference import softmax
+    >>> softmax(np.array([[0.0, 0.0]]))
+    array([[0.5, 0.5]])
+    """
     return np.exp(log_softmax(Z))
 
 
 def forward(weights, biases, X, activation="relu", loss="cross_entropy"):
-    """Every layer's output [A_1, ..., A_{L-1}, P]; the last one the class probabilities
-    (cross_entropy) or the predicted values (squared_error: identity output)."""
+    """Every layer's output, from the first hidden layer to the network's outputs.
+
+    Parameters
+    ----------
+    weights : list of numpy.ndarray
+        ``(fan_in, fan_out)`` per layer.
+    biases : list of numpy.ndarray
+        ``(fan_out,)`` per layer.
+    X : numpy.ndarray of shape (n_samples, n_features)
+        Inputs.
+    activation : str, default="relu"
+        The hidden layers' activation.
+    loss : {"cross_entropy", "squared_error"}, default="cross_entropy"
+        Softmax output, or identity output (regression).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``[A_1, ..., A_{L-1}, P]``: the last is the class probabilities (or the predicted
+        values).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cmlp import Network
+    >>> from cmlp import reference
+    >>> net = Network([4, 5, 3], dtype="float64", seed=0)
+    >>> X = np.random.default_rng(0).random((6, 4))
+    >>> y = np.array([0, 1, 2, 0, 1, 2])
+    >>> P = reference.forward(net.weights, net.biases, X)[-1]
+    >>> bool(np.allclose(P, net.predict_proba(X)))
+    True
+    """
     logits, hidden = _logits_and_hidden(weights, biases, X, activation)
     return hidden[1:] + [softmax(logits) if loss == "cross_entropy" else logits]
 
@@ -113,20 +236,100 @@ def _objective(weights, biases, X, y, activation, l2, loss, sample_weight, l2_pe
 
 def loss(weights, biases, X, y, activation="relu", l2=0.0, loss="cross_entropy",
          sample_weight=None, l2_per_weight=False):
-    """The weighted mean loss plus the L2 penalty (see _objective); cross-entropy from the
-    log-sum-exp."""
+    """The weighted mean loss plus the L2 penalty; cross-entropy from the log-sum-exp.
+
+    Parameters
+    ----------
+    weights : list of numpy.ndarray
+        ``(fan_in, fan_out)`` per layer.
+    biases : list of numpy.ndarray
+        ``(fan_out,)`` per layer.
+    X : numpy.ndarray of shape (n_samples, n_features)
+        Inputs.
+    y : numpy.ndarray
+        Integer labels ``(n_samples,)``, or targets ``(n_samples, n_outputs)``.
+    activation : str, default="relu"
+        The hidden layers' activation.
+    l2 : float, default=0.0
+        Adds ``l2 / 2`` times the sum of the squared weights.
+    loss : {"cross_entropy", "squared_error"}, default="cross_entropy"
+        The objective.
+    sample_weight : numpy.ndarray of shape (n_samples,), optional
+        The mean becomes ``sum_i w_i loss_i / sum_i w_i``.
+    l2_per_weight : bool, default=False
+        Divide ``l2`` by the sum of the weights (scikit-learn's ``alpha``).
+
+    Returns
+    -------
+    float
+        The objective.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cmlp import Network
+    >>> from cmlp import reference
+    >>> net = Network([4, 5, 3], dtype="float64", seed=0)
+    >>> X = np.random.default_rng(0).random((6, 4))
+    >>> y = np.array([0, 1, 2, 0, 1, 2])
+    >>> value = reference.loss(net.weights, net.biases, X, y)
+    >>> bool(np.isclose(value, net.gradients(X, y)[0]))
+    True
+    """
     return _objective(weights, biases, X, y, activation, l2, loss, sample_weight,
                       l2_per_weight)[0]
 
 
 def gradients(weights, biases, X, y, activation="relu", l2=0.0, loss="cross_entropy",
               sample_weight=None, l2_per_weight=False, masks=None):
-    """(loss, grad_weights, grad_biases) of the objective (see _objective), by
-    backpropagation.
+    """The objective and its gradients, by backpropagation.
 
-    masks: inverted dropout, as cmlp.dropout.masks gives them: masks[0] multiplies the
-    inputs and masks[l] the outputs of hidden layer l (0 for dropped units, 1 / (1 - rate)
-    for kept ones; None or a missing entry: no dropout there)."""
+    Parameters
+    ----------
+    weights : list of numpy.ndarray
+        ``(fan_in, fan_out)`` per layer.
+    biases : list of numpy.ndarray
+        ``(fan_out,)`` per layer.
+    X : numpy.ndarray of shape (n_samples, n_features)
+        Inputs.
+    y : numpy.ndarray
+        Integer labels ``(n_samples,)``, or targets ``(n_samples, n_outputs)``.
+    activation : str, default="relu"
+        The hidden layers' activation.
+    l2 : float, default=0.0
+        Adds ``l2 / 2`` times the sum of the squared weights.
+    loss : {"cross_entropy", "squared_error"}, default="cross_entropy"
+        The objective.
+    sample_weight : numpy.ndarray of shape (n_samples,), optional
+        The mean becomes ``sum_i w_i loss_i / sum_i w_i``.
+    l2_per_weight : bool, default=False
+        Divide ``l2`` by the sum of the weights.
+    masks : list of numpy.ndarray or None, optional
+        Inverted dropout, as `cmlp.dropout.masks` gives them: ``masks[0]`` multiplies the
+        inputs and ``masks[l]`` the outputs of hidden layer l (None or a missing entry: no
+        dropout there).
+
+    Returns
+    -------
+    loss : float
+        The objective.
+    grad_weights : list of numpy.ndarray
+        ``(fan_in, fan_out)`` per layer.
+    grad_biases : list of numpy.ndarray
+        ``(fan_out,)`` per layer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cmlp import Network
+    >>> from cmlp import reference
+    >>> net = Network([4, 5, 3], dtype="float64", seed=0)
+    >>> X = np.random.default_rng(0).random((6, 4))
+    >>> y = np.array([0, 1, 2, 0, 1, 2])
+    >>> _, gw, gb = reference.gradients(net.weights, net.biases, X, y)
+    >>> bool(np.allclose(gw[0], net.gradients(X, y)[1][0]))
+    True
+    """
     value, delta, hidden, l2, undropped, masks = _objective(
         weights, biases, X, y, activation, l2, loss, sample_weight, l2_per_weight, masks)
     grad_weights = [None] * len(weights)
@@ -142,8 +345,27 @@ def gradients(weights, biases, X, y, activation="relu", l2=0.0, loss="cross_entr
 
 
 def max_norm(weights, bound):
-    """Scale every hidden unit's incoming weights (a column of each W but the last) whose
-    norm exceeds bound back onto it, in place."""
+    """Scale each hidden unit's incoming weights back onto a norm bound, in place.
+
+    Every column of each weight matrix but the last whose norm exceeds ``bound`` is scaled
+    to norm ``bound``.
+
+    Parameters
+    ----------
+    weights : list of numpy.ndarray
+        ``(fan_in, fan_out)`` per layer, changed in place.
+    bound : float
+        The largest norm allowed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cmlp.reference import max_norm
+    >>> weights = [np.full((4, 2), 3.0), np.ones((2, 2))]
+    >>> max_norm(weights, 1.0)
+    >>> np.linalg.norm(weights[0], axis=0)
+    array([1., 1.])
+    """
     for W in weights[:-1]:
         norms = np.sqrt((W * W).sum(axis=0))
         W *= np.where(norms > bound, bound / np.maximum(norms, np.finfo(W.dtype).tiny), 1)
@@ -152,16 +374,67 @@ def max_norm(weights, bound):
 # --- Optimizers: one update of a list of parameter arrays, PyTorch's formulation. ---
 
 class SGD:
+    """Plain gradient descent: ``p -= lr g``.
+
+    Parameters
+    ----------
+    learning_rate : float
+        The step size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cmlp.reference import SGD
+    >>> p = [np.ones(2)]
+    >>> SGD(0.5).step(p, [np.ones(2)])
+    >>> p[0]
+    array([0.5, 0.5])
+    """
     def __init__(self, learning_rate):
         self.learning_rate = learning_rate
 
     def step(self, params, grads):
+        """Update the parameters in place by one step.
+
+        Parameters
+        ----------
+        params : list of numpy.ndarray
+            The parameters, changed in place.
+        grads : list of numpy.ndarray
+            Their gradients.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp.reference import SGD
+        >>> p = [np.zeros(1)]
+        >>> SGD(1.0).step(p, [np.ones(1)])
+        """
         for p, g in zip(params, grads):
             p -= self.learning_rate * g
 
 
 class Momentum:
-    """v = mu v + g; p -= lr v (or, Nesterov, p -= lr (g + mu v))."""
+    """Momentum: ``v = mu v + g; p -= lr v`` (Nesterov: ``p -= lr (g + mu v)``).
+
+    PyTorch's formulation (torch.optim.SGD with momentum, no dampening).
+
+    Parameters
+    ----------
+    learning_rate : float
+        The step size.
+    momentum : float, default=0.9
+        ``mu``.
+    nesterov : bool, default=False
+        Nesterov's variant.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cmlp.reference import Momentum
+    >>> optimizer, p = Momentum(0.1), [np.zeros(2)]
+    >>> optimizer.step(p, [np.ones(2)])
+    """
 
     def __init__(self, learning_rate, momentum=0.9, nesterov=False):
         self.learning_rate = learning_rate
@@ -170,6 +443,22 @@ class Momentum:
         self.velocity = None
 
     def step(self, params, grads):
+        """Update the parameters in place by one step.
+
+        Parameters
+        ----------
+        params : list of numpy.ndarray
+            The parameters, changed in place.
+        grads : list of numpy.ndarray
+            Their gradients.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp.reference import Momentum
+        >>> p = [np.zeros(1)]
+        >>> Momentum(1.0).step(p, [np.ones(1)])
+        """
         if self.velocity is None:
             self.velocity = [np.zeros_like(p) for p in params]
         for p, g, v in zip(params, grads, self.velocity):
@@ -179,7 +468,26 @@ class Momentum:
 
 
 class Adam:
-    """Kingma & Ba (2015) with bias correction, as torch.optim.Adam."""
+    """Adam (Kingma and Ba, 2015) with bias correction, as torch.optim.Adam.
+
+    Parameters
+    ----------
+    learning_rate : float, default=1e-3
+        The step size.
+    beta1 : float, default=0.9
+        The first moment's decay.
+    beta2 : float, default=0.999
+        The second moment's decay.
+    epsilon : float, default=1e-8
+        Added to the root of the corrected second moment.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cmlp.reference import Adam
+    >>> optimizer, p = Adam(0.1), [np.zeros(2)]
+    >>> optimizer.step(p, [np.ones(2)])
+    """
 
     def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8):
         self.learning_rate = learning_rate
@@ -188,6 +496,22 @@ class Adam:
         self.m = self.s = None
 
     def step(self, params, grads):
+        """Update the parameters in place by one step.
+
+        Parameters
+        ----------
+        params : list of numpy.ndarray
+            The parameters, changed in place.
+        grads : list of numpy.ndarray
+            Their gradients.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp.reference import Adam
+        >>> p = [np.zeros(1)]
+        >>> Adam(0.1).step(p, [np.ones(1)])
+        """
         if self.m is None:
             self.m = [np.zeros_like(p) for p in params]
             self.s = [np.zeros_like(p) for p in params]

@@ -314,43 +314,125 @@ class _BaseMLP(BaseEstimator):
         return tags
 
 
-_COMMON_DOC = """
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier: scikit-learn's MLPClassifier, compiled.
+
+    The same constructor parameters, defaults, fitted attributes, convergence rule and
+    warnings as ``sklearn.neural_network.MLPClassifier``, over a cmlp Network (softmax
+    output, cross-entropy); every epoch, loss and gradient is cmlp's compiled code. Where
+    it differs is in :doc:`/guide/sklearn`.
+
     Parameters
     ----------
-    Those of scikit-learn's estimator of the same name, with the same defaults and meaning
-    (see its documentation), and:
-
+    hidden_layer_sizes : array-like of int, default=(100,)
+        The width of each hidden layer.
+    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
+        The hidden layers' activation.
+    solver : {"lbfgs", "sgd", "adam"}, default="adam"
+        The optimizer: L-BFGS (scipy.optimize.minimize on the compiled loss and
+        gradients), SGD with momentum, or Adam.
+    alpha : float, default=0.0001
+        The L2 penalty, divided by the batch's (weighted) row count.
+    batch_size : int or "auto", default="auto"
+        Rows per update; "auto" is ``min(200, n_samples)``.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        The SGD solver's schedule.
+    learning_rate_init : float, default=0.001
+        The first learning rate (solvers "sgd" and "adam").
+    power_t : float, default=0.5
+        The exponent of "invscaling".
+    max_iter : int, default=200
+        Epochs at most (L-BFGS: iterations).
+    shuffle : bool, default=True
+        Shuffle the rows every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling and the validation split.
+    tol : float, default=1e-4
+        The improvement below which an epoch does not count as one.
+    verbose : bool, default=False
+        Print the loss of every epoch.
+    warm_start : bool, default=False
+        Start the next fit from the current weights.
+    momentum : float, default=0.9
+        The SGD solver's momentum.
+    nesterovs_momentum : bool, default=True
+        Nesterov's momentum.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows and stop when their score has not
+        improved by ``tol`` for ``n_iter_no_change`` epochs.
+    validation_fraction : float, default=0.1
+        The rows held out for early stopping.
+    beta_1 : float, default=0.9
+        Adam's first-moment decay.
+    beta_2 : float, default=0.999
+        Adam's second-moment decay.
+    epsilon : float, default=1e-8
+        Adam's epsilon.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping.
+    max_fun : int, default=15000
+        Loss evaluations at most (L-BFGS).
     dtype : "float32" or "float64", default="float32"
-        The precision the network computes in (X is converted to it).
+        The precision the network computes in (X is converted to it); cmlp's addition.
     n_threads : int or None, default=None
-        Threads cmlp computes with (None: one per CPU).
-    dropout, max_norm, augment : default=None
-        cmlp's regularisation while training, for the solvers "sgd" and "adam" (see
-        cmlp.Network.fit): dropout rates (one for every hidden layer, or the inputs' and
-        each hidden layer's), a bound on each hidden unit's incoming weight norm, and
-        image augmentation ("affine", "elastic", True or a dict of
-        cmlp.augment.Augmenter arguments; rows must be square images). Predictions use none.
-"""
-
-
-class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """Multi-layer perceptron classifier, compiled: scikit-learn's MLPClassifier over a
-    cmlp Network (softmax output, cross-entropy).
-    """ + _COMMON_DOC + """
+        Threads cmlp computes with (None: one per CPU); cmlp's addition.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplying the sample weights: {label: weight} (labels
-        not listed weigh 1), or "balanced", n_samples / (n_classes * bincount(y)).
-        "balanced" needs all of y at once, so partial_fit refuses it (use
-        sklearn.utils.class_weight.compute_class_weight and a dict).
+        not listed weigh 1), or "balanced", ``n_samples / (n_classes * bincount(y))``.
+        "balanced" needs all of y at once, so partial_fit refuses it.
+    dropout : float or sequence of float, default=None
+        Dropout rates while training (solvers "sgd" and "adam"), as in
+        `cmlp.Network.fit`: one for every hidden layer, or the inputs' and each hidden
+        layer's. Predictions use none.
+    max_norm : float, default=None
+        A bound on each hidden unit's incoming weight norm while training.
+    augment : str, bool or dict, default=None
+        Image augmentation while training ("affine", "elastic", True or a dict of
+        `cmlp.augment.Augmenter` arguments; rows must be square images).
 
     Attributes
     ----------
-    As scikit-learn's: classes_, coefs_, intercepts_, loss_, best_loss_, loss_curve_,
-    validation_scores_, best_validation_score_, n_iter_, t_, n_layers_, n_outputs_,
-    out_activation_, n_features_in_, feature_names_in_. The output is a softmax for two
-    classes too (out_activation_ "softmax", n_outputs_ 2, coefs_[-1] with 2 columns), where
-    scikit-learn uses one logistic unit: the same model family. coefs_ and intercepts_ are
-    views of the network's parameters.
+    classes_ : numpy.ndarray
+        The labels, sorted.
+    coefs_ : list of numpy.ndarray
+        Weights per layer, views of the network's parameters. The output is a softmax for
+        two classes too (2 columns), where scikit-learn uses one logistic unit: the same
+        model family.
+    intercepts_ : list of numpy.ndarray
+        Biases per layer, views of the network's parameters.
+    loss_ : float
+        The last epoch's loss.
+    best_loss_ : float or None
+        The lowest loss (None with early stopping).
+    loss_curve_ : list of float
+        The loss of every epoch.
+    validation_scores_ : list of float or None
+        The held-out accuracy of every epoch (early stopping).
+    best_validation_score_ : float or None
+        The best of them.
+    n_iter_ : int
+        Epochs run.
+    t_ : int
+        Rows seen by the solver.
+    n_layers_ : int
+        Layers, inputs and outputs included.
+    n_outputs_ : int
+        Output units.
+    out_activation_ : str
+        "softmax".
+    n_features_in_ : int
+        Features seen in fit.
+    feature_names_in_ : numpy.ndarray
+        Their names, for a DataFrame X with string column names.
+
+    Examples
+    --------
+    >>> from cmlp.datasets import load_sample
+    >>> from cmlp.sklearn import MLPClassifier
+    >>> X, y = load_sample()
+    >>> clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=5, random_state=0)
+    >>> clf.fit(X[:2000], y[:2000]).score(X[8000:], y[8000:]) > 0.8  # doctest: +SKIP
+    True
     """
 
     _parameter_constraints: dict = {
@@ -397,12 +479,73 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.class_weight = class_weight
 
     def fit(self, X, y, sample_weight=None):
-        """Fit the model to data matrix X and labels y (any labels: strings, integers)."""
+        """Fit the model to X and the labels y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data (dense; converted to ``dtype``).
+        y : array-like of shape (n_samples,)
+            Any labels: strings, integers, a pandas Series.
+        sample_weight : array-like of shape (n_samples,), optional
+            Row weights (scikit-learn's weighted objective); multiplied by ``class_weight``.
+
+        Returns
+        -------
+        MLPClassifier
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            Bad parameters or data: NaN, sparse or multilabel input, fewer than two classes.
+
+        Examples
+        --------
+        >>> from cmlp.datasets import load_sample
+        >>> from cmlp.sklearn import MLPClassifier
+        >>> X, y = load_sample()
+        >>> clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=3).fit(X[:500], y[:500])
+        ... # doctest: +SKIP
+        """
         return self._fit(X, y, sample_weight, incremental=False)
 
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None, classes=None):
-        """One epoch over X, y; classes (all labels of every call) on the first call."""
+        """Run one epoch over X and y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data (dense; converted to ``dtype``).
+        y : array-like of shape (n_samples,)
+            The labels.
+        sample_weight : array-like of shape (n_samples,), optional
+            Row weights.
+        classes : array-like, optional
+            Every label of every call: needed on the first call.
+
+        Returns
+        -------
+        MLPClassifier
+            The estimator.
+
+        Raises
+        ------
+        ValueError
+            No ``classes`` on the first call, other ``classes`` than before, labels not in them.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp.datasets import load_sample
+        >>> from cmlp.sklearn import MLPClassifier
+        >>> X, y = load_sample()
+        >>> clf = MLPClassifier(hidden_layer_sizes=(16,))
+        >>> for start in range(0, 2000, 500):
+        ...     clf = clf.partial_fit(X[start:start + 500], y[start:start + 500],
+        ...                           classes=np.arange(10))
+        """
         first_call = not hasattr(self, "classes_") or not hasattr(self, "_network")
         if first_call:
             if classes is None:
@@ -473,18 +616,91 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return accuracy_score(y, predicted, sample_weight=sample_weight)
 
     def predict(self, X):
-        """Predicted labels, (n_samples,), of the type of ``classes_``."""
+        """Predict the labels of the rows of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data (dense; converted to ``dtype``).
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples,)
+            Labels of the type of ``classes_``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before fit.
+
+        Examples
+        --------
+        >>> from cmlp.datasets import load_sample
+        >>> from cmlp.sklearn import MLPClassifier
+        >>> X, y = load_sample()
+        >>> clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=3).fit(X[:500], y[:500])
+        ... # doctest: +SKIP
+        >>> clf.predict(X[:3])  # doctest: +SKIP
+        array([7, 2, 1])
+        """
         check_is_fitted(self)
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
     def predict_proba(self, X):
-        """Class probabilities, (n_samples, n_classes), in the order of ``classes_``."""
+        """Class probabilities of the rows of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data (dense; converted to ``dtype``).
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_classes)
+            float64, columns in the order of ``classes_``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before fit.
+
+        Examples
+        --------
+        >>> from cmlp.datasets import load_sample
+        >>> from cmlp.sklearn import MLPClassifier
+        >>> X, y = load_sample()
+        >>> clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=3).fit(X[:500], y[:500])
+        ... # doctest: +SKIP
+        >>> clf.predict_proba(X[:3]).shape  # doctest: +SKIP
+        (3, 10)
+        """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
         return self._network.predict_proba(X).astype(np.float64)
 
     def predict_log_proba(self, X):
-        """The logarithm of predict_proba."""
+        """The logarithm of `predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data (dense; converted to ``dtype``).
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_classes)
+            Log-probabilities (``-inf`` where a probability is 0).
+
+        Examples
+        --------
+        >>> from cmlp.datasets import load_sample
+        >>> from cmlp.sklearn import MLPClassifier
+        >>> X, y = load_sample()
+        >>> clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=3).fit(X[:500], y[:500])
+        ... # doctest: +SKIP
+        >>> clf.predict_log_proba(X[:3]).shape  # doctest: +SKIP
+        (3, 10)
+        """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
@@ -495,19 +711,119 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """Multi-layer perceptron regressor, compiled: scikit-learn's MLPRegressor over a cmlp
-    Network (identity output, squared error), single and multi-output.
-    """ + _COMMON_DOC + """
+    """Multi-layer perceptron regressor: scikit-learn's MLPRegressor, compiled.
+
+    The same constructor parameters, defaults, fitted attributes, convergence rule and
+    warnings as ``sklearn.neural_network.MLPRegressor``, over a cmlp Network (identity
+    output, squared error), for one output or several.
+
+    Parameters
+    ----------
     loss : "squared_error", default="squared_error"
         scikit-learn also offers "poisson", which cmlp does not implement.
+    hidden_layer_sizes : array-like of int, default=(100,)
+        The width of each hidden layer.
+    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
+        The hidden layers' activation.
+    solver : {"lbfgs", "sgd", "adam"}, default="adam"
+        The optimizer: L-BFGS (scipy.optimize.minimize on the compiled loss and
+        gradients), SGD with momentum, or Adam.
+    alpha : float, default=0.0001
+        The L2 penalty, divided by the batch's (weighted) row count.
+    batch_size : int or "auto", default="auto"
+        Rows per update; "auto" is ``min(200, n_samples)``.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        The SGD solver's schedule.
+    learning_rate_init : float, default=0.001
+        The first learning rate (solvers "sgd" and "adam").
+    power_t : float, default=0.5
+        The exponent of "invscaling".
+    max_iter : int, default=200
+        Epochs at most (L-BFGS: iterations).
+    shuffle : bool, default=True
+        Shuffle the rows every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling and the validation split.
+    tol : float, default=1e-4
+        The improvement below which an epoch does not count as one.
+    verbose : bool, default=False
+        Print the loss of every epoch.
+    warm_start : bool, default=False
+        Start the next fit from the current weights.
+    momentum : float, default=0.9
+        The SGD solver's momentum.
+    nesterovs_momentum : bool, default=True
+        Nesterov's momentum.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows and stop when their score has not
+        improved by ``tol`` for ``n_iter_no_change`` epochs.
+    validation_fraction : float, default=0.1
+        The rows held out for early stopping.
+    beta_1 : float, default=0.9
+        Adam's first-moment decay.
+    beta_2 : float, default=0.999
+        Adam's second-moment decay.
+    epsilon : float, default=1e-8
+        Adam's epsilon.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping.
+    max_fun : int, default=15000
+        Loss evaluations at most (L-BFGS).
+    dtype : "float32" or "float64", default="float32"
+        The precision the network computes in (X is converted to it); cmlp's addition.
+    n_threads : int or None, default=None
+        Threads cmlp computes with (None: one per CPU); cmlp's addition.
+    dropout : float or sequence of float, default=None
+        Dropout rates while training (solvers "sgd" and "adam"), as in
+        `cmlp.Network.fit`: one for every hidden layer, or the inputs' and each hidden
+        layer's. Predictions use none.
+    max_norm : float, default=None
+        A bound on each hidden unit's incoming weight norm while training.
+    augment : str, bool or dict, default=None
+        Image augmentation while training ("affine", "elastic", True or a dict of
+        `cmlp.augment.Augmenter` arguments; rows must be square images).
 
     Attributes
     ----------
-    As scikit-learn's: coefs_, intercepts_, loss_, best_loss_, loss_curve_,
-    validation_scores_, best_validation_score_, n_iter_, t_, n_layers_, n_outputs_,
-    out_activation_ ("identity"), n_features_in_, feature_names_in_. For several outputs,
-    loss_ sums the halved squared error over them (scikit-learn averages its reported loss
-    over the outputs; the gradients agree).
+    coefs_ : list of numpy.ndarray
+        Weights per layer, views of the network's parameters.
+    intercepts_ : list of numpy.ndarray
+        Biases per layer.
+    loss_ : float
+        The last epoch's loss; for several outputs the halved squared error summed over
+        them (scikit-learn averages its reported loss over the outputs; the gradients
+        agree).
+    best_loss_ : float or None
+        The lowest loss (None with early stopping).
+    loss_curve_ : list of float
+        The loss of every epoch.
+    validation_scores_ : list of float or None
+        The held-out R^2 of every epoch (early stopping).
+    best_validation_score_ : float or None
+        The best of them.
+    n_iter_ : int
+        Epochs run.
+    t_ : int
+        Rows seen by the solver.
+    n_layers_ : int
+        Layers, inputs and outputs included.
+    n_outputs_ : int
+        Outputs.
+    out_activation_ : str
+        "identity".
+    n_features_in_ : int
+        Features seen in fit.
+    feature_names_in_ : numpy.ndarray
+        Their names, for a DataFrame X with string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cmlp.sklearn import MLPRegressor
+    >>> X = np.random.default_rng(0).random((200, 3))
+    >>> reg = MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", random_state=0)
+    >>> reg.fit(X, X.sum(axis=1)).predict(X[:2]).shape
+    (2,)
     """
 
     _parameter_constraints: dict = {
@@ -554,13 +870,67 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.augment = augment
 
     def fit(self, X, y, sample_weight=None):
-        """Fit the model to data matrix X and targets y, (n_samples,) or
-        (n_samples, n_outputs)."""
+        """Fit the model to X and the targets y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data (dense; converted to ``dtype``).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
+        sample_weight : array-like of shape (n_samples,), optional
+            Row weights.
+
+        Returns
+        -------
+        MLPRegressor
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            Bad parameters or data.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp.sklearn import MLPRegressor
+        >>> X = np.random.default_rng(0).random((100, 3))
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5).fit(X, X[:, 0])
+        ... # doctest: +SKIP
+        """
         return self._fit(X, y, sample_weight, incremental=False)
 
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over X, y."""
+        """Run one epoch over X and y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data (dense; converted to ``dtype``).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
+        sample_weight : array-like of shape (n_samples,), optional
+            Row weights.
+
+        Returns
+        -------
+        MLPRegressor
+            The estimator.
+
+        Raises
+        ------
+        ValueError
+            Targets with another number of outputs than before.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp.sklearn import MLPRegressor
+        >>> X = np.random.default_rng(0).random((100, 3))
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,)).partial_fit(X, X[:, 0])
+        """
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _validate_input(self, X, y, incremental, reset):
@@ -582,7 +952,33 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return r2_score(y, self._network.predict(X), sample_weight=sample_weight)
 
     def predict(self, X):
-        """Predicted values: (n_samples,) for one output, else (n_samples, n_outputs)."""
+        """Predict the targets of the rows of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data (dense; converted to ``dtype``).
+
+        Returns
+        -------
+        numpy.ndarray
+            float64, ``(n_samples,)`` for one output, else ``(n_samples, n_outputs)``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before fit.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp.sklearn import MLPRegressor
+        >>> X = np.random.default_rng(0).random((100, 3))
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5).fit(X, X[:, 0])
+        ... # doctest: +SKIP
+        >>> reg.predict(X[:2]).shape  # doctest: +SKIP
+        (2,)
+        """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
         predicted = self._network.predict(X).astype(np.float64)

@@ -70,11 +70,13 @@ html_static_path = ["_static"]
 html_css_files = ["cmlp.css"]
 html_theme_options = {
     "navigation_with_keys": False,
+    "navbar_align": "left",
     "show_toc_level": 2,
-    "header_links_before_dropdown": 6,
+    "header_links_before_dropdown": 5,
     "secondary_sidebar_items": ["page-toc"],
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-html_sidebars = {"index": [], "changelog": []}
+# Pages without children: no empty "Section Navigation" column.
+html_sidebars = {"index": [], "changelog": [], "cli": [], "getting_started": []}
 html_show_sourcelink = False

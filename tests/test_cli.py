@@ -20,6 +20,10 @@ from cmlp.cli import Progress
 from cmlp.datasets import load_sample
 from cmlp.metrics import confusion_matrix, precision_recall
 
+# Most tests here run `python -m cmlp` in a subprocess (a few seconds each);
+# tests/test_cli_first_hour.py runs the command line in-process for the quick run.
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
+
 PACKAGE_PARENT = Path(cmlp.__file__).resolve().parent.parent
 HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

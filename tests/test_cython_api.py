@@ -18,6 +18,8 @@ import cmlp
 from cmlp import Network
 from cmlp.inference import Model
 
+pytestmark = [pytest.mark.slow, pytest.mark.build]  # compiles an extension (~1 min)
+
 SOURCE = textwrap.dedent("""
     # cython: language_level=3
     from libc.stdint cimport int64_t

@@ -71,6 +71,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT")
 def test_ctrl_c_during_a_diverging_epoch_leaves_finite_usable_weights():
     out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,

@@ -28,6 +28,8 @@ def _run(command, cwd, env=None):
 
 
 @pytest.mark.slow
+@pytest.mark.build
+@pytest.mark.subprocess
 def test_the_downstream_package_builds_against_an_installed_wheel_and_agrees(tmp_path):
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     wheels, cmlp_site, downstream_site = tmp_path / "wheels", tmp_path / "cmlp", tmp_path / "ds"

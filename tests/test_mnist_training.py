@@ -4,6 +4,8 @@ import pytest
 
 from cmlp import Network
 
+pytestmark = pytest.mark.slow  # full-MNIST training runs of 10-20 s
+
 NOTEBOOK_DEV_ACCURACY = 0.864  # what the seed notebook printed for its dev rows
 
 

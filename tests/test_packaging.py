@@ -19,6 +19,7 @@ def test_version_is_the_installed_metadata_version():
     assert re.fullmatch(r"\d+\.\d+\.\d+", cmlp.__version__)
 
 
+@pytest.mark.subprocess
 def test_command_line_prints_the_version():
     out = subprocess.run([sys.executable, "-m", "cmlp", "--version"], check=True,
                          capture_output=True, text=True).stdout

@@ -98,3 +98,23 @@ def test_unit_split_refuses_a_workspace_smaller_than_the_batch():
     with pytest.raises(ValueError, match="whole batch"), net._workspace(10) as work:
         _unit_split.train_epoch(X, y, None, 40, net._params, net._sizes, 0, 0.0, opt, empty,
                                 empty, work, np.empty_like(net._params))
+
+
+@pytest.mark.parametrize("n_threads", [2, 3])
+def test_barrier_gives_the_same_training_whether_threads_spin_or_sleep(n_threads):
+    """cmlp's barrier (_src/team.h) spins, then sleeps: with no spinning at all every wait
+    takes the sleeping path, which must hand over the same data (bit for bit)."""
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0, 1, (300, 80)).astype(np.float32)
+    y = rng.integers(0, 10, 300)
+    runs = []
+    for spin in (0, None):
+        previous = _unit_split.barrier_spin_limit(spin)
+        try:
+            net = Network([80, 33, 10], seed=2, n_threads=n_threads)
+            net.fit(X, y, epochs=2, learning_rate=0.05, batch_size=16, optimizer="adam")
+        finally:
+            _unit_split.barrier_spin_limit(previous)
+        runs.append(net._params)
+    assert _unit_split.barrier_spin_limit() == previous
+    np.testing.assert_array_equal(runs[0], runs[1])

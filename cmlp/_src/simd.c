@@ -40,6 +40,15 @@ static const simd_path PATHS[] = {
 #define N_PATHS ((int)(sizeof(PATHS) / sizeof(PATHS[0])))
 
 static const simd_path *current = &PATHS[N_PATHS - 1];
+/* current is read by kernels running in any thread while cmlp_simd_select may change it (a
+ * test's switch; the Python side serialises the switches): one atomic pointer access each. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CURRENT() __atomic_load_n(&current, __ATOMIC_RELAXED)
+#define SET_CURRENT(path) __atomic_store_n(&current, (path), __ATOMIC_RELAXED)
+#else /* MSVC: aligned pointer loads and stores are single accesses on its targets */
+#define CURRENT() (*(const simd_path *volatile *)&current)
+#define SET_CURRENT(path) (*(const simd_path *volatile *)&current = (path))
+#endif
 
 #if CMLP_X86 && defined(_MSC_VER)
 /* MSVC has no __builtin_cpu_supports: the CPUID bits, and XGETBV for whether the operating
@@ -81,14 +90,14 @@ int cmlp_simd_select(const char *name) {
         /* PATHS is ordered best first: "auto" takes the first one the CPU supports. */
         int wanted = strcmp(name, "auto") == 0 || strcmp(name, PATHS[p].name) == 0;
         if (wanted && supported(PATHS[p].name)) {
-            current = &PATHS[p];
+            SET_CURRENT(&PATHS[p]);
             return 0;
         }
     }
     return -1;
 }
 
-const char *cmlp_simd_name(void) { return current->name; }
+const char *cmlp_simd_name(void) { return CURRENT()->name; }
 
 int cmlp_openmp_enabled(void) {
 #ifdef _OPENMP
@@ -100,34 +109,34 @@ int cmlp_openmp_enabled(void) {
 
 void cmlp_narrow_forward_f32(const float *X, ptrdiff_t n, int K, const float *WT,
                              const float *b, int H, float *Z) {
-    current->forward_f32(X, n, K, WT, b, H, Z);
+    CURRENT()->forward_f32(X, n, K, WT, b, H, Z);
 }
 
 void cmlp_narrow_forward_f64(const double *X, ptrdiff_t n, int K, const double *WT,
                              const double *b, int H, double *Z) {
-    current->forward_f64(X, n, K, WT, b, H, Z);
+    CURRENT()->forward_f64(X, n, K, WT, b, H, Z);
 }
 
 void cmlp_narrow_accumulate_f32(const float *X, ptrdiff_t n, int K, const float *D, int H,
                                 float *dWT, const void *ahead, ptrdiff_t ahead_bytes) {
-    current->accumulate_f32(X, n, K, D, H, dWT, ahead, ahead_bytes);
+    CURRENT()->accumulate_f32(X, n, K, D, H, dWT, ahead, ahead_bytes);
 }
 
 void cmlp_narrow_accumulate_f64(const double *X, ptrdiff_t n, int K, const double *D, int H,
                                 double *dWT, const void *ahead, ptrdiff_t ahead_bytes) {
-    current->accumulate_f64(X, n, K, D, H, dWT, ahead, ahead_bytes);
+    CURRENT()->accumulate_f64(X, n, K, D, H, dWT, ahead, ahead_bytes);
 }
 
-void cmlp_exp_f32(float *x, ptrdiff_t n) { current->exp_f32(x, n); }
+void cmlp_exp_f32(float *x, ptrdiff_t n) { CURRENT()->exp_f32(x, n); }
 
 void cmlp_tile_product_f32(int m, int n, int k, const float *A, ptrdiff_t a_row,
                            ptrdiff_t a_col, const float *B, ptrdiff_t ldb, float *C,
                            ptrdiff_t ldc, int accumulate) {
-    current->product_f32(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate);
+    CURRENT()->product_f32(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate);
 }
 
 void cmlp_tile_product_f64(int m, int n, int k, const double *A, ptrdiff_t a_row,
                            ptrdiff_t a_col, const double *B, ptrdiff_t ldb, double *C,
                            ptrdiff_t ldc, int accumulate) {
-    current->product_f64(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate);
+    CURRENT()->product_f64(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate);
 }

@@ -1,15 +1,16 @@
 /* The baseline kernels: whatever every processor of the target has. SSE2 on x86-64, NEON on
- * arm64, plain C (one lane) elsewhere. 16 vector registers on x86-64 (32 on arm64): tiles
+ * arm64, plain C (one lane) elsewhere, or wherever CMLP_SCALAR_KERNELS is defined (so that
+ * CI can run the plain C kernels too). 16 vector registers on x86-64 (32 on arm64): tiles
  * of 6 x 2 accumulators. */
 #include "portable.h"
 #include "simd_paths.h"
 
-#if CMLP_SSE2
+#if CMLP_SSE2 && !defined(CMLP_SCALAR_KERNELS)
 #include <emmintrin.h>
 #define CMLP_VEC_SSE2
 #define VW_F32 4
 #define VW_F64 2
-#elif CMLP_NEON
+#elif CMLP_NEON && !defined(CMLP_SCALAR_KERNELS)
 #include <arm_neon.h>
 #define CMLP_VEC_NEON
 #define VW_F32 4

@@ -51,8 +51,8 @@ extern "C" {
 /* Return codes of the predict functions. */
 #define CMLP_OK 0
 #define CMLP_NONFINITE_INPUT 1   /* X holds NaN or infinity: out is undefined */
-#define CMLP_NONFINITE_OUTPUT 2  /* a probability came out NaN (weights too large): out is
-                                    undefined */
+#define CMLP_NONFINITE_OUTPUT 2  /* a row's computation overflowed (weights or inputs too
+                                    large): its outputs are NaN, the other rows' are right */
 #define CMLP_WRONG_DTYPE -1      /* the _f32 function on a float64 model, or the reverse */
 #define CMLP_BAD_ARGUMENT -2     /* a NULL pointer, n_rows < 0 */
 #define CMLP_NO_MEMORY -3        /* work memory could not be allocated */

@@ -1,0 +1,9 @@
+# Internal compiled module (cmlp/_guard.pyx), typed for mypy over the package: the
+# decorators keep the signature of the Network method they wrap. Not shipped in the wheel.
+from typing import Any, Callable, TypeVar
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+def reads(method: _Method) -> _Method: ...
+def writes(method: _Method) -> _Method: ...
+def __getattr__(name: str) -> Any: ...
