@@ -15,6 +15,8 @@ from cmlp.datasets import load_sample
 from cmlp.export_c import c_source, to_c
 from cmlp.inference import Model
 
+pytestmark = pytest.mark.build  # compiles the exported C
+
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-g"]
 COMPILERS = ["gcc", "clang"]
@@ -328,6 +330,7 @@ def test_unsupported_models_are_refused(tmp_path):
     assert not os.listdir(tmp_path)
 
 
+@pytest.mark.subprocess
 def test_cli_export_c(tmp_path):
     model = tmp_path / "model.npz"
     Network([6, 5, 3], seed=0).save(model)
