@@ -20,7 +20,7 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t, uintptr_t
-from libc.math cimport NAN
+from libc.math cimport NAN, exp
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memcpy
 from cpython.pycapsule cimport PyCapsule_New
@@ -92,6 +92,12 @@ ABI_VERSION = CMLP_INFERENCE_ABI_VERSION
 API_VERSION = CMLP_INFERENCE_API_VERSION
 
 cdef enum:
+    # Output layers beyond softmax and identity: the codes of cmlp.reference.LOSSES
+    OUTPUT_LOGISTIC = 2       # binary_cross_entropy
+    OUTPUT_EXP = 3            # poisson (log link)
+    ACTIVATION_LOGISTIC = 2   # cmlp._kernels.Activation
+
+cdef enum:
     # Rows that go through all layers at once: their activations stay in cache, and the
     # tile kernels take up to 256 rows.
     BLOCK_ROWS = 128
@@ -110,7 +116,8 @@ cdef struct ModelData:
     int dtype                 # CMLP_FLOAT32 or CMLP_FLOAT64
     int n_layers
     int activation            # cmlp._kernels.Activation
-    bint softmax              # a classifier's softmax output; else identity (regression)
+    bint softmax              # a classifier's softmax output; else see output
+    int output                # the loss code (cmlp.reference.LOSSES) whose output layer runs
     const int* sizes          # n_layers + 1
     const void* params        # the layout of cmlp._kernels: W_0, b_0, W_1, b_1, ...
     const void* packed        # the narrow layers' weights, transposed; NULL: _predict packs
@@ -205,6 +212,11 @@ cdef bint _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
         offset += <Py_ssize_t> n_in * n_out + n_out
     if m.softmax:
         softmax_cross_entropy(probs, NULL, rows, m.sizes[m.n_layers], NULL, NULL)
+    elif m.output == OUTPUT_LOGISTIC:
+        activate(probs, rows * m.sizes[m.n_layers], ACTIVATION_LOGISTIC)
+    elif m.output == OUTPUT_EXP:
+        for i in range(rows * m.sizes[m.n_layers]):
+            probs[i] = exp(probs[i])
     return any_overflow
 
 
@@ -668,6 +680,7 @@ cdef class Model:
         self.activation = activation
         self.loss = loss
         self.data.softmax = LOSSES.index(loss) == 0
+        self.data.output = LOSSES.index(loss)
         self._params = params
         self._sizes = np.asarray(self.layer_sizes, dtype=np.int32)
         sizes = self._sizes
@@ -737,7 +750,7 @@ cdef class Model:
         return self._params
 
     def predict_proba(self, X, out=None, *, n_threads=1):
-        """Class probabilities of the rows of X.
+        """Class probabilities of the rows of X (binary_cross_entropy: each output's).
 
         Parameters
         ----------
@@ -751,14 +764,14 @@ cdef class Model:
         Returns
         -------
         numpy.ndarray of shape (n_samples, n_classes)
-            Each row sums to 1.
+            Each row sums to 1 (softmax outputs).
 
         Raises
         ------
         ValueError
             X of the wrong shape or holding NaN or infinity; an unusable ``out``.
         TypeError
-            A squared_error model (use `predict`).
+            A squared_error or poisson model (use `predict`).
         FloatingPointError
             Outputs that are not finite.
 
@@ -771,9 +784,9 @@ cdef class Model:
         >>> model.predict_proba(np.ones((2, 4))).shape
         (2, 3)
         """
-        if not self.data.softmax:
-            raise TypeError("predict_proba needs a cross_entropy network; this one is "
-                            f"{self.loss!r}: use predict")
+        if not self.data.softmax and self.data.output != OUTPUT_LOGISTIC:
+            raise TypeError("predict_proba needs a cross_entropy or binary_cross_entropy "
+                            f"network; this one is {self.loss!r}: use predict")
         return self._run(X, out, False, n_threads)
 
     def predict(self, X, out=None, *, n_threads=1):
@@ -792,7 +805,9 @@ cdef class Model:
         Returns
         -------
         numpy.ndarray
-            int64 labels ``(n_samples,)``; for squared_error the values.
+            int64 labels ``(n_samples,)``; for squared_error and poisson the values; for
+            binary_cross_entropy each output's probability (threshold at 0.5 for labels,
+            as Network.predict does).
 
         Raises
         ------

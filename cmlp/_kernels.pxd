@@ -35,6 +35,8 @@ cdef enum Activation:
 cdef enum Loss:           # the objective and its output layer (cmlp.reference.LOSSES)
     CROSS_ENTROPY = 0     # softmax output, integer labels
     SQUARED_ERROR = 1     # identity output, targets: half the squared error summed over outputs
+    BINARY_CROSS_ENTROPY = 2  # logistic output per unit, targets in [0, 1] (multilabel)
+    POISSON = 3           # exponential output (log link), targets >= 0: half Poisson deviance
 
 cdef enum OptimizerKind:
     SGD = 0
@@ -52,7 +54,7 @@ cdef struct Net:
     # The objective (set_objective; make_net gives unweighted cross-entropy). Targets and
     # weights are indexed by row of the data, not of a block (see output_step).
     int loss              # a Loss
-    const void* targets   # SQUARED_ERROR: n x sizes[n_layers] values of the params' type
+    const void* targets   # all but CROSS_ENTROPY: n x sizes[n_layers] values of the params' type
     const void* weights   # per-row sample weights of the params' type, or NULL (all 1)
     bint l2_per_weight    # divide l2 by the batch's weight sum (scikit-learn's alpha)
 

@@ -24,7 +24,7 @@ import threading
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, expf, log, tanh, tanhf, sqrt, sqrtf
+from libc.math cimport exp, expf, fabs, log, log1p, tanh, tanhf, sqrt, sqrtf
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
 
@@ -371,6 +371,41 @@ cdef double batch_weight(const floating* weights, const int64_t* order, Py_ssize
     return total
 
 
+cdef void _elementwise_output_step(int loss, floating* Z, const floating* targets,
+                                   const floating* weights, const int64_t* order,
+                                   Py_ssize_t first, Py_ssize_t n, int n_out, floating scale,
+                                   double* loss_sum) noexcept nogil:
+    """output_step for the losses whose output unit stands alone (cmlp.reference._objective):
+    BINARY_CROSS_ENTROPY, loss softplus(z) - t z (stable for any z), delta logistic(z) - t;
+    POISSON, loss exp(z) - t z + t log t - t, delta exp(z) - t."""
+    cdef Py_ssize_t r, row
+    cdef int j
+    cdef const floating* t
+    cdef floating w, z, e, factor
+    cdef double row_loss
+    for r in range(n):
+        row = _row(order, first, r)
+        w = weights[row] if weights != NULL else 1
+        t = targets + row * n_out
+        factor = scale * w
+        row_loss = 0
+        for j in range(n_out):
+            z = Z[r * n_out + j]
+            if loss == BINARY_CROSS_ENTROPY:
+                e = _exp(-fabs(z))  # in (0, 1]: neither exp overflows
+                row_loss += (<double> (z if z > 0 else 0) + log1p(<double> e)
+                             - <double> t[j] * z)
+                # logistic(z) from e: 1 / (1 + e) for z >= 0, e / (1 + e) below
+                Z[r * n_out + j] = factor * ((1 if z >= 0 else e) / (1 + e) - t[j])
+            else:
+                e = _exp(z)
+                row_loss += <double> e - <double> t[j] * z
+                if t[j] > 0:
+                    row_loss += <double> t[j] * log(<double> t[j]) - t[j]
+                Z[r * n_out + j] = factor * (e - t[j])
+        loss_sum[0] += w * row_loss
+
+
 cdef void output_step(const Net* net, floating* Z, const int* y, const int64_t* order,
                       Py_ssize_t first, Py_ssize_t n, floating scale, double* loss_sum,
                       Py_ssize_t* n_correct) noexcept nogil:
@@ -399,6 +434,9 @@ cdef void output_step(const Net* net, floating* Z, const int* y, const int64_t* 
             softmax_cross_entropy(Z + r * n_out, y + r, 1, n_out, &row_loss, n_correct)
             loss_sum[0] += w * row_loss
             output_delta(Z + r * n_out, y + r, 1, n_out, scale * w)
+    elif net.loss == BINARY_CROSS_ENTROPY or net.loss == POISSON:
+        _elementwise_output_step(net.loss, Z, targets, weights, order, first, n, n_out,
+                                 scale, loss_sum)
     else:  # SQUARED_ERROR
         for r in range(n):
             row = _row(order, first, r)

@@ -22,6 +22,7 @@ from cmlp import _unit_split
 from cmlp import dropout as _dropout
 from cmlp.augment import make_augmenter
 from cmlp._guard import UseGuard, reads, writes
+from cmlp._training import Trainer, TrainingDiverged  # noqa: F401 (TrainingDiverged: public here)
 from cmlp._pool import WorkspacePool
 from cmlp._validation import (
     check_choice, check_dtype, check_layer_sizes, check_positive_int, check_real,
@@ -41,12 +42,13 @@ if TYPE_CHECKING:
 # best in blocks of _TILE_BLOCK_ROWS, whose rows of X stay in L2 for the weight gradient
 # (784-128-10 full batch, 1 thread: 57-60 ms float64 and 25-27.5 float32 against 65-68 and
 # 26.5-28.8 in blocks of 256; 784-256-10: 50 against 53 ms float32 on the tiles rather
-# than BLAS's 2,048-row blocks); mini-batches the unit split takes whole keep one block per
-# thread.
+# than BLAS's 2,048-row blocks). float64 rows take twice the bytes, so half the rows: 99-106
+# ms of CPU against 108-113 in blocks of 128 (784-128-10, 1 thread; float32 gains nothing
+# from 64). Mini-batches the unit split takes whole keep one block per thread.
 # Wider layers want BLAS's long gemms (784-800-10: 5-20% slower on the tiles). The cap
 # bounds the work memory of full-batch runs.
 _NARROW_BLOCK_ROWS = 120  # a multiple of every row tile of the narrow kernels (12, 6, 4, 3, 2)
-_TILE_BLOCK_ROWS = 128
+_TILE_BLOCK_ROWS = {4: 128, 8: 64}  # by itemsize: the same bytes of X in every block
 _TILE_MAX_ROWS = _kernels.TILE_MAX_ROWS
 _TILE_MAX_WIDTH = _kernels.TILE_MAX_WIDTH
 _MAX_BLOCK_ROWS = 2048
@@ -60,28 +62,6 @@ _UNIT_SPLIT_MAX_ROWS = 512
 
 # Attributes of a Network object that no copy or pickle takes along (see _snapshot).
 _OWN_STATE = frozenset({"_guard", "_workspaces", "_predictor_cache"})
-
-
-class TrainingDiverged(FloatingPointError):
-    """The loss or the weights became NaN or infinite during `Network.fit`.
-
-    `Network.fit` raises it after restoring the newest weights (from before ``fit``, or
-    after one of the last two finite epochs) whose predictions are finite; the message says
-    which. A smaller learning rate usually helps.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from cmlp import Network, TrainingDiverged
-    >>> X = np.random.default_rng(0).random((64, 4), dtype=np.float32)
-    >>> y = np.arange(64) % 2
-    >>> net = Network([4, 8, 2], seed=0)
-    >>> try:
-    ...     net.fit(X, y, epochs=5, learning_rate=1e38)
-    ... except TrainingDiverged as error:
-    ...     print("diverged")
-    diverged
-    """
 
 
 class Network:
@@ -112,11 +92,14 @@ class Network:
         them, each calling single-threaded BLAS; the result depends on the count, not on
         timing. In a child forked after cmlp ran threads, one thread (libgomp's pool does
         not survive fork; the spawn and forkserver start methods keep the threads).
-    loss : "cross_entropy" or "squared_error"
-        cross_entropy: softmax output, integer labels 0..K-1. squared_error: identity
-        output (regression), targets y of shape (n_samples, n_outputs) or (n_samples,)
-        for one output; the loss of a row is half its squared error summed over the
-        outputs (cmlp.reference gives every objective's exact definition).
+    loss : "cross_entropy", "squared_error", "binary_cross_entropy" or "poisson"
+        cross_entropy: softmax output, integer labels 0..K-1. The others take targets y of
+        shape (n_samples, n_outputs), or (n_samples,) for one output, and sum a row's loss
+        over the outputs: squared_error, identity output (regression), half the squared
+        error; binary_cross_entropy, a logistic output per unit (multilabel, or one unit
+        for two classes), targets in [0, 1]; poisson, an exponential output (log link),
+        half the Poisson deviance, targets >= 0 (cmlp.reference gives every objective's
+        exact definition).
 
     Attributes
     ----------
@@ -161,7 +144,7 @@ class Network:
                  n_threads: "Optional[int]" = None, loss: str = "cross_entropy") -> None:
         self.loss = check_choice("loss", loss, LOSSES)
         self.layer_sizes = check_layer_sizes(
-            layer_sizes, min_outputs=2 if loss == "cross_entropy" else 1)
+            layer_sizes, min_outputs=2 if self.loss == "cross_entropy" else 1)
         self.dtype = check_dtype(dtype)
         self.activation = check_choice("activation", activation, ACTIVATIONS)
         self.init = check_choice("init", init, INITIALIZERS)
@@ -253,6 +236,11 @@ class Network:
         return self.loss == "cross_entropy"
 
     @property
+    def _multilabel(self):
+        """A logistic output per unit: probabilities, and 0/1 labels per output."""
+        return self.loss == "binary_cross_entropy"
+
+    @property
     def n_params(self) -> int:
         """Weights and biases in all."""
         return int(self._params.size)
@@ -310,7 +298,12 @@ class Network:
         """Labels (int32) for cross-entropy, (n, n_outputs) targets for squared error."""
         if self.is_classifier:
             return check_y(y, n_samples, self.n_classes, name=name)
-        return check_targets(y, n_samples, self.n_outputs, self.dtype, name=name)
+        y = check_targets(y, n_samples, self.n_outputs, self.dtype, name=name)
+        if self.loss == "binary_cross_entropy" and ((y < 0) | (y > 1)).any():
+            raise ValueError(f"{name} must hold targets in [0, 1] for binary_cross_entropy")
+        if self.loss == "poisson" and (y < 0).any():
+            raise ValueError(f"{name} must hold non-negative targets for the poisson loss")
+        return y
 
     def _kernel_args(self, y, sample_weight=None, l2_per_weight=False):
         """The labels and the objective dict the kernels take (see _kernels.set_objective)
@@ -384,9 +377,11 @@ class Network:
         >>> proba.shape, bool(np.allclose(proba.sum(axis=1), 1))
         ((2, 3), True)
         """
-        if not self.is_classifier:
-            raise TypeError("predict_proba needs a cross_entropy network; this one is "
-                            f"{self.loss!r}: use predict")
+        if not self.is_classifier and not self._multilabel:
+            raise TypeError("predict_proba needs a cross_entropy or binary_cross_entropy "
+                            f"network; this one is {self.loss!r}: use predict")
+        if self._multilabel:
+            return self._predictor().outputs(X, out, n_threads=self._prediction_threads(X))
         return self._predictor().predict_proba(X, out, n_threads=self._prediction_threads(X))
 
     def _proba(self, X):
@@ -395,7 +390,7 @@ class Network:
 
     @reads
     def predict(self, X: "ArrayLike", out: "Optional[np.ndarray]" = None) -> np.ndarray:
-        """Predicted class labels (or, for squared_error, values) of the rows of X.
+        """Predicted class labels (or, for squared_error and poisson, values) of the rows of X.
 
         Parameters
         ----------
@@ -409,7 +404,9 @@ class Network:
         -------
         numpy.ndarray
             int64 labels ``(n_samples,)``, each row's first largest probability (the argmax
-            of `predict_proba`); for squared_error the values ``(n_samples, n_outputs)``.
+            of `predict_proba`); for binary_cross_entropy int64 ``(n_samples, n_outputs)``,
+            1 where an output's probability exceeds 0.5; for squared_error and poisson the
+            values ``(n_samples, n_outputs)``.
 
         Raises
         ------
@@ -426,6 +423,15 @@ class Network:
         >>> net.predict(np.ones((2, 4))).dtype
         dtype('int64')
         """
+        if self._multilabel:
+            labels = self._predictor().outputs(X, n_threads=self._prediction_threads(X)) > 0.5
+            if out is None:
+                return labels.astype(np.int64)
+            if not (isinstance(out, np.ndarray) and out.dtype == np.int64
+                    and out.shape == labels.shape):
+                raise ValueError(f"out must be an int64 array of shape {labels.shape}")
+            out[...] = labels
+            return out
         return self._predictor().predict(X, out, n_threads=self._prediction_threads(X))
 
     @reads
@@ -463,6 +469,8 @@ class Network:
         outputs = self._predictor().predict(X, n_threads=self._prediction_threads(X))
         if self.is_classifier:
             return float(np.mean(outputs == y))
+        if self._multilabel:  # every output of the row right
+            return float(np.mean(((outputs > 0.5) == (y > 0.5)).all(axis=1)))
         return _r2(y, outputs)
 
     @reads
@@ -623,6 +631,34 @@ class Network:
 
     # --- training ---
 
+    def _trainer(self, X, y, *, batch_size=None, shuffle=True, optimizer, l2=0.0,
+                 sample_weight=None, l2_per_weight=False, dropout=None, max_norm=None,
+                 augment=None):
+        """A Trainer (cmlp._training) over X, y, checked here once, for callers that run
+        the epochs themselves (cmlp.sklearn's convergence loop): ``with net._trainer(...)
+        as t: t.epoch(learning_rate, index)``, inside ``net._guard.call_writing("fit",
+        run)`` as fit is (no predictions from other threads meanwhile, no second fit).
+        optimizer is an OptimizerState made for this network; the other arguments are
+        fit's."""
+        X = check_X(X, self.n_features, self.dtype)
+        y = self._check_y(y, X.shape[0])
+        sample_weight = check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        batch_size = check_positive_int("batch_size", batch_size, allow_none=True)
+        l2 = check_real("l2", l2, low=0.0)
+        rates = _dropout.check_rates(dropout, self.layer_sizes)
+        max_norm = 0.0 if max_norm is None else check_real("max_norm", max_norm, positive=True)
+        augmenter = make_augmenter(augment)
+        if augmenter is not None:
+            augmenter.shape_for(self.n_features)
+        if (not isinstance(optimizer, OptimizerState) or optimizer.state_a.dtype != self.dtype
+                or optimizer.n_params != self.n_params):
+            raise ValueError("optimizer must be an OptimizerState made for this network: "
+                             f"{self.n_params} parameters of {self.dtype.name}")
+        labels, objective = self._kernel_args(y, sample_weight, l2_per_weight)
+        return Trainer(self, X, labels, objective, batch_size=batch_size, shuffle=shuffle,
+                       optimizer=optimizer, l2=l2, rates=rates, max_norm=max_norm,
+                       augmenter=augmenter)
+
     @writes
     def fit(self, X: "ArrayLike", y: "ArrayLike", *, epochs: int, learning_rate: float,
             batch_size: "Optional[int]" = None, shuffle: bool = True,
@@ -775,17 +811,10 @@ class Network:
         else:
             X_val = y_val = None
         labels, objective = self._kernel_args(y, sample_weight, l2_per_weight)
-        score_name = "val_accuracy" if self.is_classifier else "val_r2"
-
-        n = X.shape[0]
-        rows = n if batch_size is None else min(batch_size, n)
-        grads = np.empty_like(self._params)
-        gather = shuffle and rows < n  # a full batch needs no shuffling
-        # Drawn only when used, so runs without them keep their random stream.
-        dropout_seed = int(self._rng.integers(2**63)) if any(rates) else 0
-        if augmenter is not None:
-            augment_rng = self._rng.spawn(1)[0]
-            X_epoch = np.empty_like(X)
+        score_name = "val_accuracy" if self.is_classifier or self._multilabel else "val_r2"
+        trainer = Trainer(self, X, labels, objective, batch_size=batch_size, shuffle=shuffle,
+                          optimizer=opt, l2=l2, rates=rates, max_norm=max_norm,
+                          augmenter=augmenter)
 
         history: "Dict[str, Any]" = {"loss": [], "learning_rate": [], "elapsed": []}
         if self.is_classifier:
@@ -796,40 +825,13 @@ class Network:
         self.history_ = history
         best_score, best_params = -np.inf, None
         best_epoch: Any = None
-        fallback = _Fallback(self._params, X)
+        n = X.shape[0]
         start = time.perf_counter()
-        with self._threads(), self._workspace(rows) as work:
-            train_epoch = self._epoch_kernel(rows, work)
+        with trainer:
             for epoch in range(epochs):
-                opt.config["learning_rate"] = scheduled_learning_rate(
-                    lr_schedule, learning_rate, epoch, epochs, lr_decay)
-                order = self._rng.permutation(n).astype(np.int64) if gather else None
-                X_in, labels_in, objective_in = X, labels, objective
-                if augmenter is not None:  # the epoch's rows, transformed, in its order
-                    order = np.arange(n, dtype=np.int64) if order is None else order
-                    augmenter.transform(X, order, augment_rng, out=X_epoch,
-                                        n_threads=self._kernel_threads())
-                    X_in, labels_in, objective_in = (
-                        X_epoch, _in_order(labels, order), _objective_in_order(objective, order))
-                    order = None
-                try:
-                    loss, n_correct = train_epoch(
-                        X_in, labels_in, order, rows, self._params, self._sizes,
-                        self._activation_code(), l2, opt.config, opt.state_a, opt.state_b,
-                        work, grads, objective_in,
-                        _dropout.kernel_config(rates, dropout_seed, epoch), max_norm)
-                except KeyboardInterrupt:
-                    # The kernels stop between updates; an epoch diverging meanwhile
-                    # must not leave unusable weights behind.
-                    if not self._forward_is_finite(fallback.check_rows):
-                        self._roll_back(fallback)
-                    raise
-                if not (np.isfinite(loss) and np.isfinite(self._params).all()):
-                    restored = self._roll_back(fallback)
-                    raise TrainingDiverged(
-                        f"training diverged in epoch {epoch}: the loss became {loss}; the "
-                        f"weights were restored to {restored}. Try a smaller learning_rate.")
-                fallback.keep(self._params, epoch)
+                rate = scheduled_learning_rate(lr_schedule, learning_rate, epoch, epochs,
+                                               lr_decay)
+                loss, n_correct = trainer.epoch(rate, epoch)
                 history["loss"].append(loss)
                 if self.is_classifier:
                     history["accuracy"].append(n_correct / n)
@@ -879,7 +881,15 @@ class Network:
     def _evaluate(self, X, y):
         """(mean cross-entropy, accuracy) on validated arrays; for squared_error (mean
         loss, R^2)."""
-        proba = self._proba(X)
+        return self._evaluate_outputs(self._proba(X), y)
+
+    def _evaluate_outputs(self, proba, y):
+        """_evaluate from the outputs (probabilities, or values) already computed."""
+        if self._multilabel or self.loss == "poisson":
+            value = _mean_elementwise_loss(self.loss, proba, y)
+            if self._multilabel:
+                return value, float(np.mean(((proba > 0.5) == (y > 0.5)).all(axis=1)))
+            return value, _r2(y, proba)
         if not self.is_classifier:
             residual = proba.astype(np.float64) - y
             return 0.5 * float((residual * residual).sum(axis=1).mean()), _r2(y, proba)
@@ -962,45 +972,6 @@ class Network:
         return _serialization.load(cls, path)
 
 
-class _Fallback:
-    """Weights to fall back on if training diverges or is interrupted mid-divergence.
-
-    A diverging epoch can end with finite but huge weights (max |w| ~ 9e28 after one wild
-    update) whose loss was still finite, since the loss is measured before the update; the
-    next epoch's then is NaN. So the start of fit and the ends of the last two finite epochs
-    are kept, and a rollback takes the newest whose forward pass on check_rows (up to 512
-    rows spread over X: a blown-up network fails on nearly every row) is finite.
-    """
-
-    def __init__(self, params, X):
-        self.check_rows = np.ascontiguousarray(X[::max(1, X.shape[0] // 512)][:512])
-        self._kept = [(params.copy(), "those before fit")]
-
-    def keep(self, params, epoch):
-        label = f"those after epoch {epoch}"
-        if len(self._kept) == 3:  # the oldest epoch's buffer is reused; fit's start stays
-            old, _ = self._kept.pop(1)
-            old[...] = params
-            self._kept.append((old, label))
-        else:
-            self._kept.append((params.copy(), label))
-
-    def newest_first(self):
-        return reversed(self._kept)
-
-
-def _in_order(values, order):
-    return None if values is None else np.ascontiguousarray(values[order])
-
-
-def _objective_in_order(objective, order):
-    """The objective dict (see Network._kernel_args) with its per-row arrays in order."""
-    if objective is None:
-        return None
-    return dict(objective, sample_weight=_in_order(objective["sample_weight"], order),
-                targets=_in_order(objective["targets"], order))
-
-
 def _aligned(shape, dtype, fill=None, alignment=64):
     """An array (np.empty, or filled with fill) whose data starts on a cache line: vector
     loads that straddle two lines cost the SIMD kernels up to a fifth of their speed."""
@@ -1024,7 +995,8 @@ class _Workspace:
             block = min(per_thread, _NARROW_BLOCK_ROWS)
         elif max(layer_sizes[1:]) <= _TILE_MAX_WIDTH:
             whole = batch_rows <= _UNIT_SPLIT_MAX_ROWS
-            block = min(per_thread, _TILE_MAX_ROWS if whole else _TILE_BLOCK_ROWS)
+            block = min(per_thread, _TILE_MAX_ROWS if whole
+                        else _TILE_BLOCK_ROWS[np.dtype(dtype).itemsize])
         else:
             block = min(per_thread, _MAX_BLOCK_ROWS)
         act_width = sum(layer_sizes[1:])
@@ -1056,6 +1028,22 @@ def _blas_controller():
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()  # inspecting the loaded libraries is slow: do it once
+
+
+def _mean_elementwise_loss(loss, outputs, y):
+    """The mean over rows of binary_cross_entropy's or poisson's loss (cmlp.reference) from
+    the outputs (probabilities, or exp of the last layer) and targets."""
+    p = outputs.astype(np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if loss == "binary_cross_entropy":
+            tiny = np.finfo(outputs.dtype).eps
+            p = np.clip(p, tiny, 1 - tiny)
+            rows = -(y * np.log(p) + (1 - y) * np.log1p(-p)).sum(axis=1)
+        else:
+            t_log_t = y * np.log(np.where(y > 0, y, 1))
+            rows = (p - y * np.log(p) + t_log_t - y).sum(axis=1)
+    return float(rows.mean())
 
 
 def _r2(y, predicted):

@@ -7,14 +7,17 @@ The tests run this and the kernels on one set of weights and compare every resul
 import numpy as np
 
 __all__ = ["forward", "loss", "gradients", "softmax", "log_softmax", "activate",
-           "activation_derivative", "max_norm", "SGD", "Momentum", "Adam", "ACTIVATIONS",
-           "LOSSES"]
+           "activation_derivative", "max_norm", "output", "SGD", "Momentum", "Adam",
+           "ACTIVATIONS", "LOSSES"]
 
 ACTIVATIONS = ("relu", "tanh", "logistic", "identity")
 # The objective's loss and its output layer: "cross_entropy" with a softmax output and
-# integer labels y, or "squared_error" with an identity output and targets y of shape
-# (n_samples, n_outputs). Their order gives the codes of the Loss enum in _kernels.pxd.
-LOSSES = ("cross_entropy", "squared_error")
+# integer labels y; "squared_error" with an identity output and targets y of shape
+# (n_samples, n_outputs); "binary_cross_entropy" with a logistic (sigmoid) output per unit
+# and targets in [0, 1] of that shape (multilabel, or one unit for two classes); "poisson"
+# with an exponential output (log link) and non-negative targets of that shape. Their order
+# gives the codes of the Loss enum in _kernels.pxd.
+LOSSES = ("cross_entropy", "squared_error", "binary_cross_entropy", "poisson")
 
 
 def activate(Z, activation):
@@ -140,6 +143,45 @@ def softmax(Z):
     return np.exp(log_softmax(Z))
 
 
+def output(Z, loss):
+    """The output layer of a loss applied to the last layer's values.
+
+    Parameters
+    ----------
+    Z : numpy.ndarray of shape (n_samples, n_outputs)
+        The last layer's pre-activations.
+    loss : str
+        One of `LOSSES`: softmax (cross_entropy), identity (squared_error), logistic
+        (binary_cross_entropy) or exponential (poisson, the log link).
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_samples, n_outputs)
+        Probabilities or predicted values.
+
+    Raises
+    ------
+    ValueError
+        An unknown loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cmlp import reference
+    >>> reference.output(np.zeros((1, 2)), "binary_cross_entropy")
+    array([[0.5, 0.5]])
+    """
+    if loss == "cross_entropy":
+        return softmax(Z)
+    if loss == "squared_error":
+        return Z
+    if loss == "binary_cross_entropy":
+        return activate(Z, "logistic")
+    if loss == "poisson":
+        return np.exp(Z)
+    raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
+
+
 def forward(weights, biases, X, activation="relu", loss="cross_entropy"):
     """Every layer's output, from the first hidden layer to the network's outputs.
 
@@ -153,14 +195,14 @@ def forward(weights, biases, X, activation="relu", loss="cross_entropy"):
         Inputs.
     activation : str, default="relu"
         The hidden layers' activation.
-    loss : {"cross_entropy", "squared_error"}, default="cross_entropy"
-        Softmax output, or identity output (regression).
+    loss : str, default="cross_entropy"
+        One of `LOSSES`: softmax, identity, logistic or exponential output (see `output`).
 
     Returns
     -------
     list of numpy.ndarray
-        ``[A_1, ..., A_{L-1}, P]``: the last is the class probabilities (or the predicted
-        values).
+        ``[A_1, ..., A_{L-1}, P]``: the last is the class probabilities (cross_entropy,
+        binary_cross_entropy) or the predicted values.
 
     Examples
     --------
@@ -175,7 +217,7 @@ def forward(weights, biases, X, activation="relu", loss="cross_entropy"):
     True
     """
     logits, hidden = _logits_and_hidden(weights, biases, X, activation)
-    return hidden[1:] + [softmax(logits) if loss == "cross_entropy" else logits]
+    return hidden[1:] + [output(logits, loss)]
 
 
 def _logits_and_hidden(weights, biases, X, activation):
@@ -206,9 +248,12 @@ def _objective(weights, biases, X, y, activation, l2, loss, sample_weight, l2_pe
         sum_i w_i loss_i / S  +  l2_S / 2 * sum_l |W_l|^2,   S = sum_i w_i (n without weights)
 
     where l2_S = l2 / S with l2_per_weight (scikit-learn's alpha: its penalty is
-    alpha / (2 S) |W|^2), else l2. loss_i is -log softmax(z_i)[y_i] (cross_entropy) or
-    |z_i - y_i|^2 / 2 summed over the outputs (squared_error). The output delta is
-    d value / d z = w_i (softmax(z_i) - onehot(y_i)) / S, or w_i (z_i - y_i) / S.
+    alpha / (2 S) |W|^2), else l2. loss_i is -log softmax(z_i)[y_i] (cross_entropy);
+    or, summed over the outputs j: (z_ij - y_ij)^2 / 2 (squared_error);
+    -y log s(z) - (1 - y) log(1 - s(z)) = softplus(z) - y z, s the logistic function
+    (binary_cross_entropy); or half the Poisson deviance, exp(z) - y z + y log y - y
+    (poisson, log link; 0 log 0 = 0). The output delta is d value / d z =
+    w_i (softmax(z_i) - onehot(y_i)) / S, or w_i (output(z_i) - y_i) / S for the others.
     With dropout masks (see gradients), the network is the one the masks leave; also
     returns the hidden outputs before their masks and the masks, one per layer.
     """
@@ -227,6 +272,16 @@ def _objective(weights, biases, X, y, activation, l2, loss, sample_weight, l2_pe
         residual = logits - np.asarray(y, dtype=logits.dtype).reshape(logits.shape)
         row_loss = 0.5 * (residual * residual).sum(axis=1)
         delta = residual
+    elif loss == "binary_cross_entropy":
+        t = np.asarray(y, dtype=logits.dtype).reshape(logits.shape)
+        softplus = np.maximum(logits, 0) + np.log1p(np.exp(-np.abs(logits)))
+        row_loss = (softplus - t * logits).sum(axis=1)
+        delta = activate(logits, "logistic") - t
+    elif loss == "poisson":
+        t = np.asarray(y, dtype=logits.dtype).reshape(logits.shape)
+        t_log_t = t * np.log(np.where(t > 0, t, 1))
+        row_loss = (np.exp(logits) - t * logits + t_log_t - t).sum(axis=1)
+        delta = np.exp(logits) - t
     else:
         raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
     l2 = l2 / total if l2_per_weight else l2
@@ -252,8 +307,8 @@ def loss(weights, biases, X, y, activation="relu", l2=0.0, loss="cross_entropy",
         The hidden layers' activation.
     l2 : float, default=0.0
         Adds ``l2 / 2`` times the sum of the squared weights.
-    loss : {"cross_entropy", "squared_error"}, default="cross_entropy"
-        The objective.
+    loss : str, default="cross_entropy"
+        One of `LOSSES` (see `_objective` for each one's definition).
     sample_weight : numpy.ndarray of shape (n_samples,), optional
         The mean becomes ``sum_i w_i loss_i / sum_i w_i``.
     l2_per_weight : bool, default=False
@@ -298,8 +353,8 @@ def gradients(weights, biases, X, y, activation="relu", l2=0.0, loss="cross_entr
         The hidden layers' activation.
     l2 : float, default=0.0
         Adds ``l2 / 2`` times the sum of the squared weights.
-    loss : {"cross_entropy", "squared_error"}, default="cross_entropy"
-        The objective.
+    loss : str, default="cross_entropy"
+        One of `LOSSES` (see `_objective` for each one's definition).
     sample_weight : numpy.ndarray of shape (n_samples,), optional
         The mean becomes ``sum_i w_i loss_i / sum_i w_i``.
     l2_per_weight : bool, default=False

@@ -7,10 +7,7 @@ convergence loop one epoch at a time; every epoch, loss and gradient is Network'
 code (Network.fit with a persistent OptimizerState; L-BFGS through scipy.optimize.minimize
 on the compiled loss and gradients). Added parameters: dtype, n_threads, class_weight.
 
-Where cmlp differs from scikit-learn (documented on the classes):
-- Binary classification uses a 2-unit softmax output (out_activation_ "softmax",
-  n_outputs_ 2, coefs_[-1] of shape (h, 2)), which gives the same model family as
-  scikit-learn's one logistic unit. Multilabel targets raise ValueError.
+Where cmlp differs from scikit-learn (docs/guide/sklearn.rst lists them all):
 - The optimizers follow PyTorch's formulation (cmlp.reference.Momentum, Adam): SGD momentum
   v = mu v + g, p -= lr v, and Adam's epsilon added to the bias-corrected root; scikit-learn
   folds the learning rate into its velocity and its Adam epsilon into the raw root. With a
@@ -24,6 +21,14 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.optimize
+import scipy.sparse as sp
+
+try:
+    import sklearn  # noqa: F401
+except ImportError as error:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError(
+        "cmlp.sklearn needs scikit-learn, which is not installed: "
+        'pip install "cmlp[sklearn]" (or pip install scikit-learn)') from error
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -32,16 +37,44 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import (
     _check_sample_weight, check_is_fitted, column_or_1d, validate_data)
 
-from cmlp.network import Network
+from cmlp import _skl2onnx, _sparse_training
+from cmlp.network import Network, TrainingDiverged
 from cmlp.optimizers import OptimizerState
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "TrainingDivergedError"]
+
+_NONFINITE_MESSAGE = ("Solver produced non-finite parameter weights. The input data may "
+                      "contain large values and need to be preprocessed.")
+
+
+class TrainingDivergedError(TrainingDiverged, ValueError):
+    """A fit diverged (the loss or the weights became NaN or infinite).
+
+    Both cmlp's `~cmlp.TrainingDiverged` and the ValueError scikit-learn's estimators raise
+    in this case, so code written for either catches it. The message gives scikit-learn's
+    text and cmlp's account (the epoch, the loss, which weights were restored). With
+    ``early_stopping=True`` a fit does not raise it: it keeps the best validation model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cmlp.sklearn import MLPRegressor, TrainingDivergedError
+    >>> X = np.random.default_rng(0).random((50, 3))
+    >>> try:
+    ...     MLPRegressor(solver="sgd", learning_rate_init=1e30).fit(X, X[:, 0])
+    ... except TrainingDivergedError as error:
+    ...     print(isinstance(error, ValueError))
+    True
+    """
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
+# scikit-learn's out_activation_ for each of the network's losses
+_OUT_ACTIVATIONS = {"cross_entropy": "softmax", "binary_cross_entropy": "logistic",
+                    "squared_error": "identity", "poisson": "exp"}
 
 
 class _BaseMLP(BaseEstimator):
@@ -72,7 +105,7 @@ class _BaseMLP(BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
                              Options(Real, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
-        "dtype": [StrOptions({"float32", "float64"})],
+        "dtype": [StrOptions({"float32", "float64"}), None],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         # cmlp's own regularisation, for the stochastic solvers (see Network.fit)
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like", None],
@@ -88,19 +121,31 @@ class _BaseMLP(BaseEstimator):
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
         if any(not isinstance(h, Integral) or h < 1 for h in hidden):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
-        first_pass = not hasattr(self, "_network") or (not self.warm_start and not incremental)
+        # scikit-learn's rule: coefs_ assigned to an unfitted estimator are trained further
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        if not first_pass and hasattr(self, "_network"):
+            self._sync_parameters()
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         sample_weight = self._sample_weight(sample_weight, X, y, incremental)
+        y = self._network_targets(y)
         rng = check_random_state(self.random_state)
         if first_pass:
-            self._initialize(X.shape[1], hidden, rng)
-        elif self._network.layer_sizes[1:-1] != hidden:
+            self._initialize(X.shape[1], hidden, rng, X.dtype)
+        elif not hasattr(self, "_network"):
+            self._adopt_assigned_parameters(X.shape[1], rng, X.dtype)
+        if self._network.layer_sizes[1:-1] != hidden:
             raise ValueError(
                 f"hidden_layer_sizes changed from {self._network.layer_sizes[1:-1]} to "
                 f"{hidden} since the network was built; fit with warm_start=False")
         # Once, in the network's dtype and layout, so no epoch converts them again.
-        X = np.ascontiguousarray(X, dtype=self._network.dtype)
-        if not is_classifier(self):
+        if sp.issparse(X):
+            if self.dropout is not None or self.max_norm is not None or self.augment:
+                raise ValueError("dropout, max_norm and augment take dense X; got a sparse "
+                                 "matrix")
+            X = sp.csr_matrix(X, dtype=self._network.dtype)
+        else:
+            X = np.ascontiguousarray(X, dtype=self._network.dtype)
+        if self._network.loss != "cross_entropy":  # targets, in the network's dtype
             y = np.ascontiguousarray(y, dtype=self._network.dtype)
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=self._network.dtype)
@@ -112,27 +157,78 @@ class _BaseMLP(BaseEstimator):
         finally:
             self._expose_parameters()
         if not np.isfinite(self._network._params).all():
-            raise ValueError("Solver produced non-finite parameter weights. The input data "
-                             "may contain large values and need to be preprocessed.")
+            raise TrainingDivergedError(_NONFINITE_MESSAGE)
         return self
 
-    def _initialize(self, n_features, hidden, rng):
+    def _adopt_assigned_parameters(self, n_features, rng, X_dtype):
+        """A network holding the coefs_ and intercepts_ assigned to an unfitted estimator
+        (checked: one weight matrix and bias vector per layer, shapes that chain)."""
+        coefs, intercepts = list(self.coefs_), list(self.intercepts_)
+        if not coefs or len(coefs) != len(intercepts):
+            raise ValueError("coefs_ and intercepts_ must be lists of one array per layer, of "
+                             f"the same length; got {len(coefs)} and {len(intercepts)}")
+        coefs = [np.asarray(c) for c in coefs]
+        sizes = [n_features] + [c.shape[-1] if c.ndim == 2 else -1 for c in coefs]
+        for layer, W in enumerate(coefs):
+            b = np.asarray(intercepts[layer])
+            if W.shape != (sizes[layer], sizes[layer + 1]) or b.shape != (sizes[layer + 1],):
+                raise ValueError(
+                    f"coefs_[{layer}] and intercepts_[{layer}] have shapes {W.shape} and "
+                    f"{b.shape}; expected ({sizes[layer]}, n_units) and (n_units,)")
+        if sizes[-1] != self._n_network_outputs():
+            raise ValueError(f"coefs_[-1] has {sizes[-1]} outputs; these targets need "
+                             f"{self._n_network_outputs()}")
+        self._network = Network(sizes, dtype=self._network_dtype(X_dtype),
+                                seed=rng.randint(np.iinfo(np.int32).max),
+                                activation=self.activation, n_threads=self.n_threads,
+                                loss=self._network_loss())
+        for view, W in zip(self._network.weights, coefs):
+            view[...] = W
+        for view, b in zip(self._network.biases, intercepts):
+            view[...] = b
+        if not np.isfinite(self._network._params).all():
+            raise ValueError("coefs_ or intercepts_ hold NaN or infinity")
+        self.n_layers_, self.n_outputs_ = len(sizes), sizes[-1]
+        self.out_activation_ = _OUT_ACTIVATIONS[self._network.loss]
+        self._best_params = self._network._params.copy()
+        for name, value in (("n_iter_", 0), ("t_", 0), ("_optimizer", None),
+                            ("loss_curve_", []), ("_no_improvement_count", 0),
+                            ("best_loss_", None if self.early_stopping else np.inf),
+                            ("validation_scores_", [] if self.early_stopping else None),
+                            ("validation_loss_curve_", [] if self.early_stopping else None),
+                            ("best_validation_score_",
+                             -np.inf if self.early_stopping else None)):
+            if not hasattr(self, name):
+                setattr(self, name, value)
+        self._expose_parameters()
+
+    def _network_dtype(self, X_dtype):
+        """The dtype given, else X's: float32 data trains in float32, any other in float64."""
+        if self.dtype is not None:
+            return self.dtype
+        return "float32" if X_dtype == np.float32 else "float64"
+
+    def _initialize(self, n_features, hidden, rng, X_dtype):
         """A new Network with scikit-learn's initial weights (Glorot uniform, biases too,
         drawn from random_state in its order); its own seed, for the batch order, too."""
         sizes = [n_features] + hidden + [self._n_network_outputs()]
-        self._network = Network(sizes, dtype=self.dtype, seed=rng.randint(np.iinfo(np.int32).max),
+        self._network = Network(sizes, dtype=self._network_dtype(X_dtype), seed=0,
                                 activation=self.activation, n_threads=self.n_threads,
-                                loss="cross_entropy" if is_classifier(self) else "squared_error")
+                                loss=self._network_loss())
         factor = 2.0 if self.activation == "logistic" else 6.0
         for W, b in zip(self._network.weights, self._network.biases):
             bound = np.sqrt(factor / (W.shape[0] + W.shape[1]))
             W[...] = rng.uniform(-bound, bound, W.shape)
             b[...] = rng.uniform(-bound, bound, b.shape)
+        # The batch order's seed is drawn after the weights, so that random_state gives
+        # scikit-learn's initial weights, bit for bit (in float64).
+        self._network.seed = rng.randint(np.iinfo(np.int32).max)
+        self._network._rng = np.random.default_rng(self._network.seed)
         self.n_iter_ = 0
         self.t_ = 0
         self.n_layers_ = len(sizes)
         self.n_outputs_ = sizes[-1]
-        self.out_activation_ = "softmax" if is_classifier(self) else "identity"
+        self.out_activation_ = _OUT_ACTIVATIONS[self._network.loss]
         self._optimizer = None
         self._best_params = self._network._params.copy()
         if self.solver in _STOCHASTIC_SOLVERS:
@@ -140,11 +236,13 @@ class _BaseMLP(BaseEstimator):
             self._no_improvement_count = 0
             if self.early_stopping:
                 self.validation_scores_ = []
+                self.validation_loss_curve_ = []
                 self.best_validation_score_ = -np.inf
                 self.best_loss_ = None
             else:
                 self.best_loss_ = np.inf
                 self.validation_scores_ = None
+                self.validation_loss_curve_ = None
                 self.best_validation_score_ = None
 
     def _sample_weight(self, sample_weight, X, y, incremental):
@@ -154,7 +252,7 @@ class _BaseMLP(BaseEstimator):
 
     def _fit_stochastic(self, X, y, sample_weight, rng, incremental):
         network = self._network
-        if not incremental or self._optimizer is None:
+        if not incremental or getattr(self, "_optimizer", None) is None:
             # sklearn's SGD without momentum is plain SGD; with it, (Nesterov) momentum.
             name = "adam" if self.solver == "adam" else "momentum" if self.momentum > 0 else "sgd"
             self._optimizer = OptimizerState(
@@ -164,8 +262,13 @@ class _BaseMLP(BaseEstimator):
             self._learning_rate = float(self.learning_rate_init)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        if self.early_stopping and self.validation_scores_ is None:  # warm start, newly on
+            self.validation_scores_, self.validation_loss_curve_ = [], []
+            self.best_validation_score_, self.best_loss_ = -np.inf, None
         if self.early_stopping:
-            stratify = y if is_classifier(self) else None
+            # scikit-learn stratifies on its label-binarized y: True/False for two classes
+            stratify = (None if not is_classifier(self) or self._output == "multilabel" else
+                        y.astype(bool) if self._output == "binary" else y)
             parts = train_test_split(X, y, *([sample_weight] if sample_weight is not None else []),
                                      random_state=rng, test_size=self.validation_fraction,
                                      stratify=stratify)
@@ -182,17 +285,40 @@ class _BaseMLP(BaseEstimator):
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It "
                               "is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
-        try:
-            # One BLAS limit for all epochs (Network.fit would set it again per epoch).
-            with network._threads():
+        self.n_iter_ = 0  # scikit-learn's: the epochs of this call
+        # X, y and the weights are checked once; every epoch reuses the trainer's buffers.
+        if sp.issparse(X):  # a compiled sparse first layer; the matrix stays sparse
+            trainer = _sparse_training.SparseTrainer(
+                network, _sparse_training.SparseMatrix(X, network.dtype, network.n_features),
+                y, sample_weight, batch_size=batch_size, shuffle=self.shuffle,
+                optimizer=self._optimizer, l2=self.alpha, l2_per_weight=True)
+        else:
+            trainer = network._trainer(
+                X, y, batch_size=batch_size, shuffle=self.shuffle, optimizer=self._optimizer,
+                l2=self.alpha, l2_per_weight=True, sample_weight=sample_weight,
+                dropout=self.dropout, max_norm=self.max_norm, augment=self.augment)
+        def run_epochs():  # as the one writer of the network, as fit is
+            with trainer:
                 for _ in range(self.max_iter):
-                    history = network.fit(
-                        X, y, epochs=1, learning_rate=self._learning_rate,
-                        batch_size=batch_size, shuffle=self.shuffle, optimizer=self._optimizer,
-                        l2=self.alpha, l2_per_weight=True, sample_weight=sample_weight,
-                        dropout=self.dropout, max_norm=self.max_norm, augment=self.augment)
+                    if self.n_iter_ > 0:  # the streams one-epoch fit calls drew each time
+                        trainer.draw_call_streams()
+                    try:
+                        loss, _ = trainer.epoch(self._learning_rate, 0)
+                    except TrainingDiverged as error:
+                        if not self.early_stopping:
+                            raise TrainingDivergedError(
+                                f"{_NONFINITE_MESSAGE} ({error})") from error
+                        # scikit-learn's: the epoch counts, scores NaN; the best model stays
+                        self.n_iter_ += 1
+                        self.loss_ = np.nan
+                        self.loss_curve_.append(np.nan)
+                        self.validation_scores_.append(np.nan)
+                        self.validation_loss_curve_.append(np.nan)
+                        warnings.warn(f"Training diverged; the best validation model is kept "
+                                      f"({error})", ConvergenceWarning)
+                        break
                     self.n_iter_ += 1
-                    self.loss_ = float(history["loss"][0])
+                    self.loss_ = float(loss)
                     self.t_ += n_samples
                     self.loss_curve_.append(self.loss_)
                     if self.verbose:
@@ -215,6 +341,9 @@ class _BaseMLP(BaseEstimator):
                             "Stochastic Optimizer: Maximum iterations (%d) reached and the "
                             "optimization hasn't converged yet." % self.max_iter,
                             ConvergenceWarning)
+
+        try:
+            network._guard.call_writing("fit", run_epochs)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         if self.early_stopping:
@@ -232,6 +361,11 @@ class _BaseMLP(BaseEstimator):
     def _record_validation(self, X_val, y_val, weight_val):
         score = self._score_encoded(X_val, y_val, weight_val)
         self.validation_scores_.append(score)
+        try:
+            loss = self._network._evaluate_outputs(self._network_outputs(X_val), y_val)[0]
+        except FloatingPointError:
+            loss = np.nan
+        self.validation_loss_curve_.append(loss)
         if self.verbose:
             print("Validation score: %f" % score)
         if score < self.best_validation_score_ + self.tol:
@@ -267,10 +401,19 @@ class _BaseMLP(BaseEstimator):
         network = self._network
         labels, objective = network._kernel_args(y, sample_weight, l2_per_weight=True)
         grads = np.empty_like(network._params)
+        if sp.issparse(X):
+            matrix = _sparse_training.SparseMatrix(X, network.dtype, network.n_features)
+            every_row = np.arange(X.shape[0], dtype=np.int64)
 
         def loss_and_gradient(params):
             network._params[...] = params
-            loss = network._flat_loss_and_gradients(X, labels, objective, self.alpha, grads)
+            with np.errstate(over="ignore", invalid="ignore"):
+                if sp.issparse(X):
+                    loss = _sparse_training.loss_and_gradients(
+                        network, matrix, every_row, y, sample_weight, self.alpha, True, grads)
+                else:
+                    loss = network._flat_loss_and_gradients(X, labels, objective, self.alpha,
+                                                            grads)
             return loss, grads.astype(np.float64)
 
         with network._threads():
@@ -290,10 +433,75 @@ class _BaseMLP(BaseEstimator):
                 "Increase the number of iterations to improve the convergence (max_iter=%d)."
                 % (result.nit, result.status, message, self.max_iter), ConvergenceWarning)
 
+    def _network_outputs(self, X):
+        """The network's outputs for checked X of its dtype, dense or sparse."""
+        network = self._network
+        if sp.issparse(X):
+            return _sparse_training.outputs(
+                network, _sparse_training.SparseMatrix(X, network.dtype, network.n_features))
+        return network._proba(np.ascontiguousarray(X, dtype=network.dtype))
+
+    def _network_predict(self, X):
+        """Network.predict's answer (class indices, 0/1 per output, or values) for X."""
+        if not sp.issparse(X):
+            return self._network.predict(X)
+        outputs = self._network_outputs(X)
+        if self._network.loss == "cross_entropy":
+            return outputs.argmax(axis=1)
+        if self._network.loss == "binary_cross_entropy":
+            return (outputs > 0.5).astype(np.int64)
+        return outputs
+
     def _expose_parameters(self):
         """coefs_ and intercepts_ as scikit-learn's lists: views of the network's weights."""
         self.coefs_ = self._network.weights
         self.intercepts_ = self._network.biases
+        self._exposed = (self.coefs_, list(self.coefs_), self.intercepts_,
+                         list(self.intercepts_))
+
+    def _sync_parameters(self):
+        """Take in arrays assigned to coefs_ / intercepts_ (or their items) since the last
+        fit: scikit-learn's estimators compute with whatever those lists hold, so loading or
+        pruning weights by assignment must work here too. They are checked (one array per
+        layer, the layer's shape, finite) and copied into the network."""
+        coefs, coef_items, intercepts, intercept_items = self._exposed
+        if (self.coefs_ is coefs and self.intercepts_ is intercepts
+                and all(a is b for a, b in zip(coefs, coef_items))
+                and all(a is b for a, b in zip(intercepts, intercept_items))
+                and len(coefs) == len(coef_items) and len(intercepts) == len(intercept_items)):
+            return
+        network = self._network
+        new = []
+        for name, given, views in (("coefs_", self.coefs_, network.weights),
+                                   ("intercepts_", self.intercepts_, network.biases)):
+            if not isinstance(given, (list, tuple)) or len(given) != len(views):
+                raise ValueError(f"{name} must be a list of {len(views)} arrays, one per layer; "
+                                 f"got {type(given).__name__} of length "
+                                 f"{len(given) if hasattr(given, '__len__') else '?'}")
+            for layer, (array, view) in enumerate(zip(given, views)):
+                array = np.asarray(array)
+                if array.shape != view.shape or array.dtype.kind not in "biuf":
+                    raise ValueError(f"{name}[{layer}] must be a real array of shape "
+                                     f"{view.shape}; got {array.dtype} of shape {array.shape}")
+                if not np.isfinite(array).all():
+                    raise ValueError(f"{name}[{layer}] holds NaN or infinity")
+                new.append((view, array))
+        for view, array in new:
+            view[...] = array
+        self._expose_parameters()
+
+    def _fitted_network(self):
+        """The network, after taking in any assignment to coefs_ / intercepts_."""
+        self._sync_parameters()
+        return self._network
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "_network" in state:  # assignments to coefs_ go into the network that is pickled
+            self._sync_parameters()
+            state = dict(super().__getstate__())  # may be __dict__ itself
+            state.pop("_exposed", None)
+        return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -301,6 +509,44 @@ class _BaseMLP(BaseEstimator):
             self._expose_parameters()
 
     # --- prediction ---
+
+    def to_onnx(self, path=None, *, opset=None):
+        """The fitted estimator as an ONNX model, written to path if given.
+
+        Parameters
+        ----------
+        path : str or path-like, optional
+            Where to write the model (atomically); None only returns it.
+        opset : int, optional
+            The ONNX opset (17 unless given; 13 at the least).
+
+        Returns
+        -------
+        onnx.ModelProto
+            Input "X" (N x n_features, the network's dtype). A classifier's outputs are
+            "label", predict's labels (of ``classes_``, not indices; multilabel: the 0/1
+            indicator), and "probabilities", predict_proba's; a regressor's "variable",
+            predict's values (N x n_outputs).
+
+        Raises
+        ------
+        ImportError
+            Without the onnx package (pip install "cmlp[onnx]").
+
+        Examples
+        --------
+        >>> model = MLPClassifier(max_iter=5).fit(X, y).to_onnx("mlp.onnx")  # doctest: +SKIP
+
+        To convert a Pipeline holding the estimator, use skl2onnx.to_onnx: cmlp registers
+        its converters with skl2onnx.
+        """
+        from cmlp.onnx import to_model_for_estimator, write_model
+
+        check_is_fitted(self)
+        model = to_model_for_estimator(self, opset=opset)
+        if path is not None:
+            write_model(model, path)
+        return model
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
@@ -310,7 +556,7 @@ class _BaseMLP(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -318,9 +564,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier: scikit-learn's MLPClassifier, compiled.
 
     The same constructor parameters, defaults, fitted attributes, convergence rule and
-    warnings as ``sklearn.neural_network.MLPClassifier``, over a cmlp Network (softmax
-    output, cross-entropy); every epoch, loss and gradient is cmlp's compiled code. Where
-    it differs is in :doc:`/guide/sklearn`.
+    warnings as ``sklearn.neural_network.MLPClassifier``, over a cmlp Network (a softmax
+    output for several classes, one logistic unit for two, a logistic unit per label for
+    multilabel targets); every epoch, loss and gradient is cmlp's compiled code. Where it
+    differs is in :doc:`/guide/sklearn`.
 
     Parameters
     ----------
@@ -372,8 +619,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Epochs without improvement before stopping.
     max_fun : int, default=15000
         Loss evaluations at most (L-BFGS).
-    dtype : "float32" or "float64", default="float32"
+    dtype : "float32", "float64" or None, default=None
         The precision the network computes in (X is converted to it); cmlp's addition.
+        None: X's, as scikit-learn does: float32 data trains in float32, any other in
+        float64 (the parameters and outputs follow). "float32" trains float64 data in
+        float32, about twice as fast.
     n_threads : int or None, default=None
         Threads cmlp computes with (None: one per CPU); cmlp's addition.
     class_weight : dict, "balanced" or None, default=None
@@ -395,9 +645,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     classes_ : numpy.ndarray
         The labels, sorted.
     coefs_ : list of numpy.ndarray
-        Weights per layer, views of the network's parameters. The output is a softmax for
-        two classes too (2 columns), where scikit-learn uses one logistic unit: the same
-        model family.
+        Weights per layer, views of the network's parameters; assigned arrays are checked
+        and used (as scikit-learn's). Two classes have one logistic output unit, as in
+        scikit-learn.
     intercepts_ : list of numpy.ndarray
         Biases per layer, views of the network's parameters.
     loss_ : float
@@ -408,10 +658,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         The loss of every epoch.
     validation_scores_ : list of float or None
         The held-out accuracy of every epoch (early stopping).
+    validation_loss_curve_ : list of float or None
+        The held-out loss of every epoch (early stopping; cmlp's addition).
     best_validation_score_ : float or None
         The best of them.
     n_iter_ : int
-        Epochs run.
+        Epochs run by the last fit or partial_fit call.
     t_ : int
         Rows seen by the solver.
     n_layers_ : int
@@ -419,7 +671,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     n_outputs_ : int
         Output units.
     out_activation_ : str
-        "softmax".
+        "softmax", or "logistic" (two classes, multilabel).
     n_features_in_ : int
         Features seen in fit.
     feature_names_in_ : numpy.ndarray
@@ -446,7 +698,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float32", n_threads=None, class_weight=None, dropout=None,
+                 dtype=None, n_threads=None, class_weight=None, dropout=None,
                  max_norm=None, augment=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -484,7 +736,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The data (dense; converted to ``dtype``).
+            The data, dense or sparse (CSR/CSC; converted to the network's dtype).
         y : array-like of shape (n_samples,)
             Any labels: strings, integers, a pandas Series.
         sample_weight : array-like of shape (n_samples,), optional
@@ -517,7 +769,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The data (dense; converted to ``dtype``).
+            The data, dense or sparse (CSR/CSC; converted to the network's dtype).
         y : array-like of shape (n_samples,)
             The labels.
         sample_weight : array-like of shape (n_samples,), optional
@@ -559,39 +811,69 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _set_classes(self, labels, name):
         check_classification_targets(labels)
-        classes = np.unique(labels)
-        if len(classes) < 2:
-            raise ValueError(f"MLPClassifier needs samples of at least 2 classes in the data; "
-                             f"{name} holds only one class: {classes[0]!r}")
-        self.classes_ = classes
+        self.classes_ = unique_labels(labels)
 
     def _validate_input(self, X, y, incremental, reset):
+        """X, and y as class indices (n_samples,) or, multilabel, a 0/1 indicator matrix."""
         X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
+                             accept_sparse=["csr", "csc"],
                              reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        kind = type_of_target(y)
-        if kind.startswith("multilabel") or kind.startswith("multiclass-multioutput") or y.ndim > 1:
-            raise ValueError(f"cmlp's MLPClassifier takes one label per sample; got {kind} "
-                             "targets (for multilabel, wrap it in "
-                             "sklearn.multioutput.MultiOutputClassifier)")
         check_classification_targets(y)
+        kind = type_of_target(y)
+        if kind == "multiclass-multioutput":
+            raise ValueError("MLPClassifier takes one label per sample or a multilabel "
+                             "indicator matrix of 0 and 1; got multiclass-multioutput targets")
+        multilabel = kind == "multilabel-indicator"
         if not incremental and (reset or not hasattr(self, "classes_")):
             self._set_classes(y, "y")
-        elif incremental or self.warm_start:
-            unseen = np.setdiff1d(np.unique(y), self.classes_)
-            if unseen.size:
-                raise ValueError(f"y holds labels {unseen.tolist()} not in classes_ "
-                                 f"{self.classes_.tolist()}")
+            self._output = ("multilabel" if multilabel else
+                            "multiclass" if len(self.classes_) > 2 else "binary")
+        else:
+            classes = unique_labels(y)
+            if not incremental and self.warm_start:
+                if set(classes.tolist()) != set(self.classes_.tolist()):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same classes as in "
+                        f"the previous call to fit. Previously got {self.classes_}, `y` has "
+                        f"{classes}")
+            elif len(np.setdiff1d(classes, self.classes_)):
+                raise ValueError("`y` has classes not in `self.classes_`. `self.classes_` "
+                                 f"has {self.classes_}. 'y' has {classes}.")
+            if not hasattr(self, "_output"):  # partial_fit's first call: classes given
+                self._output = ("multilabel" if multilabel else
+                                "multiclass" if len(self.classes_) > 2 else "binary")
+            if multilabel != (self._output == "multilabel"):
+                raise ValueError(f"y is {kind} but the network was fitted for "
+                                 f"{self._output} targets")
+        if multilabel:
+            return X, y.astype(np.int32)
         return X, np.searchsorted(self.classes_, y).astype(np.int32)
 
+    def _network_loss(self):
+        return "cross_entropy" if self._output == "multiclass" else "binary_cross_entropy"
+
     def _n_network_outputs(self):
-        return len(self.classes_)
+        """scikit-learn's output units: one per class (softmax), one logistic unit for two
+        classes (or one), one per label (multilabel)."""
+        return len(self.classes_) if self._output != "binary" else 1
+
+    def _network_targets(self, y):
+        """Class indices as the network takes them: int32 labels for the softmax, 0/1
+        targets (n_samples, n_outputs) for the logistic units."""
+        if self._output == "multiclass":
+            return y
+        if self._output == "binary":
+            return (y == 1).astype(np.float64).reshape(-1, 1)
+        return y.astype(np.float64)
 
     def _sample_weight(self, sample_weight, X, y, incremental):
         sample_weight = super()._sample_weight(sample_weight, X, y, incremental)
         if self.class_weight is None:
             return sample_weight
+        if self._output == "multilabel":
+            raise ValueError("class_weight is not supported for multilabel targets")
         if self.class_weight == "balanced" and incremental:
             raise ValueError("class_weight 'balanced' is not supported for partial_fit: pass "
                              "a dict, e.g. from sklearn.utils.class_weight.compute_class_weight"
@@ -612,8 +894,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return weights if sample_weight is None else weights * sample_weight
 
     def _score_encoded(self, X, y, sample_weight):
-        predicted = self._network.predict(X)
-        return accuracy_score(y, predicted, sample_weight=sample_weight)
+        try:
+            predicted = self._network_predict(X)
+        except FloatingPointError:  # a diverged network: scikit-learn scores it NaN
+            return np.nan
+        if self._output == "binary":
+            y, predicted = y.ravel(), predicted.ravel()
+        return float(accuracy_score(y, predicted, sample_weight=sample_weight))
 
     def predict(self, X):
         """Predict the labels of the rows of X.
@@ -621,12 +908,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The data (dense; converted to ``dtype``).
+            The data, dense or sparse (CSR/CSC; converted to the network's dtype).
 
         Returns
         -------
-        numpy.ndarray of shape (n_samples,)
-            Labels of the type of ``classes_``.
+        numpy.ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Labels of the type of ``classes_``; for multilabel targets the 0/1 indicator.
 
         Raises
         ------
@@ -644,7 +931,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         array([7, 2, 1])
         """
         check_is_fitted(self)
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        outputs = self._outputs(X)
+        if self._output == "multilabel":
+            return (outputs > 0.5).astype(np.int64)
+        if self._output == "binary":
+            return self.classes_[(outputs[:, 0] > 0.5).astype(np.intp)] \
+                if len(self.classes_) == 2 else np.repeat(self.classes_, len(outputs))
+        return self.classes_[outputs.argmax(axis=1)]
 
     def predict_proba(self, X):
         """Class probabilities of the rows of X.
@@ -652,12 +945,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The data (dense; converted to ``dtype``).
+            The data, dense or sparse (CSR/CSC; converted to the network's dtype).
 
         Returns
         -------
         numpy.ndarray of shape (n_samples, n_classes)
-            float64, columns in the order of ``classes_``.
+            The network's dtype, columns in the order of ``classes_`` (two columns for
+            one logistic unit, as scikit-learn); for multilabel targets each label's
+            probability.
 
         Raises
         ------
@@ -675,8 +970,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         (3, 10)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
-        return self._network.predict_proba(X).astype(np.float64)
+        outputs = self._outputs(X)
+        if self._output == "binary":
+            return np.hstack([1 - outputs, outputs])
+        return outputs
+
+    def _outputs(self, X):
+        network = self._fitted_network()
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False,
+                          accept_sparse=["csr", "csc"])
+        if sp.issparse(X):
+            return self._network_outputs(X)
+        return network.predict_proba(X)
 
     def predict_log_proba(self, X):
         """The logarithm of `predict_proba`.
@@ -684,7 +989,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The data (dense; converted to ``dtype``).
+            The data, dense or sparse (CSR/CSC; converted to the network's dtype).
 
         Returns
         -------
@@ -706,7 +1011,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = False
+        tags.classifier_tags.multi_label = True
         return tags
 
 
@@ -715,12 +1020,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     The same constructor parameters, defaults, fitted attributes, convergence rule and
     warnings as ``sklearn.neural_network.MLPRegressor``, over a cmlp Network (identity
-    output, squared error), for one output or several.
+    output with squared error, or exponential output with the Poisson loss), for one
+    output or several.
 
     Parameters
     ----------
-    loss : "squared_error", default="squared_error"
-        scikit-learn also offers "poisson", which cmlp does not implement.
+    loss : "squared_error" or "poisson", default="squared_error"
+        Half the squared error with an identity output, or half the Poisson deviance with
+        an exponential output (log link; targets must be non-negative).
     hidden_layer_sizes : array-like of int, default=(100,)
         The width of each hidden layer.
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
@@ -769,8 +1076,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         Epochs without improvement before stopping.
     max_fun : int, default=15000
         Loss evaluations at most (L-BFGS).
-    dtype : "float32" or "float64", default="float32"
+    dtype : "float32", "float64" or None, default=None
         The precision the network computes in (X is converted to it); cmlp's addition.
+        None: X's, as scikit-learn does (float32 data in float32, any other in float64).
     n_threads : int or None, default=None
         Threads cmlp computes with (None: one per CPU); cmlp's addition.
     dropout : float or sequence of float, default=None
@@ -799,10 +1107,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         The loss of every epoch.
     validation_scores_ : list of float or None
         The held-out R^2 of every epoch (early stopping).
+    validation_loss_curve_ : list of float or None
+        The held-out loss of every epoch (early stopping; cmlp's addition).
     best_validation_score_ : float or None
         The best of them.
     n_iter_ : int
-        Epochs run.
+        Epochs run by the last fit or partial_fit call.
     t_ : int
         Rows seen by the solver.
     n_layers_ : int
@@ -810,7 +1120,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     n_outputs_ : int
         Outputs.
     out_activation_ : str
-        "identity".
+        "identity", or "exp" (loss="poisson").
     n_features_in_ : int
         Features seen in fit.
     feature_names_in_ : numpy.ndarray
@@ -828,7 +1138,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
-        "loss": [StrOptions({"squared_error"})],
+        "loss": [StrOptions({"squared_error", "poisson"})],
     }
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
@@ -837,7 +1147,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float32", n_threads=None, dropout=None, max_norm=None,
+                 dtype=None, n_threads=None, dropout=None, max_norm=None,
                  augment=None):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -875,7 +1185,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The data (dense; converted to ``dtype``).
+            The data, dense or sparse (CSR/CSC; converted to the network's dtype).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             The targets.
         sample_weight : array-like of shape (n_samples,), optional
@@ -908,7 +1218,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The data (dense; converted to ``dtype``).
+            The data, dense or sparse (CSR/CSC; converted to the network's dtype).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             The targets.
         sample_weight : array-like of shape (n_samples,), optional
@@ -935,6 +1245,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                             accept_sparse=["csr", "csc"],
                              dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:  # scikit-learn's warning for a column vector
             y = column_or_1d(y, warn=True)
@@ -949,7 +1260,19 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._y_shape
 
     def _score_encoded(self, X, y, sample_weight):
-        return r2_score(y, self._network.predict(X), sample_weight=sample_weight)
+        try:
+            predicted = self._network_predict(X)
+        except FloatingPointError:  # a diverged network: scikit-learn scores it NaN
+            return np.nan
+        if not np.isfinite(predicted).all():
+            return np.nan
+        return float(r2_score(y, predicted, sample_weight=sample_weight))
+
+    def _network_loss(self):
+        return self.loss
+
+    def _network_targets(self, y):
+        return y
 
     def predict(self, X):
         """Predict the targets of the rows of X.
@@ -957,12 +1280,13 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The data (dense; converted to ``dtype``).
+            The data, dense or sparse (CSR/CSC; converted to the network's dtype).
 
         Returns
         -------
         numpy.ndarray
-            float64, ``(n_samples,)`` for one output, else ``(n_samples, n_outputs)``.
+            The network's dtype, ``(n_samples,)`` for one output, else
+            ``(n_samples, n_outputs)``.
 
         Raises
         ------
@@ -980,6 +1304,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         (2,)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
-        predicted = self._network.predict(X).astype(np.float64)
+        network = self._fitted_network()
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False,
+                          accept_sparse=["csr", "csc"])
+        predicted = self._network_outputs(X) if sp.issparse(X) else network.predict(X)
         return predicted.ravel() if predicted.shape[1] == 1 else predicted
+
+
+# skl2onnx converts pipelines holding these estimators once it is imported.
+_skl2onnx.install()

@@ -1,4 +1,5 @@
-"""Regression (identity output, squared error), per-row sample weights and scikit-learn's
+"""Every objective of cmlp.reference.LOSSES (softmax, identity, logistic and exponential
+outputs), per-row sample weights and scikit-learn's
 L2 scaling (l2_per_weight): the reference against finite differences, the kernels against
 the reference, in both dtypes and through both epoch loops (row split, unit split)."""
 import copy
@@ -19,6 +20,11 @@ LOSSES = reference.LOSSES
 def _targets(loss, rng, n, n_out):
     if loss == "cross_entropy":
         return rng.integers(0, n_out, n)
+    if loss == "binary_cross_entropy":  # 0/1 labels and, as the loss allows, soft targets
+        return np.where(rng.random((n, n_out)) < 0.2, rng.random((n, n_out)),
+                        rng.integers(0, 2, (n, n_out)))
+    if loss == "poisson":  # counts, zeros included (0 log 0 = 0)
+        return rng.poisson(1.5, (n, n_out)).astype(float)
     return rng.normal(size=(n, n_out))
 
 
@@ -210,3 +216,64 @@ def test_regression_network_saves_and_loads(tmp_path):
     loaded = Network.load(tmp_path / "r.npz")
     assert loaded.loss == "squared_error"
     assert_allclose(loaded.predict(X), net.predict(X))
+
+
+def test_logistic_and_poisson_objectives_are_scikit_learns():
+    """binary_cross_entropy and poisson are scikit-learn's binary_log_loss and (half)
+    poisson_loss of its MLPs, summed over the outputs and averaged over the rows."""
+    base = pytest.importorskip("sklearn.neural_network._base")
+    rng = np.random.default_rng(3)
+    W, b = rng.normal(size=(3, 2)), rng.normal(size=2)
+    X = rng.normal(size=(9, 3))
+    Z = X @ W + b
+    Y = rng.integers(0, 2, (9, 2)).astype(float)
+    value = reference.loss([W], [b], X, Y, loss="binary_cross_entropy")
+    assert value == pytest.approx(base.binary_log_loss(Y, 1 / (1 + np.exp(-Z))), rel=1e-12)
+    counts = rng.poisson(2.0, (9, 2)).astype(float)
+    value = reference.loss([W], [b], X, counts, loss="poisson")
+    assert value == pytest.approx(base.poisson_loss(counts, np.exp(Z)), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_network_outputs_of_the_logistic_and_poisson_losses(dtype):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4)).astype(dtype)
+    multilabel = Network([4, 8, 3], dtype=dtype, seed=0, loss="binary_cross_entropy")
+    expected = reference.forward(multilabel.weights, multilabel.biases, X,
+                                 loss="binary_cross_entropy")[-1]
+    proba = multilabel.predict_proba(X)
+    assert_allclose(proba, expected, rtol=TOL[dtype]["rtol"] * 10, atol=1e-7)
+    assert_allclose(multilabel.predict(X), proba > 0.5)
+    assert multilabel.predict(X).dtype == np.int64
+    counts = Network([4, 8, 2], dtype=dtype, seed=0, loss="poisson")
+    values = counts.predict(X)
+    assert (values > 0).all()
+    assert_allclose(values, reference.forward(counts.weights, counts.biases, X,
+                                              loss="poisson")[-1], rtol=1e-5)
+    with pytest.raises(ValueError, match=r"targets in \[0, 1\]"):
+        multilabel.fit(X, np.full((300, 3), 2.0), epochs=1, learning_rate=0.1)
+    with pytest.raises(ValueError, match="non-negative"):
+        counts.fit(X, np.full((300, 2), -1.0), epochs=1, learning_rate=0.1)
+    history = counts.fit(X, rng.poisson(1.0, (300, 2)), epochs=3, learning_rate=0.05,
+                         batch_size=32, early_stopping=True, validation_fraction=0.2)
+    assert np.isfinite(history["val_loss"]).all() and "val_r2" in history
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "poisson"])
+def test_logistic_and_poisson_networks_save_load_and_freeze(tmp_path, loss):
+    from cmlp.inference import Model
+
+    X = np.random.default_rng(1).normal(size=(20, 5))
+    net = Network([5, 6, 3], dtype="float64", seed=2, loss=loss)
+    net.save(tmp_path / "net.npz")
+    loaded = Network.load(tmp_path / "net.npz")
+    assert loaded.loss == loss
+    assert_allclose(loaded.predict(X), net.predict(X), rtol=0, atol=0)
+    frozen = Model(net)
+    expected = net._proba(np.ascontiguousarray(X))
+    if loss == "binary_cross_entropy":
+        assert_allclose(frozen.predict_proba(X), expected, rtol=1e-15)
+    else:
+        with pytest.raises(TypeError, match="use predict"):
+            frozen.predict_proba(X)
+        assert_allclose(frozen.predict(X), expected, rtol=1e-15)

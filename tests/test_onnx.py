@@ -66,3 +66,15 @@ def test_a_regression_network_exports_its_values(tmp_path, dtype):
     X = np.random.default_rng(0).normal(size=(9, 6)).astype(dtype)
     (values,) = _session(net.to_onnx(tmp_path / "r.onnx")).run(None, {"X": X})
     assert_allclose(values, net.predict(X), rtol=0, atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_logistic_and_poisson_networks_export_their_outputs(tmp_path, dtype):
+    X = np.random.default_rng(0).normal(size=(40, 6)).astype(dtype)
+    multilabel = Network([6, 9, 4], dtype=dtype, seed=0, loss="binary_cross_entropy")
+    proba, label = _session(multilabel.to_onnx(tmp_path / "m.onnx")).run(None, {"X": X})
+    assert_allclose(proba, multilabel.predict_proba(X), rtol=1e-5, atol=1e-7)
+    assert_array_equal(label, multilabel.predict(X))
+    counts = Network([6, 9, 2], dtype=dtype, seed=0, loss="poisson")
+    (values,) = _session(counts.to_onnx(tmp_path / "p.onnx")).run(None, {"X": X})
+    assert_allclose(values, counts.predict(X), rtol=1e-5)

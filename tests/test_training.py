@@ -1,0 +1,69 @@
+"""The private Trainer (cmlp._training): the epochs Network.fit runs, one call at a time."""
+import threading
+
+import numpy as np
+import pytest
+
+from cmlp import Network, TrainingDiverged
+from cmlp.optimizers import OptimizerState
+
+
+def _data(n=200, d=12, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, d)), rng.integers(0, k, n)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("options", [
+    dict(batch_size=16, optimizer="adam"),
+    dict(batch_size=None, optimizer="momentum"),
+    dict(batch_size=32, optimizer="sgd", dropout=0.2, max_norm=2.0, l2=0.01),
+])
+def test_trainer_epochs_are_fits_epochs_bit_for_bit(dtype, options):
+    X, y = _data()
+    options = dict(options)
+    name = options.pop("optimizer")
+    fitted = Network([12, 9, 3], dtype=dtype, seed=5, n_threads=1)
+    history = fitted.fit(X, y, epochs=4, learning_rate=0.05, optimizer=name, **options)
+    stepped = Network([12, 9, 3], dtype=dtype, seed=5, n_threads=1)
+    opt = OptimizerState(name, stepped.n_params, stepped.dtype)
+    losses = []
+    def run():
+        with stepped._trainer(X, y, optimizer=opt, **options) as trainer:
+            for epoch in range(4):
+                losses.append(trainer.epoch(0.05, epoch)[0])
+
+    stepped._guard.call_writing("fit", run)
+    assert np.array_equal(fitted._params, stepped._params)
+    assert losses == history["loss"]
+
+
+def test_trainer_rolls_back_divergence_and_runs_under_the_writers_guard():
+    X, y = _data()
+    net = Network([12, 9, 3], dtype="float64", seed=0, n_threads=1)
+    opt = OptimizerState("sgd", net.n_params, net.dtype)
+    before = net._params.copy()
+    with net._trainer(X * 1e300, y, batch_size=20, optimizer=opt) as trainer:
+        with pytest.raises(TrainingDiverged, match="diverged in epoch 0"):
+            trainer.epoch(1e300, 0)
+    assert np.array_equal(net._params, before)  # restored to those before fit
+    errors = []
+
+    def run():  # as cmlp.sklearn runs its epochs: the one writer
+        with net._trainer(X, y, optimizer=opt):
+            thread = threading.Thread(target=lambda: _catch(errors, net.predict, X))
+            thread.start()
+            thread.join()
+
+    net._guard.call_writing("fit", run)
+    assert errors and "training" in str(errors[0])
+    net.predict(X)  # released on exit
+    with pytest.raises(ValueError, match="OptimizerState made for this network"):
+        net._trainer(X, y, optimizer=OptimizerState("sgd", 3, net.dtype))
+
+
+def _catch(errors, function, *args):
+    try:
+        function(*args)
+    except RuntimeError as error:
+        errors.append(error)
