@@ -255,7 +255,8 @@ def test_pipeline_with_standard_scaler(tmp_path):
 
     rng = np.random.default_rng(0)
     X = rng.normal(loc=5.0, scale=3.0, size=(400, 6))
-    y = np.where(X[:, 0] + X[:, 1] > 10, "big", "small")
+    total = X[:, 0] + X[:, 1]  # three classes: a softmax output (two give one logistic unit)
+    y = np.where(total > 12, "big", np.where(total > 8, "mid", "small"))
     pipe = make_pipeline(StandardScaler(), MLPClassifier((16,), max_iter=50, random_state=0,
                                                          dtype="float64"))
     import warnings
@@ -263,9 +264,9 @@ def test_pipeline_with_standard_scaler(tmp_path):
         warnings.simplefilter("ignore")
         pipe.fit(X, y)
     source = c_source(pipe, name="pipe")
-    assert 'static const char *const pipe_class_names[2] = {\n    "big", "small"' in source
+    assert 'static const char *const pipe_class_names[3] = {\n    "big", "mid", "small"' in source
     header = to_c(pipe, tmp_path / "pipe.h", name="pipe")
-    got, labels = run(build(tmp_path, header, compiler("gcc")), X, "float64", 2)
+    got, labels = run(build(tmp_path, header, compiler("gcc")), X, "float64", 3)
     assert_allclose(got, pipe.predict_proba(X), rtol=0, atol=1e-12)
     assert_array_equal(pipe.classes_[labels], pipe.predict(X))
 
@@ -273,7 +274,7 @@ def test_pipeline_with_standard_scaler(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         regressor.fit(X, X[:, :2].sum(axis=1))
-    header = to_c(regressor, tmp_path / "reg.h", name="reg")
+    header = to_c(regressor, tmp_path / "reg.h", name="reg", variant="float32")
     reg_dir = tmp_path / "reg"
     reg_dir.mkdir()
     got, _ = run(build(reg_dir, header, compiler("gcc")), X.astype(np.float32), "float32", 1,
