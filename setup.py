@@ -75,10 +75,12 @@ EXTENSIONS = [
     ),
     Extension(
         "cmlp._inference",
-        ["cmlp/_inference.pyx"],
+        ["cmlp/_inference.pyx", "cmlp/_src/int8.c", "cmlp/_src/int8_generic.c",
+         "cmlp/_src/int8_avx2.c", "cmlp/_src/int8_vnni.c"],
         include_dirs=["cmlp/_src", "cmlp/include"],
         define_macros=[("CMLP_INFERENCE_MODULE", "1")],
-        depends=["cmlp/include/cmlp_inference.h", "cmlp/_src/denormals.h"],
+        depends=["cmlp/include/cmlp_inference.h", "cmlp/_src/denormals.h",
+                 "cmlp/_src/int8.h", "cmlp/_src/int8_row.h", "cmlp/_src/portable.h"],
     ),
     Extension(
         "cmlp._unit_split",
@@ -91,7 +93,8 @@ THREADED = {"cmlp._kernels", "cmlp._unit_split", "cmlp._augment", "cmlp._inferen
 # The per-instruction-set units of the SIMD kernels and MSVC's flag for each. GCC and Clang
 # get theirs from target pragmas in the units, which therefore build for any target (see
 # simd_paths.h); MSVC compiles each unit on its own with its /arch: flag, on x86-64 only.
-ISA_UNITS = {"cmlp/_src/simd_avx_fma.c": "/arch:AVX", "cmlp/_src/simd_avx512.c": "/arch:AVX512"}
+ISA_UNITS = {"cmlp/_src/simd_avx_fma.c": "/arch:AVX", "cmlp/_src/simd_avx512.c": "/arch:AVX512",
+             "cmlp/_src/int8_avx2.c": "/arch:AVX2", "cmlp/_src/int8_vnni.c": "/arch:AVX512"}
 for extension in EXTENSIONS:
     extension.include_dirs.append(numpy.get_include())
     extension.define_macros.append(("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"))

@@ -2,8 +2,8 @@
 # Stage "portability": what can be checked here of the other platforms.
 # - The C kernels parse for arm64 (Clang, aarch64 target, Debian's arm64 libc headers), and
 #   for an MSVC target (Clang in MSVC mode: _MSC_VER set, so the MSVC branches are the ones
-#   read; each instruction-set unit with the features its /arch: flag gives; a stub
-#   string.h stands in for the Windows SDK's), and no GCC-only construct is left in what
+#   read; each instruction-set unit with the features its /arch: flag gives; stub
+#   string.h, stdlib.h and math.h stand in for the Windows SDK's), and no GCC-only construct is left in what
 #   MSVC would compile (.ci/msvc_lint.py: Clang itself accepts them even in MSVC mode).
 #   MSVC's own limits are not checked: the cibuildwheel Windows builds are the real test.
 # - No build uses -march=native (a wheel must run on any CPU of its platform): neither the
@@ -25,7 +25,11 @@ stub=$CI_WORK/msvc-stub
 mkdir -p "$stub"
 printf '%s\n' '#pragma once' '#include <stddef.h>' \
     'void *memcpy(void *, const void *, size_t);' 'int strcmp(const char *, const char *);' \
-    > "$stub/string.h"
+    'void *memset(void *, int, size_t);' > "$stub/string.h"
+printf '%s\n' '#pragma once' '#include <stddef.h>' 'void *malloc(size_t);' 'void free(void *);' \
+    > "$stub/stdlib.h"
+printf '%s\n' '#pragma once' 'float expf(float);' 'float tanhf(float);' 'long lrintf(float);' \
+    > "$stub/math.h"
 msvc_check() {  # msvc_check FILE [FLAGS...]: parse as MSVC would see it, and lint
     local file=$1
     shift
@@ -39,6 +43,10 @@ msvc_check simd_generic.c
 msvc_check simd_avx_fma.c -mavx -mfma     # what /arch:AVX (and MSVC's FMA intrinsics) give
 msvc_check simd_avx512.c -mavx512f -mfma  # /arch:AVX512
 msvc_check denormals.h -x c -Wno-unused-function
+msvc_check int8.c
+msvc_check int8_generic.c
+msvc_check int8_avx2.c -mavx2                   # /arch:AVX2
+msvc_check int8_vnni.c -mavx512f -mavx512vnni   # /arch:AVX512 (VNNI intrinsics need no more)
 
 if grep -rn -e '-march=native' -e '-mtune=native' setup.py pyproject.toml cmlp/_src \
         "$CI_WORK/build.log"; then

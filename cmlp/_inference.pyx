@@ -19,7 +19,7 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t, uintptr_t
 from libc.math cimport NAN, exp
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memcpy
@@ -33,6 +33,26 @@ from cmlp._kernels cimport (activate, is_narrow, narrow_forward, pack_narrow_lay
 cdef extern from "denormals.h" nogil:
     unsigned int cmlp_flush_denormals()
     void cmlp_restore_denormals(unsigned int previous)
+
+cdef extern from "int8.h" nogil:
+    ctypedef struct cmlp_int8_layer:
+        int n_in, n_out, k_pad, h_pad
+        const int8_t* weights
+        const int32_t* colsum
+        const float* scale
+        const float* bias
+    ctypedef struct cmlp_int8_net:
+        int n_layers
+        int activation
+        int output
+        const cmlp_int8_layer* layers
+    int cmlp_int8_predict(const cmlp_int8_net* net, const float* X, Py_ssize_t n,
+                          float* out, int64_t* labels)
+    int cmlp_int8_select(const char* name)
+    const char* cmlp_int8_name()
+    int cmlp_int8_available(const char* name)
+
+cmlp_int8_select(b"auto")
 
 cdef extern from "cmlp_inference.h":
     enum:
@@ -103,6 +123,7 @@ cdef struct ModelData:
     const void* packed        # the narrow layers' weights, transposed; NULL: _predict packs
     Py_ssize_t narrow_size    # values in packed
     int max_hidden            # widest hidden layer (0 without one)
+    const cmlp_int8_net* int8  # a quantized model's (float32 inputs); NULL: float weights
 
 
 # ---------------------------------------------------------------------------------------
@@ -216,6 +237,9 @@ cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
     cdef unsigned int fp_mode
     if n <= 0:
         return CMLP_OK
+    if floating is float:
+        if m.int8 != NULL:
+            return cmlp_int8_predict(m.int8, X, n, out, labels)
     block = min(n, <Py_ssize_t> BLOCK_ROWS)
     values = 2 * block * m.max_hidden + (block * n_classes if out == NULL else 0)
     if values * sizeof(floating) <= sizeof(stack):
@@ -421,8 +445,9 @@ def _overflow_error(proba, X, params):
         "retrain (with a smaller learning_rate if the training diverged)")
 
 
-def _rebuild(params, layer_sizes, activation, loss, frozen):
-    """Unpickle a Model (see Model.__reduce__).
+def _rebuild(params, layer_sizes, activation, loss, frozen, quantize=None):
+    """Unpickle a Model (see Model.__reduce__); a quantized one is quantized again from its
+    float weights, which gives the same integers.
 
     params may arrive read-only (pickle protocol 5 builds arrays over the pickle's own bytes;
     joblib.load(mmap_mode="r") maps the file read-only): the model only reads them, so they
@@ -438,8 +463,48 @@ def _rebuild(params, layer_sizes, activation, loss, frozen):
     model._setup(params, sizes, activation, loss, frozen)
     if frozen and params.flags.writeable:
         params.flags.writeable = False
+    if quantize is not None:
+        model._quantize(quantize)
     return model
 
+
+def int8_path():
+    """The int8 kernels that quantized models run on in this process.
+
+    Picked when cmlp is imported: the best this CPU runs. Every path computes the same
+    integers, so the choice changes speed, never a result.
+
+    Returns
+    -------
+    str
+        "vnni512" (AVX-512 VNNI), "avx2" or "generic" (plain C).
+
+    Examples
+    --------
+    >>> from cmlp.inference import int8_path
+    >>> int8_path() in ("vnni512", "avx2", "generic")
+    True
+    """
+    return cmlp_int8_name().decode()
+
+
+def int8_available(str name):
+    """Whether this CPU (and build) can run the named int8 kernels."""
+    return bool(cmlp_int8_available(name.encode()))
+
+
+def select_int8_path(str name):
+    """Use the named int8 kernels ("auto": the best this CPU runs) for every quantized
+    Model of the process; raises ValueError if the CPU lacks them. For tests and
+    benchmarks: every path computes the same integers."""
+    if cmlp_int8_select(name.encode()) != 0:
+        raise ValueError(f"int8 path {name!r} is not available on this CPU; available: "
+                         f"{[p for p in ('vnni512', 'avx2', 'generic') if int8_available(p)]}")
+
+
+# int8 output layers by loss (int8.h): the codes of cmlp.reference.LOSSES
+_INT8_OUTPUTS = {"cross_entropy": 0, "squared_error": 1, "binary_cross_entropy": 2,
+                 "poisson": 3}
 
 cdef object _FLOAT32 = np.dtype(np.float32)
 cdef object _FLOAT64 = np.dtype(np.float64)
@@ -468,17 +533,25 @@ cdef class Model:
     ----------
     network : cmlp.Network
         The network to copy.
+    quantize : None or "int8", default=None
+        "int8": weights quantized per output unit to int8, each layer's input quantized per
+        row, as it comes, to u8 (see cmlp/_int8.py); products in exact int32 sums on
+        AVX-512 VNNI where the CPU has it, else AVX2 or plain C (int8_path()), all giving
+        the same bits. The model then takes and returns float32, whatever the network's
+        dtype, through the same Python, Cython and C functions.
 
     Attributes
     ----------
     dtype : numpy.dtype
-        float32 or float64.
+        float32 or float64 (float32 for an int8 model).
     layer_sizes : tuple of int
         Inputs, hidden widths, outputs.
     activation : str
         The hidden layers' activation.
     loss : str
         "cross_entropy" (softmax output) or "squared_error" (identity output).
+    quantize : None or str
+        "int8" for a quantized model.
     n_features, n_classes : int
         Inputs and outputs.
 
@@ -486,6 +559,8 @@ cdef class Model:
     ------
     TypeError
         Anything but a cmlp Network.
+    ValueError
+        If quantize is not None or "int8", or a layer is too wide for int32 sums.
 
     Examples
     --------
@@ -497,6 +572,9 @@ cdef class Model:
     >>> model = Model(net)
     >>> bool((model.predict(X[:100]) == net.predict(X[:100])).all())
     True
+    >>> int8 = Model(net, quantize="int8")
+    >>> int8.predict_proba(X[:2]).dtype
+    dtype('float32')
     """
     cdef ModelData data
     cdef object _params   # the arrays data points into, kept alive here
@@ -511,6 +589,10 @@ cdef class Model:
     cdef readonly tuple layer_sizes
     cdef readonly str activation
     cdef readonly str loss   # "cross_entropy" (softmax output) or "squared_error" (identity)
+    cdef readonly object quantize  # None, or "int8"
+    cdef object _int8_arrays  # the quantized layers' arrays, which _int8_layers points into
+    cdef cmlp_int8_layer* _int8_layers
+    cdef cmlp_int8_net _int8_net
 
     def __cinit__(self):
         self._packing_lock = PyThread_allocate_lock()
@@ -520,17 +602,62 @@ cdef class Model:
     def __dealloc__(self):
         if self._packing_lock != NULL:
             PyThread_free_lock(self._packing_lock)
+        free(self._int8_layers)
 
-    def __init__(self, network):
+    def __init__(self, network, *, quantize=None):
         from cmlp.network import Network
         if not isinstance(network, Network):
             raise TypeError(
                 f"Model(network) takes a cmlp.Network, got {type(network).__name__}")
+        if quantize not in (None, "int8"):
+            raise ValueError(f"quantize must be None or 'int8', got {quantize!r}")
         with network._guard.reading("Model"):  # not while fit changes the weights
             params = np.array(network._params, dtype=network.dtype, copy=True, order="C")
         self._setup(params, network.layer_sizes, network.activation,
                     getattr(network, "loss", "cross_entropy"), True)
         params.flags.writeable = False
+        if quantize is not None:
+            self._quantize(quantize)
+
+    cdef _quantize(self, str kind):
+        """Turn this (frozen) model into an int8 one: weights quantized per output unit,
+        layer inputs per row as they come (see cmlp/_int8.py); float32 inputs and outputs."""
+        from cmlp._int8 import quantize_params
+        if self.loss not in _INT8_OUTPUTS:
+            raise ValueError(f"cannot quantize a {self.loss!r} network; int8 takes "
+                             f"{sorted(_INT8_OUTPUTS)}")
+        cdef const int8_t[:, :, ::1] packed
+        cdef const int32_t[::1] colsum
+        cdef const float[::1] scale, bias
+        cdef cmlp_int8_layer* layers
+        cdef int l
+        arrays = quantize_params(self._params, self.layer_sizes)
+        layers = <cmlp_int8_layer*> malloc(len(arrays) * sizeof(cmlp_int8_layer))
+        if layers == NULL:
+            raise MemoryError("no memory for the quantized layers")
+        for l, layer in enumerate(arrays):
+            for name in ("packed", "colsum", "scale", "bias"):
+                layer[name].flags.writeable = False
+            packed, colsum = layer["packed"], layer["colsum"]
+            scale, bias = layer["scale"], layer["bias"]
+            layers[l].n_in, layers[l].n_out = layer["fan_in"], layer["fan_out"]
+            layers[l].k_pad, layers[l].h_pad = layer["k_pad"], layer["h_pad"]
+            layers[l].weights = &packed[0, 0, 0]
+            layers[l].colsum = &colsum[0]
+            layers[l].scale = &scale[0]
+            layers[l].bias = &bias[0]
+        self._int8_arrays = arrays
+        self._int8_layers = layers
+        self._int8_net.n_layers = self.data.n_layers
+        self._int8_net.activation = self.data.activation
+        self._int8_net.output = _INT8_OUTPUTS[self.loss]
+        self._int8_net.layers = layers
+        self.quantize = kind
+        self.dtype = _FLOAT32
+        self.data.dtype = CMLP_FLOAT32
+        self.data.narrow_size = 0
+        self.data.packed = NULL
+        self.data.int8 = &self._int8_net
 
     @staticmethod
     def _view(params, layer_sizes, activation, loss):
@@ -568,6 +695,7 @@ cdef class Model:
             if is_narrow(sizes[l], sizes[l + 1]):
                 self.data.narrow_size += <Py_ssize_t> sizes[l] * sizes[l + 1]
         self.data.packed = NULL
+        self.data.int8 = NULL
         if params.dtype == _FLOAT32:
             self.dtype = _FLOAT32
             self.data.dtype = CMLP_FLOAT32
@@ -598,12 +726,13 @@ cdef class Model:
         # Network's copies and pickles carry its predictor along: the params array is the
         # network's own, so the copy reads the copy's array (pickle keeps the identity).
         return _rebuild, (self._params, self.layer_sizes, self.activation, self.loss,
-                          self._frozen)
+                          self._frozen, self.quantize)
 
     def __repr__(self):
         loss = "" if self.data.softmax else f", loss={self.loss!r}"
+        quantize = "" if self.quantize is None else f", quantize={self.quantize!r}"
         return (f"Model({list(self.layer_sizes)}, dtype={self.dtype.name!r}, "
-                f"activation={self.activation!r}{loss})")
+                f"activation={self.activation!r}{loss}{quantize})")
 
     @property
     def n_features(self):

@@ -1,4 +1,5 @@
-"""The ``cmlp`` command (console script and ``python -m cmlp``): train, evaluate, predict.
+"""The ``cmlp`` command (console script and ``python -m cmlp``): train, evaluate, predict,
+export-c.
 
     cmlp train                 # the notebook's experiment on the bundled sample
     cmlp fetch                 # the full MNIST, md5-checked, into the cache
@@ -6,6 +7,7 @@
                --optimizer adam --save model.npz --plot plots/
     cmlp evaluate model.npz --test mnist/ --plot plots/
     cmlp predict model.npz test.csv --out submission.csv
+    cmlp export-c model.npz -o model.h --variant int8
 
 Thin by design (DESIGN.md): argument parsing, progress, printing and plots only. Files are
 read and checked by cmlp.datasets, training and inference belong to Network, the confusion
@@ -319,6 +321,21 @@ def build_parser():
                        help="base URL to download from, tried in the order given "
                             "(default: the usual MNIST mirrors)")
     fetch.set_defaults(run=_fetch, parser=fetch)
+
+    export_c = commands.add_parser(
+        "export-c", formatter_class=formatter,
+        help="the network as one dependency-free C99 file",
+        description="Write a saved network as one C99 file: static const weights and "
+                    "<name>_predict_proba / <name>_predict functions, no allocation, no "
+                    "dependency beyond <math.h> (see cmlp.export_c).")
+    export_c.add_argument("model", metavar="MODEL.npz", help="a network saved by cmlp")
+    export_c.add_argument("-o", "--out", metavar="FILE.h", required=True,
+                          help="the C file to write")
+    export_c.add_argument("--variant", choices=("float32", "float64", "int8"),
+                          help="arithmetic of the C code (default: the network's dtype)")
+    export_c.add_argument("--name", default="cmlp_model",
+                          help="prefix of every name in the file (a C identifier)")
+    export_c.set_defaults(run=_export_c, parser=export_c)
     return parser
 
 
@@ -804,6 +821,17 @@ def _predict(args):
     print(f"Wrote {len(labels):,} predictions for {source} to {args.out}")
     if y is not None:
         print(f"Accuracy against the labels in {source}: {network.score(X, y):.4f}")
+    return EXIT_OK
+
+
+def _export_c(args):
+    from cmlp.export_c import to_c
+
+    network = Network.load(args.model)
+    to_c(network, args.out, variant=args.variant, name=args.name)
+    variant = args.variant or network.dtype.name
+    print(f"Wrote {network!r} as {variant} C to {args.out} "
+          f"({os.path.getsize(args.out):,} bytes)")
     return EXIT_OK
 
 

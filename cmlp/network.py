@@ -512,6 +512,47 @@ class Network:
         return to_onnx(self, path, opset=opset)
 
     @reads
+    def to_c(self, path: "Union[str, os.PathLike[str]]", *, variant: Optional[str] = None,
+             name: str = "cmlp_model") -> str:
+        """Write the network to path as one dependency-free C99 file.
+
+        Static const weights and the functions <name>_predict_proba / <name>_predict (a
+        regression network's: <name>_predict_values), no allocation, nothing beyond
+        <math.h>; see cmlp.export_c.to_c and the guide "C export and int8 inference".
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write, atomically.
+        variant : "float32", "float64" or "int8", optional
+            The arithmetic of the C code; default: the network's dtype.
+        name : str, default="cmlp_model"
+            The prefix of every name in the file (a C identifier).
+
+        Returns
+        -------
+        str
+            path.
+
+        Raises
+        ------
+        ValueError
+            For an unknown variant, a name that is not a C identifier, or weights that
+            are not finite.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from cmlp import Network
+        >>> path = os.path.join(tempfile.mkdtemp(), "tiny.h")
+        >>> Network([4, 8, 3], seed=0).to_c(path, name="tiny") == path
+        True
+        """
+        from cmlp.export_c import to_c
+
+        return to_c(self, path, variant=variant, name=name)
+
+    @reads
     def gradients(self, X: "ArrayLike", y: "ArrayLike", l2: float = 0.0, *,
                   sample_weight: "Optional[ArrayLike]" = None, l2_per_weight: bool = False,
                   dropout: "Union[None, float, Sequence[float]]" = None,

@@ -99,6 +99,20 @@ def test_an_extension_predicts_like_network(embedder):
     assert_array_equal(labels, net64.predict(X.astype(np.float64)))
 
 
+def test_an_int8_model_goes_through_the_same_functions(embedder):
+    """A quantized model takes float32 through cmlp_predict_proba_f32, whatever the
+    network's dtype, and gives what Model.predict_proba gives."""
+    net64 = Network([30, 20, 4], dtype="float64", seed=0)
+    model = Model(net64, quantize="int8")
+    X = np.random.default_rng(0).normal(size=(50, 30)).astype(np.float32)
+    out = np.empty((50, 4), np.float32)
+    assert embedder.proba32(model, X, out) == embedder.CODES["OK"]
+    assert_array_equal(out, model.predict_proba(X))
+    assert embedder.describe(model) == (0, 30, 4)
+    assert embedder.labels64(model, X.astype(np.float64), np.empty(50, np.int64)) == \
+        embedder.CODES["WRONG_DTYPE"]
+
+
 def test_bad_calls_return_a_status(embedder):
     model32 = Model(Network([3, 4, 2], dtype="float32", seed=0))
     X = np.ones((2, 3), np.float32)

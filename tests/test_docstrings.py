@@ -28,6 +28,7 @@ IGNORED = {"GL01", "ES01", "SA01", "PR08", "RT04"}
 IGNORED_FOR = {"cmlp.inference.Model": {"PR02"}}
 MODULES = ["cmlp", "cmlp.datasets", "cmlp.sklearn", "cmlp.inference", "cmlp.onnx",
            "cmlp.augment", "cmlp.dropout", "cmlp.optimizers", "cmlp.metrics", "cmlp.plots",
+           "cmlp.export_c",
            "cmlp.reference", "cmlp.cli"]
 # Constants have no docstring of their own: docs/api.rst describes them.
 CONSTANTS = {"cmlp.__version__", "cmlp.datasets.MNIST_MIRRORS", "cmlp.inference.ABI_VERSION",

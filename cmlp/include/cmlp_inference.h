@@ -19,7 +19,9 @@
  * on one model may run in many threads at once. X is n_rows x n_features, row-major, in the
  * model's dtype; out is n_rows x n_classes (probabilities) or n_rows labels. For a
  * regression network (loss "squared_error", identity output), the predict_proba functions
- * give its n_rows x n_outputs values and the label functions CMLP_NOT_A_CLASSIFIER.
+ * give its n_rows x n_outputs values and the label functions CMLP_NOT_A_CLASSIFIER. An int8
+ * model (cmlp.inference.Model(network, quantize="int8")) is a float32 model here: the _f32
+ * functions take and give float32, whatever the network's dtype.
  *
  * Versions: CMLP_INFERENCE_ABI_VERSION changes whenever something here changes
  * incompatibly (a signature, a meaning, the table's layout); an extension built against one
