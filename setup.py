@@ -101,8 +101,12 @@ def _optimisation_flags(compiler):
     if compiler.compiler_type == "msvc":
         return ["/Od"] if DEBUG else ["/O2"]
     # -fno-math-errno: sqrtf and expf never set errno here, and loops calling them can then
-    # be vectorised.
-    return ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]
+    # be vectorised. -ffp-contract=off: the compiler never fuses a * b + c on its own (only
+    # the kernels' explicit FMAs are fused), so a value's rounding cannot depend on how the
+    # loop holding it was vectorised, which would make a row's result depend on its place in
+    # the batch. (MSVC fuses only under /fp:contract or /fp:fast, which are not set.)
+    contract = ["-ffp-contract=off"]
+    return ["-O0", "-g"] + contract if DEBUG else ["-O3", "-fno-math-errno"] + contract
 
 
 def _openmp_flag(compiler):

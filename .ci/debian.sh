@@ -73,7 +73,11 @@ CONF
     ln -sf lapack/liblapack.so.3 "$libs/liblapack.so.3"
     local interpreter
     interpreter=$(sed -n 's/^interpreter //p' /proc/sys/fs/binfmt_misc/qemu-aarch64)
-    mkdir -p "$root$(dirname "$interpreter")" "$root/proc" "$root/tmp" "$root/ci"
+    mkdir -p "$root$(dirname "$interpreter")" "$root/proc" "$root/tmp" "$root/ci" "$root/dev"
+    chmod 1777 "$root/tmp"
+    mknod -m 666 "$root/dev/null" c 1 3
+    mknod -m 666 "$root/dev/zero" c 1 5
+    mknod -m 666 "$root/dev/urandom" c 1 9
     cp /usr/bin/qemu-aarch64-static "$root$interpreter"
     touch "$root/.ready"
 }

@@ -8,7 +8,7 @@
 #   MSVC's own limits are not checked: the cibuildwheel Windows builds are the real test.
 # - No build uses -march=native (a wheel must run on any CPU of its platform): neither the
 #   build configuration nor the compile lines of the wheel stage's build.
-# - cibuildwheel's configuration lists CPython 3.9-3.13 for Linux x86-64 and aarch64
+# - cibuildwheel's configuration lists CPython 3.9-3.15 for Linux x86-64 and aarch64
 #   (manylinux and musllinux), macOS x86-64 and arm64, and Windows AMD64.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,7 +49,7 @@ echo "no -march=native in the build configuration or the wheel's compile lines"
 
 fresh_venv "$CI_WORK/cibuildwheel-venv"
 python -m pip install --quiet "cibuildwheel>=2.22"
-versions="cp39 cp310 cp311 cp312 cp313"
+versions="cp39 cp310 cp311 cp312 cp313 cp314 cp315"
 expected() {
     for v in $versions; do
         for platform in "$@"; do echo "$v-$platform"; done

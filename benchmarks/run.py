@@ -63,7 +63,7 @@ def recipe_overrides(text):
     return out
 
 
-def plan(quick, peers):
+def plan(quick, peers, dtypes=("float32", "float64")):
     fb, mb, ta = [], [], []
     if quick:
         for H in (10, 128):
@@ -75,12 +75,12 @@ def plan(quick, peers):
             mb.append(dict(peer=p, H=128, batch=32, dtype="float32", threads=1))
     else:
         for H in (10, 128, 800):
-            for dt in ("float32", "float64"):
+            for dt in dtypes:
                 for t in (1, 2):
                     for p in peers:
                         fb.append(dict(peer=p, H=H, dtype=dt, threads=t))
         for bs in (32, 128):
-            for dt in ("float32", "float64"):
+            for dt in dtypes:
                 for t in (1, 2):
                     for p in peers:
                         mb.append(dict(peer=p, H=128, batch=bs, dtype=dt, threads=t))
@@ -203,6 +203,8 @@ def main(argv=None):
                     help="native: unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in every "
                          "benchmark subprocess (OpenBLAS picks its kernel); inherit: keep them")
     ap.add_argument("--repeats", type=int, default=None, help="timed repeats (default 7, quick 5)")
+    ap.add_argument("--dtypes", default="float32,float64",
+                    help="dtypes of the full grid's configurations (not --quick's)")
     ap.add_argument("--quick-machine", action="store_true",
                     help="measure the machine's limits as --quick does, whatever the grid")
     ap.add_argument("--max-epochs", type=int, default=None,
@@ -256,7 +258,7 @@ def main(argv=None):
             results["machine"] = run_worker({"kind": "machine", "threads": [1, 2],
                                              "quick": args.quick or args.quick_machine},
                                             2, args, 600)
-        fb, mb, ta = plan(args.quick, peers)
+        fb, mb, ta = plan(args.quick, peers, [d for d in args.dtypes.split(",") if d])
         common = {"data_cache": cache, "seed": 0, "repeats": repeats, "lr": 0.1}
         for section, configs, extra in (("fullbatch", fb, {"n": 10000, "block_s": block_s}),
                                         ("minibatch", mb, {"n": 60000})):

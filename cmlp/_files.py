@@ -16,7 +16,7 @@ import stat
 try:  # POSIX: a write in progress holds a lock on its temp file (see _remove_stale_temps)
     import fcntl
 except ImportError:  # Windows: no cleanup of temp files left by killed writers
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 # Opening a FIFO for reading blocks until a writer appears; O_NONBLOCK makes that open
 # return at once, so the fstat check below can refuse it. Regular files ignore the flag.
@@ -120,7 +120,8 @@ _TEMP_TOKEN = 12  # hex digits of randomness in a temp file's name
 
 
 def write_atomically(path, write, what="the file"):
-    """Write a file through ``write(f)`` (``f`` a binary file object), all or nothing.
+    """Write a file through ``write(f)`` (``f`` a binary file object, readable too), all or
+    nothing.
 
     The rules are open(path, "wb")'s, with one difference: the data goes to a temporary file
     beside the destination that is renamed over it once complete (os.replace is atomic on

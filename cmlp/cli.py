@@ -48,7 +48,7 @@ N_CLASSES = 10  # MNIST digits; cmlp.datasets guarantees labels in 0-9
 SAMPLE = "the bundled sample"
 SAMPLE_ORIGIN = "the 10,000 MNIST test images"
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "method_defaults"]
 
 
 class UserError(Exception):

@@ -192,7 +192,10 @@ def _open_text(path):
 
     utf-8-sig drops the byte-order mark spreadsheet programs put in front of the header.
     """
-    return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", newline="")
+    # surrogateescape: bytes that are not UTF-8 come through as lone surrogates, so that
+    # _lines can say in which row and column they are instead of failing the whole read.
+    return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", newline="",
+                            errors="surrogateescape")
 
 
 # What reading a file as text can raise when the file is binary or a damaged gzip.
@@ -232,7 +235,24 @@ def _lines(f, path, layout=None):
             row += 1
         if len(line.rstrip("\r\n")) > cap:
             raise _too_long(path, cap, number, row if layout is not None else None, layout)
+        bad = _NOT_UTF8.search(line)
+        if bad is not None:
+            raise _not_utf8(path, line, bad.start(), number, row, layout)
         yield line
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]+")  # bytes surrogateescape could not decode
+
+
+def _not_utf8(path, line, at, number, row, layout):
+    in_data = layout is not None and number > layout.header_line
+    where = f"row {row} (line {number})" if in_data else f"line {number}"
+    j = line.count(",", 0, at)
+    column = _column(layout, j) if layout is not None and j < layout.n_columns \
+        else f", column {j + 1}"
+    raw = _NOT_UTF8.match(line, at).group().encode("utf-8", "surrogateescape")
+    return DatasetError(f"'{path}': {where}{column}: bytes {raw!r} are not UTF-8 text "
+                        "(not a readable text CSV file)")
 
 
 class _LongLine(Exception):
@@ -564,7 +584,7 @@ def load_csv(path):
         # e.g. "could not convert string to float: 'x'": no row, no column. Locate it below,
         # outside this block, so pandas' traceback is not chained to ours.
         parse_error = exc
-    except _UNREADABLE_TEXT as exc:  # a truncated .gz (undecodable text went to ValueError)
+    except _UNREADABLE_TEXT as exc:  # a truncated .gz, undecodable text
         raise _unreadable(path, exc) from None
     if pixels is None or not _values_ok(pixels, labels):
         raise _csv_error(path, layout, parse_error)
@@ -703,7 +723,8 @@ def load_idx(images_path, labels_path=None):
     bad = np.flatnonzero(labels >= _N_CLASSES)
     if bad.size:
         raise DatasetError(
-            f"'{labels_path}': label {labels[bad[0]]} of item {bad[0]} is outside 0-9"
+            f"'{labels_path}': label {labels[bad[0]]} of item {bad[0] + 1} (of {len(labels)}, "
+            "counting from 1) is outside 0-9"
         )
     return _scale(images), labels.astype(np.int64)
 

@@ -42,12 +42,13 @@ if TYPE_CHECKING:
 # best in blocks of _TILE_BLOCK_ROWS, whose rows of X stay in L2 for the weight gradient
 # (784-128-10 full batch, 1 thread: 57-60 ms float64 and 25-27.5 float32 against 65-68 and
 # 26.5-28.8 in blocks of 256; 784-256-10: 50 against 53 ms float32 on the tiles rather
-# than BLAS's 2,048-row blocks); mini-batches the unit split takes whole keep one block per
-# thread.
+# than BLAS's 2,048-row blocks). float64 rows take twice the bytes, so half the rows: 99-106
+# ms of CPU against 108-113 in blocks of 128 (784-128-10, 1 thread; float32 gains nothing
+# from 64). Mini-batches the unit split takes whole keep one block per thread.
 # Wider layers want BLAS's long gemms (784-800-10: 5-20% slower on the tiles). The cap
 # bounds the work memory of full-batch runs.
 _NARROW_BLOCK_ROWS = 120  # a multiple of every row tile of the narrow kernels (12, 6, 4, 3, 2)
-_TILE_BLOCK_ROWS = 128
+_TILE_BLOCK_ROWS = {4: 128, 8: 64}  # by itemsize: the same bytes of X in every block
 _TILE_MAX_ROWS = _kernels.TILE_MAX_ROWS
 _TILE_MAX_WIDTH = _kernels.TILE_MAX_WIDTH
 _MAX_BLOCK_ROWS = 2048
@@ -953,7 +954,8 @@ class _Workspace:
             block = min(per_thread, _NARROW_BLOCK_ROWS)
         elif max(layer_sizes[1:]) <= _TILE_MAX_WIDTH:
             whole = batch_rows <= _UNIT_SPLIT_MAX_ROWS
-            block = min(per_thread, _TILE_MAX_ROWS if whole else _TILE_BLOCK_ROWS)
+            block = min(per_thread, _TILE_MAX_ROWS if whole
+                        else _TILE_BLOCK_ROWS[np.dtype(dtype).itemsize])
         else:
             block = min(per_thread, _MAX_BLOCK_ROWS)
         act_width = sum(layer_sizes[1:])

@@ -78,6 +78,7 @@ def _predict_chunk(model, X):
     return model.predict_proba(X)
 
 
+@pytest.mark.subprocess
 def test_model_travels_to_loky_workers():
     joblib = pytest.importorskip("joblib")
     model, X = _model_and_rows()

@@ -423,7 +423,7 @@ def test_idx_label_outside_range(tmp_path):
     images, labels = small_images()
     labels[7] = 10
     img_path, lbl_path = write_idx_pair(tmp_path, images, labels)
-    expected = f"'{lbl_path}': label 10 of item 7 is outside 0-9"
+    expected = f"'{lbl_path}': label 10 of item 8 (of 20, counting from 1) is outside 0-9"
     with pytest.raises(DatasetError, match=re.escape(expected)):
         load_idx(img_path, lbl_path)
 

@@ -154,6 +154,7 @@ _STRESS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.subprocess
 def test_thousands_of_random_sigints_leave_the_network_usable():
     result = subprocess.run([sys.executable, "-c", _STRESS, "6"], capture_output=True,
                             text=True, timeout=120)

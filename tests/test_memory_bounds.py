@@ -69,6 +69,7 @@ needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/statm"),
                                 reason="measures the address space through /proc (Linux)")
 
 
+@pytest.mark.subprocess
 @needs_proc
 @pytest.mark.parametrize("rows_before", [0, 4])
 def test_a_gigabyte_line_after_the_first_is_refused_in_bounded_memory(tmp_path, rows_before):
@@ -82,6 +83,7 @@ def test_a_gigabyte_line_after_the_first_is_refused_in_bounded_memory(tmp_path, 
     assert str(path) in outcome
 
 
+@pytest.mark.subprocess
 @needs_proc
 def test_a_gigabyte_first_line_is_refused_in_bounded_memory(tmp_path):
     path = tmp_path / "long.csv.gz"

@@ -108,6 +108,7 @@ def test_such_a_cell_in_a_headerless_first_row_is_located(tmp_path):
         datasets.load_csv(path)
 
 
+@pytest.mark.subprocess
 def test_cmlp_train_into_a_closed_pipe_exits_quietly():
     process = subprocess.Popen(
         [sys.executable, "-m", "cmlp", "train", "--epochs", "5000", "--print-every", "1",
@@ -121,3 +122,19 @@ def test_cmlp_train_into_a_closed_pipe_exits_quietly():
     process.stderr.close()
     assert status in (0, 141), (status, stderr)
     assert stderr == ""
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_bytes_that_are_not_utf8_are_located_by_row_and_header(tmp_path, gz):
+    import gzip
+
+    data = (HEADER + "3,0,0,0,0\n").encode() + b"4,0,\xe9,0,0\n" + b"5,0,0,0,0\n"
+    path = tmp_path / ("latin.csv.gz" if gz else "latin.csv")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    with pytest.raises(datasets.DatasetError,
+                       match=r"row 2 \(line 3\), column 3 \('pixel1'\): bytes b'\\xe9'"):
+        datasets.load_csv(path)
+    path.write_bytes(b"\xe9" + data[1:])  # in the first line: no layout yet
+    with pytest.raises(datasets.DatasetError,
+                       match=r"line 1, column 1: bytes b'\\xe9' are not UTF-8 text"):
+        datasets.load_csv(path)

@@ -80,7 +80,9 @@ def test_every_simd_path_tile_product_matches_numpy(simd_path, tiles_everywhere,
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("m, n, k", [(7, 5, 3), (13, 77, 50), (17, 130, 300), (9, 16, 784),
-                                     (25, 200, 2), (3, 70, 300), (5, 33, 20), (23, 9, 64)])
+                                     (25, 200, 2), (3, 70, 300), (5, 33, 20), (23, 9, 64),
+                                     (41, 100, 3), (19, 3, 1), (29, 17, 5), (8, 300, 7),
+                                     (13, 31, 600)])
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("accumulate", [False, True])
 def test_a_rows_product_does_not_depend_on_the_rows_beside_it(simd_path, tiles_everywhere,

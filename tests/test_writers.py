@@ -168,6 +168,7 @@ _FULL_DISK = textwrap.dedent("""
 """)
 
 
+@pytest.mark.subprocess
 def test_cmlp_predict_out_on_a_full_disk_keeps_the_previous_file(tmp_path):
     net = _net()
     net.save(tmp_path / "model.npz")
@@ -218,6 +219,7 @@ _READ_ONLY = textwrap.dedent("""
 """)
 
 
+@pytest.mark.subprocess
 def test_a_write_protected_file_is_refused_like_open_refuses_it(tmp_path):
     command = [sys.executable, "-c", _READ_ONLY, str(tmp_path / "m.npz")]
     if os.geteuid() == 0:  # root writes anything: drop that capability for the child

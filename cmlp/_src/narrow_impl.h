@@ -4,11 +4,22 @@
  * may keep in registers) and, through vec_ops.h, the vector type VEC and its operations.
  */
 
+/* The count (< VW) values at p, then zeros, as a vector. */
+static CMLP_INLINE VEC FN(padded)(const T *p, int count) {
+    T lanes[VW] = {0};
+    memcpy(lanes, p, count * sizeof(T));
+    return VLOADU(lanes);
+}
+
 /* Z rows [0, R) x columns [0, J) (row stride H) = X rows (K inputs each) times the rows of
  * WT (J x K: the layer's weights transposed, one row per output) plus bias: R x J dot
  * products, each kept as VW partial sums in a register while the inputs stream past and
- * summed across lanes at the end (the last K % VW inputs are summed apart, in scalars). No
- * lane is wasted on padding, whatever J is. */
+ * summed across lanes at the end. No lane is wasted on padding, whatever J is.
+ *
+ * The last K % VW inputs go through the same vector FMA as the others, from copies padded
+ * with zeros, so each dot product is the same sequence of operations in a tile of any R:
+ * a row's outputs do not depend on the rows computed with it. (Scalar code there would
+ * leave fusing to the compiler, which decided differently in different tiles.) */
 #define FORWARD_TILE(R, J)                                                                  \
     static void FN(forward_tile_##R##x##J)(const T *X, int K, const T *WT, const T *bias,  \
                                            int H, T *Z) {                                   \
@@ -27,12 +38,16 @@
                 for (int r = 0; r < R; r++) acc[r * J + j] = VFMA(x[r], w, acc[r * J + j]); \
             }                                                                               \
         }                                                                                   \
+        if (k < K) { /* the last K % VW inputs, zero-padded */                            \
+            VEC x[R];                                                                       \
+            for (int r = 0; r < R; r++) x[r] = FN(padded)(X + (ptrdiff_t)r * K + k, K - k); \
+            for (int j = 0; j < J; j++) {                                                   \
+                VEC w = FN(padded)(WT + (ptrdiff_t)j * K + k, K - k);                       \
+                for (int r = 0; r < R; r++) acc[r * J + j] = VFMA(x[r], w, acc[r * J + j]); \
+            }                                                                               \
+        }                                                                                   \
         T sums[GROUPS * VW];                                                                \
         for (int g = 0; g < GROUPS; g++) VSTOREU(sums + g * VW, FN(lane_sums)(acc + g * VW)); \
-        for (; k < K; k++) /* the last K % VW inputs */                                     \
-            for (int r = 0; r < R; r++)                                                     \
-                for (int j = 0; j < J; j++)                                                 \
-                    sums[r * J + j] += X[(ptrdiff_t)r * K + k] * WT[(ptrdiff_t)j * K + k];  \
         for (int r = 0; r < R; r++)                                                         \
             for (int j = 0; j < J; j++) Z[(ptrdiff_t)r * H + j] = sums[r * J + j] + bias[j]; \
     }
