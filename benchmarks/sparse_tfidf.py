@@ -6,7 +6,9 @@ peak memory, same data, same parameters, one thread each.
 
 The matrix is synthesised (no text needed): each document draws its number of distinct
 terms from a Poisson law (mean density x terms), the terms themselves from a Zipf-like law
-(rank^-1.1, as word frequencies go), and term counts from 1 + Poisson(0.5); then TF-IDF with
+(rank^-1.1, as word frequencies go; a term drawn again adds to its count, and rows are topped
+up with new draws until they hold their number of distinct terms, so that the density is the
+one asked for), and term counts from 1 + Poisson(0.5); then TF-IDF with
 scikit-learn's TfidfTransformer (smooth idf, l2-normalised rows), a CSR matrix.
 Labels: 5 classes from a random linear function of the TF-IDF values, so there is signal.
 Both fit MLPClassifier(hidden_layer_sizes=(100,), solver="adam", max_iter=--epochs, tol=0,
@@ -31,11 +33,19 @@ def make_matrix(rows, terms, density, seed=0):
     lengths = np.maximum(1, rng.poisson(density * terms, rows))
     weights = np.arange(1, terms + 1, dtype=np.float64) ** -1.1
     weights /= weights.sum()
-    indptr = np.concatenate([[0], np.cumsum(lengths)])
-    indices = rng.choice(terms, size=int(indptr[-1]), p=weights)
-    counts = 1 + rng.poisson(0.5, size=indices.size)
-    X = sp.csr_matrix((counts.astype(np.float64), indices, indptr), shape=(rows, terms))
-    X.sum_duplicates()
+    X = sp.csr_matrix((rows, terms))
+    missing = lengths
+    for _ in range(50):  # Zipf draws repeat frequent terms: redraw until each row has its
+        # number of distinct terms (the repeats add to those terms' counts)
+        indptr = np.concatenate([[0], np.cumsum(missing)])
+        indices = rng.choice(terms, size=int(indptr[-1]), p=weights)
+        counts = 1 + rng.poisson(0.5, size=indices.size)
+        X = X + sp.csr_matrix((counts.astype(np.float64), indices, indptr),
+                              shape=(rows, terms))
+        X.sum_duplicates()
+        missing = lengths - np.diff(X.indptr)
+        if not missing.any():
+            break
     X = TfidfTransformer().fit_transform(X).tocsr()
     direction = rng.normal(size=(terms, 5))
     y = np.asarray((X @ direction).argmax(axis=1)).ravel()

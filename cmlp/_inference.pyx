@@ -67,6 +67,7 @@ cdef extern from "cmlp_inference.h":
         CMLP_BAD_ARGUMENT
         CMLP_NO_MEMORY
         CMLP_NOT_A_CLASSIFIER
+        CMLP_MULTILABEL
     const char* CMLP_INFERENCE_CAPSULE
 
     ctypedef struct cmlp_model:
@@ -269,7 +270,10 @@ cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
                     status = CMLP_NONFINITE_OUTPUT  # the other rows are still computed
         elif _nonfinite(probs, rows * n_classes):  # a regression's values: infinity too
             status = CMLP_NONFINITE_OUTPUT
-        if out == NULL:
+        if out == NULL and not m.softmax:  # one logistic unit: class 1 above 0.5
+            for i in range(rows):
+                labels[first + i] = 1 if probs[i] > 0.5 else 0
+        elif out == NULL:
             for i in range(rows):  # the first largest, as numpy's argmax
                 p = probs + i * n_classes
                 best = 0
@@ -353,6 +357,15 @@ cdef int _check_call(const cmlp_model* model, const void* X, Py_ssize_t n, void*
     return CMLP_OK
 
 
+cdef int _label_status(const ModelData* m) noexcept nogil:
+    """Whether a row has one label: softmax's argmax, or one logistic unit's threshold."""
+    if m.softmax or (m.output == OUTPUT_LOGISTIC and m.sizes[m.n_layers] == 1):
+        return CMLP_OK
+    if m.output == OUTPUT_LOGISTIC:
+        return CMLP_MULTILABEL
+    return CMLP_NOT_A_CLASSIFIER
+
+
 cdef int _predict_proba_f32(const cmlp_model* model, const float* X, Py_ssize_t n,
                             float* out) noexcept nogil:
     cdef int status = _check_call(model, X, n, out, CMLP_FLOAT32)
@@ -372,8 +385,8 @@ cdef int _predict_proba_f64(const cmlp_model* model, const double* X, Py_ssize_t
 cdef int _predict_f32(const cmlp_model* model, const float* X, Py_ssize_t n,
                       int64_t* labels) noexcept nogil:
     cdef int status = _check_call(model, X, n, labels, CMLP_FLOAT32)
-    if status == CMLP_OK and not (<const ModelData*> model).softmax:
-        return CMLP_NOT_A_CLASSIFIER
+    if status == CMLP_OK:
+        status = _label_status(<const ModelData*> model)
     if status != CMLP_OK:
         return status
     return _predict(<const ModelData*> model, X, n, <float*> NULL, labels, 1)
@@ -382,8 +395,8 @@ cdef int _predict_f32(const cmlp_model* model, const float* X, Py_ssize_t n,
 cdef int _predict_f64(const cmlp_model* model, const double* X, Py_ssize_t n,
                       int64_t* labels) noexcept nogil:
     cdef int status = _check_call(model, X, n, labels, CMLP_FLOAT64)
-    if status == CMLP_OK and not (<const ModelData*> model).softmax:
-        return CMLP_NOT_A_CLASSIFIER
+    if status == CMLP_OK:
+        status = _label_status(<const ModelData*> model)
     if status != CMLP_OK:
         return status
     return _predict(<const ModelData*> model, X, n, <double*> NULL, labels, 1)

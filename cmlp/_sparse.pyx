@@ -6,15 +6,21 @@ would multiply the memory by the inverse of the density. Both functions read the
 batch where they are in the CSR arrays (rows lists them, in the batch's order), so a
 shuffled epoch needs no copy of the matrix. Inputs are trusted (cmlp._sparse_training
 checks them): indices within [0, W.shape[0]), indptr monotone, sizes consistent.
+The index arrays are taken in scipy's own dtype (int32 for all but huge matrices), so the
+matrix is used as it is, never copied.
 """
 from cython cimport floating
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
+
+ctypedef fused index_t:
+    int32_t
+    int64_t
 
 from cmlp._kernels cimport OptimizerConfig, optimizer_config, update
 
 
-def csr_rows_times_dense(const floating[::1] data, const int64_t[::1] indices,
-                         const int64_t[::1] indptr, const int64_t[::1] rows,
+def csr_rows_times_dense(const floating[::1] data, const index_t[::1] indices,
+                         const index_t[::1] indptr, const int64_t[::1] rows,
                          const floating[:, ::1] W, floating[:, ::1] out):
     """out[i] += X[rows[i]] @ W for every i: the non-zeros of each row scale W's rows."""
     cdef Py_ssize_t i, p, j, k, width = W.shape[1]
@@ -31,8 +37,8 @@ def csr_rows_times_dense(const floating[::1] data, const int64_t[::1] indices,
                     o[j] += value * w[j]
 
 
-def csr_rows_transpose_times_dense(const floating[::1] data, const int64_t[::1] indices,
-                                   const int64_t[::1] indptr, const int64_t[::1] rows,
+def csr_rows_transpose_times_dense(const floating[::1] data, const index_t[::1] indices,
+                                   const index_t[::1] indptr, const int64_t[::1] rows,
                                    const floating[:, ::1] D, floating[:, ::1] grad):
     """grad += X[rows]^T @ D: each non-zero of row rows[i] adds its value times D[i] to
     the gradient row of its column (only the columns present are touched)."""

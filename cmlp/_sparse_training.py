@@ -17,7 +17,8 @@ _PREDICT_ROWS = 1024  # rows per block of a prediction: bounded memory for any n
 
 
 class SparseMatrix:
-    """A CSR matrix in the network's dtype with int64 index arrays (checked once)."""
+    """A CSR matrix in the network's dtype (checked once). A CSR matrix of that dtype is
+    used as it is: its arrays, int32 or int64 indices alike, are not copied."""
 
     def __init__(self, X, dtype, n_features):
         X = sp.csr_matrix(X, dtype=dtype)  # CSC and CSR arrays alike become a CSR matrix
@@ -34,8 +35,9 @@ class SparseMatrix:
             raise ValueError("X holds NaN or infinity; expected finite values")
         self.shape = X.shape
         self.data = np.ascontiguousarray(X.data)
-        self.indices = X.indices.astype(np.int64)
-        self.indptr = X.indptr.astype(np.int64)
+        self.indices, self.indptr = X.indices, X.indptr
+        if self.indices.dtype != self.indptr.dtype:  # the compiled loops take one index type
+            self.indices, self.indptr = X.indices.astype(np.int64), X.indptr.astype(np.int64)
 
     def first_layer(self, rows, W, b):
         """Z = X[rows] @ W + b, (len(rows), W.shape[1])."""
@@ -90,10 +92,12 @@ def loss_and_gradients(network, X, rows, y, sample_weight, l2, l2_per_weight, gr
         grad_biases[l][...] = delta.sum(axis=0)
         delta = (delta @ weights[l].T) * reference.activation_derivative(
             acts[l - 1], network.activation)
-    grad_weights[0][...] = l2 * weights[0]
+    np.multiply(weights[0], l2, out=grad_weights[0])  # in place: W0 is most of the memory
     X.add_first_layer_gradient(rows, delta, grad_weights[0])
     grad_biases[0][...] = delta.sum(axis=0)
-    value += 0.5 * l2 * sum(float((W.astype(np.float64) ** 2).sum()) for W in weights)
+    if l2:  # a float64 sum of squares without a squared (or float64) copy of each W
+        value += 0.5 * l2 * sum(float(np.einsum("ij,ij->", W, W, dtype=np.float64))
+                                for W in weights)
     return value
 
 
@@ -137,6 +141,9 @@ class SparseTrainer:
         self.shuffle = shuffle and self.rows < self.n
         self.optimizer, self.l2, self.l2_per_weight = optimizer, l2, l2_per_weight
         self.grads = np.empty_like(network._params)
+        # The weights at an epoch's start, to restore if it diverges: one buffer for the
+        # whole fit, refilled in place each epoch (no allocation per epoch).
+        self.epoch_start = np.empty_like(network._params)
 
     def draw_call_streams(self):
         """Nothing to draw: no dropout or augmentation on sparse input."""
@@ -152,7 +159,7 @@ class SparseTrainer:
         opt.config["learning_rate"] = learning_rate
         order = (network._rng.permutation(self.n) if self.shuffle
                  else np.arange(self.n)).astype(np.int64)
-        before = network._params.copy()
+        np.copyto(self.epoch_start, network._params)
         loss_sum = 0.0
         with np.errstate(over="ignore", invalid="ignore"):
             for first in range(0, self.n, self.rows):
@@ -163,7 +170,7 @@ class SparseTrainer:
                 _update(network._params, self.grads, opt)
         loss = loss_sum / self.n
         if not (np.isfinite(loss) and np.isfinite(network._params).all()):
-            network._params[...] = before
+            network._params[...] = self.epoch_start
             raise TrainingDiverged(
                 f"training diverged in epoch {index}: the loss became {loss}; the weights "
                 "were restored to those before it. Try a smaller learning_rate.")

@@ -31,6 +31,7 @@ cdef extern from "cmlp_inference.h":
         CMLP_NO_MEMORY
         CMLP_NOT_IMPORTED
         CMLP_NOT_A_CLASSIFIER
+        CMLP_MULTILABEL
 
     ctypedef struct cmlp_model:
         pass

@@ -28,7 +28,8 @@ SOURCE = textwrap.dedent("""
     ci.import_inference()
 
     CODES = dict(OK=ci.CMLP_OK, NONFINITE_INPUT=ci.CMLP_NONFINITE_INPUT,
-                 WRONG_DTYPE=ci.CMLP_WRONG_DTYPE, BAD_ARGUMENT=ci.CMLP_BAD_ARGUMENT)
+                 WRONG_DTYPE=ci.CMLP_WRONG_DTYPE, BAD_ARGUMENT=ci.CMLP_BAD_ARGUMENT,
+                 NOT_A_CLASSIFIER=ci.CMLP_NOT_A_CLASSIFIER, MULTILABEL=ci.CMLP_MULTILABEL)
 
     def reimport():
         ci.import_inference()
@@ -111,6 +112,35 @@ def test_an_int8_model_goes_through_the_same_functions(embedder):
     assert embedder.describe(model) == (0, 30, 4)
     assert embedder.labels64(model, X.astype(np.float64), np.empty(50, np.int64)) == \
         embedder.CODES["WRONG_DTYPE"]
+
+
+def test_one_logistic_unit_gives_labels_by_threshold(embedder):
+    net = Network([30, 8, 1], loss="binary_cross_entropy", dtype="float64", seed=0)
+    X = np.random.default_rng(1).normal(size=(200, 30))
+    proba = net.predict_proba(X)[:, 0]
+    net.biases[-1][...] -= np.log(np.median(proba) / (1 - np.median(proba)))  # both classes
+    proba = net.predict_proba(X)[:, 0]
+    labels = np.full(200, -1, np.int64)
+    assert embedder.labels64(Model(net), X, labels) == embedder.CODES["OK"]
+    assert 0 < labels.sum() < 200
+    assert_array_equal(labels, proba > 0.5)  # scikit-learn's threshold
+    assert_array_equal(labels, net.predict(X)[:, 0])
+    assert embedder.describe(Model(net)) == (1, 30, 1)
+    out = np.empty((200, 1), np.float32)
+    net32 = Network([30, 8, 1], loss="binary_cross_entropy", dtype="float32", seed=0)
+    assert embedder.proba32(Model(net32), X.astype(np.float32), out) == embedder.CODES["OK"]
+    assert_allclose(out, net32.predict_proba(X.astype(np.float32)), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("loss, code", [("binary_cross_entropy", "MULTILABEL"),
+                                        ("squared_error", "NOT_A_CLASSIFIER"),
+                                        ("poisson", "NOT_A_CLASSIFIER")])
+def test_models_without_one_label_per_row_say_why(embedder, loss, code):
+    model = Model(Network([5, 4, 3], loss=loss, dtype="float64", seed=0))
+    labels = np.full(2, -7, np.int64)
+    assert embedder.labels64(model, np.ones((2, 5)), labels) == embedder.CODES[code]
+    assert_array_equal(labels, -7)  # nothing written
+    assert embedder.CODES["MULTILABEL"] != embedder.CODES["NOT_A_CLASSIFIER"]
 
 
 def test_bad_calls_return_a_status(embedder):

@@ -290,3 +290,64 @@ def test_a_regression_network_predicts_its_values(dtype):
     net.weights[-1][...] = np.finfo(dtype).max
     with pytest.raises(FloatingPointError, match="overflowed"):
         net.predict(X)
+
+
+def _c_api():
+    """The capsule's table through ctypes: the C API as an extension calls it."""
+    import ctypes
+
+    import cmlp.inference
+
+    class Table(ctypes.Structure):  # cmlp_inference_api, API version 1
+        _fields_ = [("abi_version", ctypes.c_uint), ("api_version", ctypes.c_uint),
+                    ("model_from_object", ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object))]
+        _fields_ += [(name, ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p))
+                     for name in ("model_dtype", "model_n_features", "model_n_classes")]
+        _fields_ += [(name, ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+                                             ctypes.c_ssize_t, ctypes.c_void_p))
+                     for name in ("predict_proba_f32", "predict_proba_f64", "predict_f32",
+                                  "predict_f64")]
+
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    return ctypes.cast(get(cmlp.inference._C_API, b"cmlp.inference._C_API"),
+                       ctypes.POINTER(Table)).contents
+
+
+def _c_labels(table, model, X):
+    labels = np.full(X.shape[0], -7, np.int64)
+    call = table.predict_f64 if X.dtype == np.float64 else table.predict_f32
+    status = call(table.model_from_object(model), X.ctypes.data, X.shape[0],
+                  labels.ctypes.data)
+    return status, labels
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_c_api_labels_one_logistic_unit_by_its_threshold(dtype):
+    net = Network([6, 5, 1], loss="binary_cross_entropy", dtype=dtype, seed=0)
+    X = _data(400, 6, dtype)
+    median = np.median(net.predict_proba(X)[:, 0])
+    net.biases[-1][...] -= np.log(median / (1 - median))  # rows on both sides of 0.5
+    table, model = _c_api(), Model(net)
+    assert table.model_n_classes(table.model_from_object(model)) == 1
+    status, labels = _c_labels(table, model, X)
+    assert status == 0  # CMLP_OK
+    assert 0 < labels.sum() < 400
+    assert_array_equal(labels, net.predict_proba(X)[:, 0] > 0.5)
+    assert_array_equal(labels, net.predict(X)[:, 0])
+
+
+@pytest.mark.parametrize("loss, status", [("binary_cross_entropy", -6),  # CMLP_MULTILABEL
+                                          ("squared_error", -5),  # CMLP_NOT_A_CLASSIFIER
+                                          ("poisson", -5)])
+def test_the_c_api_refuses_labels_where_a_row_has_none(loss, status):
+    header = os.path.join(cmlp.get_include(), "cmlp_inference.h")
+    with open(header) as f:
+        text = f.read()
+    name = "CMLP_MULTILABEL" if loss == "binary_cross_entropy" else "CMLP_NOT_A_CLASSIFIER"
+    assert f"#define {name} {status} " in text
+    table = _c_api()
+    model = Model(Network([6, 5, 3], loss=loss, dtype="float64", seed=0))
+    got, labels = _c_labels(table, model, _data(4, 6, "float64"))
+    assert got == status
+    assert_array_equal(labels, -7)  # nothing written

@@ -86,3 +86,36 @@ def test_a_malformed_sparse_matrix_is_refused_before_the_compiled_loops():
     bad.indptr[5] = bad.indptr[6] + 1  # falling
     with pytest.raises(ValueError, match="malformed sparse matrix"):
         _sparse_training.SparseMatrix(bad, np.float64, 64)
+
+
+def test_a_csr_matrix_is_used_as_it_is_with_int32_or_int64_indices():
+    Xs = sp.csr_matrix(X)
+    assert Xs.indices.dtype == np.int32
+    matrix = _sparse_training.SparseMatrix(Xs, np.float64, 64)
+    for mine, theirs in [(matrix.data, Xs.data), (matrix.indices, Xs.indices),
+                         (matrix.indptr, Xs.indptr)]:
+        assert np.shares_memory(mine, theirs)  # no copy of the matrix
+    wide = sp.csr_matrix(X)
+    wide.indices, wide.indptr = wide.indices.astype(np.int64), wide.indptr.astype(np.int64)
+    net = Network([64, 6, 3], seed=0, activation="tanh", dtype="float64")
+    rows = np.arange(0, len(X), 3, dtype=np.int64)
+    results = []
+    for csr in (Xs, wide):
+        grads = np.empty_like(net._params)
+        value = _sparse_training.loss_and_gradients(
+            net, _sparse_training.SparseMatrix(csr, np.float64, 64), rows, y.astype(np.int32),
+            None, 0.1, True, grads)
+        results.append((value, grads))
+    assert results[0][0] == results[1][0]
+    assert_array_equal(results[0][1], results[1][1])
+    mixed = sp.csr_matrix(X)
+    mixed.indptr = mixed.indptr.astype(np.int64)  # one index type for both, as scipy keeps
+    assert _sparse_training.SparseMatrix(mixed, np.float64, 64).indices.dtype == np.int64
+
+
+def test_a_diverging_sparse_epoch_restores_the_weights_before_it():
+    clf = MLPClassifier(n_threads=1, solver="sgd", learning_rate_init=1e12, momentum=0.0,
+                        random_state=0, max_iter=5)
+    with pytest.raises(ValueError, match="restored"):
+        clf.fit(sp.csr_matrix(X * 1e3), y)
+    assert all(np.isfinite(W).all() for W in clf.coefs_)

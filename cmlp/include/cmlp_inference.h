@@ -18,10 +18,15 @@
  * stays valid while its Python object lives. Every call brings its own work memory, so calls
  * on one model may run in many threads at once. X is n_rows x n_features, row-major, in the
  * model's dtype; out is n_rows x n_classes (probabilities) or n_rows labels. For a
- * regression network (loss "squared_error", identity output), the predict_proba functions
- * give its n_rows x n_outputs values and the label functions CMLP_NOT_A_CLASSIFIER. An int8
- * model (cmlp.inference.Model(network, quantize="int8")) is a float32 model here: the _f32
- * functions take and give float32, whatever the network's dtype.
+ * regression network (loss "squared_error" or "poisson"), the predict_proba functions
+ * give its n_rows x n_outputs values and the label functions CMLP_NOT_A_CLASSIFIER. A
+ * binary_cross_entropy network with one logistic output (binary classification, as
+ * scikit-learn shapes it) has n_classes 1: predict_proba gives each row's probability of
+ * class 1 and the label functions 1 where it exceeds 0.5, else 0 (as Network.predict and
+ * scikit-learn do); with several logistic outputs (multilabel) the label functions return
+ * CMLP_MULTILABEL.
+ * An int8 model (cmlp.inference.Model(network, quantize="int8")) is a float32 model here:
+ * the _f32 functions take and give float32, whatever the network's dtype.
  *
  * Versions: CMLP_INFERENCE_ABI_VERSION changes whenever something here changes
  * incompatibly (a signature, a meaning, the table's layout); an extension built against one
@@ -57,7 +62,12 @@ extern "C" {
 #define CMLP_BAD_ARGUMENT -2     /* a NULL pointer, n_rows < 0 */
 #define CMLP_NO_MEMORY -3        /* work memory could not be allocated */
 #define CMLP_NOT_IMPORTED -4     /* cmlp_import_inference() was not called (or failed) */
-#define CMLP_NOT_A_CLASSIFIER -5 /* labels asked of a regression (squared_error) model */
+#define CMLP_NOT_A_CLASSIFIER -5 /* labels asked of a regression (squared_error or
+                                    poisson) model: it has values, no classes */
+#define CMLP_MULTILABEL -6       /* labels asked of a multilabel model (several logistic
+                                    outputs, binary_cross_entropy): a row has a 0/1 label
+                                    per output, which one int64 cannot hold; call
+                                    predict_proba and threshold each output at 0.5 */
 
 typedef struct cmlp_model cmlp_model; /* opaque */
 
