@@ -17,9 +17,11 @@ import threading
 import numpy as np
 import pytest
 
+import cmlp
 from cmlp import Network
 
-CMLP_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + "cmlp"
+# The imported package (in place, or installed from an sdist), not the tests' neighbour.
+CMLP_DIR = os.path.dirname(os.path.abspath(cmlp.__file__)) + os.sep
 
 
 def _usable(net, X, y, train=True):

@@ -16,6 +16,8 @@ import sys
 
 import pytest
 
+import cmlp
+
 sklearn = pytest.importorskip("sklearn")
 
 IMPORT_LINE = "from sklearn.neural_network import MLPClassifier, MLPRegressor"
@@ -66,7 +68,7 @@ def test_scikit_learns_mlp_tests_pass_against_cmlp(tmp_path):
     command = [sys.executable, "-m", "pytest", "-p", "sklearn.conftest", "-q", "-rfE",
                "-p", "no:cacheprovider", str(target)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+        [os.path.dirname(os.path.dirname(os.path.abspath(cmlp.__file__)))]
         + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=1800)

@@ -159,11 +159,16 @@ def test_a_failure_while_writing_keeps_the_old_file(tmp_path, write, monkeypatch
 
 
 _FULL_DISK = textwrap.dedent("""
-    import resource, signal
+    import resource, signal, sys
+    # cmlp and its OpenMP runtime start before the limit, which is meant for the output
+    # file only (libomp writes a file in /dev/shm when its first parallel region starts).
+    import numpy as np
+    from cmlp import Network, cli
+    Network([4, 64, 2], n_threads=2, seed=0).fit(
+        np.zeros((512, 4), np.float32), np.zeros(512, np.int64), epochs=1, batch_size=32,
+        learning_rate=0.1)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
     resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
-    import sys
-    from cmlp import cli
     sys.exit(cli.main(sys.argv[1:]))
 """)
 
