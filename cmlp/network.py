@@ -470,7 +470,8 @@ class Network:
         if self.is_classifier:
             return float(np.mean(outputs == y))
         if self._multilabel:  # every output of the row right
-            return float(np.mean(((outputs > 0.5) == (y > 0.5)).all(axis=1)))
+            hits = (np.asarray(outputs) > 0.5) == (np.asarray(y) > 0.5)
+            return float(np.mean(hits.all(axis=1)))
         return _r2(y, outputs)
 
     @reads
