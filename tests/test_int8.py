@@ -86,15 +86,17 @@ def test_int8_computes_the_numpy_statement_of_the_scheme(mnist_net, int8_path):
 
 
 SHAPES = [([5, 3, 2], "relu"), ([37, 130, 50, 11], "tanh"), ([4, 17, 1], "logistic"),
-          ([100, 16, 16, 16, 16], "identity"), ([784, 64, 10], "relu")]
+          ([100, 16, 16, 16, 16], "identity"), ([784, 64, 10], "relu"),
+          ([2100, 200, 10], "relu")]  # several column strips; inputs in two chunks (VNNI)
 
 
 @pytest.mark.parametrize("sizes, activation", SHAPES)
 @pytest.mark.parametrize("loss", ["cross_entropy", "squared_error"])
-@pytest.mark.parametrize("rows", [1, 3, 4, 5, 63, 64, 130])
+@pytest.mark.parametrize("rows", [1, 3, 4, 5, 6, 7, 12, 63, 64, 130])
 def test_every_int8_path_gives_the_bits_of_the_generic_one(sizes, activation, loss, rows):
     """Exact int32 sums on every path, and the float steps in one shared unit: the same
-    bits. Rows around the 4-row tiles and the 64-row blocks; widths not multiples of 4/16."""
+    bits. Rows around the 4- and 6-row tiles and the 64-row blocks; widths not multiples of
+    4/16."""
     if loss == "cross_entropy" and sizes[-1] < 2:
         pytest.skip("a classifier has at least two outputs")
     net = Network(sizes, seed=3, activation=activation, loss=loss)

@@ -1,7 +1,12 @@
 /* The int8 kernels for AVX-512 VNNI: vpdpbusd multiplies 4 u8 inputs by 4 s8 weights and
- * adds the four products into a 32-bit lane, 16 lanes a vector. Tiles of up to 4 rows x 64
- * outputs: 16 accumulators, each weight vector loaded once for the tile's rows. Compiled
- * for AVX-512F + VNNI; run only where the dispatcher (int8.c) found them. */
+ * adds the four products into a 32-bit lane, 16 lanes a vector. Tiles of up to 6 rows x 64
+ * outputs: 24 accumulators, each weight vector loaded once for the tile's rows, each input
+ * quad broadcast from memory. The inputs are taken in chunks of QUAD_CHUNK quads; where the
+ * layer has several column strips, the tile's rows first list the quads of a chunk that are
+ * not zero in all of them (blank pixels, inactive units), once, and every strip then runs
+ * over that list alone, with no test in its inner loop. A single strip (an output layer)
+ * would not repay the list: it runs over every quad. Compiled for AVX-512F + VNNI; run only
+ * where the dispatcher (int8.c) found them. */
 #include "portable.h"
 #include "int8.h"
 #include "int8_row.h"
@@ -24,25 +29,28 @@ CMLP_INT8_DECLARE_PATH(vnni512)
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #endif
 
-/* acc rows [0, rows) x outputs [j0, j0 + 16 nv), with rows and nv constants after inlining */
-static ALWAYS_INLINE void tile(const uint8_t *Q, int k_pad, const int8_t *W, int h_pad,
-                               int j0, int32_t *acc, const int rows, const int nv)
+enum { TILE_ROWS = 6, QUAD_CHUNK = 512 };
+
+/* quads: the quads to take (n_quads of them), or NULL for q0, q0 + 1, ... */
+static ALWAYS_INLINE void tile(const uint8_t *Q, int k_pad, const int32_t *quads, int q0,
+                               int n_quads, const int8_t *W, int h_pad, int j0, int32_t *acc,
+                               int first, const int rows, const int nv)
 {
-    __m512i c[4][4];
+    __m512i c[TILE_ROWS][4];
     for (int r = 0; r < rows; r++)
-        for (int v = 0; v < nv; v++) c[r][v] = _mm512_setzero_si512();
-    for (int q = 0; q < k_pad / 4; q++) {
-        int32_t bits[4], any = 0;
-        for (int r = 0; r < rows; r++) {
-            memcpy(&bits[r], Q + (ptrdiff_t)r * k_pad + 4 * q, sizeof bits[r]);
-            any |= bits[r];
-        }
-        if (any == 0) continue; /* zero in every row: blank pixels, inactive units */
+        for (int v = 0; v < nv; v++)
+            c[r][v] = first ? _mm512_setzero_si512()
+                            : _mm512_loadu_si512((const void *)(acc + (ptrdiff_t)r * h_pad +
+                                                                j0 + 16 * v));
+    for (int i = 0; i < n_quads; i++) {
+        const int q = quads != NULL ? quads[i] : q0 + i;
         const int8_t *w = W + ((ptrdiff_t)q * h_pad + j0) * 4;
         __m512i wv[4];
         for (int v = 0; v < nv; v++) wv[v] = _mm512_loadu_si512((const void *)(w + 64 * v));
         for (int r = 0; r < rows; r++) {
-            const __m512i x = _mm512_set1_epi32(bits[r]);
+            int32_t bits;
+            memcpy(&bits, Q + (ptrdiff_t)r * k_pad + 4 * q, sizeof bits);
+            const __m512i x = _mm512_set1_epi32(bits);
             for (int v = 0; v < nv; v++) c[r][v] = _mm512_dpbusd_epi32(c[r][v], x, wv[v]);
         }
     }
@@ -51,54 +59,62 @@ static ALWAYS_INLINE void tile(const uint8_t *Q, int k_pad, const int8_t *W, int
             _mm512_storeu_si512((void *)(acc + (ptrdiff_t)r * h_pad + j0 + 16 * v), c[r][v]);
 }
 
-/* One row: quads of zeros (ReLU's, blank pixels) skipped, as the generic kernel does. */
-static ALWAYS_INLINE void row_tile(const uint8_t *x, int k_pad, const int8_t *W, int h_pad,
-                                   int j0, int32_t *acc, const int nv)
+/* The quads in [q0, q1) where some of the rows' inputs are not zero, into quads. */
+static ALWAYS_INLINE int nonzero_quads(const uint8_t *Q, int k_pad, int q0, int q1,
+                                       int32_t *quads, const int rows)
 {
-    __m512i c[4];
-    for (int v = 0; v < nv; v++) c[v] = _mm512_setzero_si512();
-    for (int q = 0; q < k_pad / 4; q++) {
-        int32_t bits;
-        memcpy(&bits, x + 4 * q, sizeof bits);
-        if (bits == 0) continue;
-        const int8_t *w = W + ((ptrdiff_t)q * h_pad + j0) * 4;
-        const __m512i xv = _mm512_set1_epi32(bits);
-        for (int v = 0; v < nv; v++)
-            c[v] = _mm512_dpbusd_epi32(c[v], xv,
-                                       _mm512_loadu_si512((const void *)(w + 64 * v)));
+    int n = 0;
+    for (int q = q0; q < q1; q++) {
+        int32_t any = 0;
+        for (int r = 0; r < rows; r++) {
+            int32_t bits;
+            memcpy(&bits, Q + (ptrdiff_t)r * k_pad + 4 * q, sizeof bits);
+            any |= bits;
+        }
+        quads[n] = q;
+        n += any != 0;
     }
-    for (int v = 0; v < nv; v++) _mm512_storeu_si512((void *)(acc + j0 + 16 * v), c[v]);
+    return n;
 }
 
-#define COLUMNS(CALL)                                                                       \
-    do {                                                                                    \
-        int j0 = 0;                                                                         \
-        for (; j0 + 64 <= h_pad; j0 += 64) CALL(4);                                         \
-        switch ((h_pad - j0) / 16) {                                                        \
-        case 3: CALL(3); break;                                                             \
-        case 2: CALL(2); break;                                                             \
-        case 1: CALL(1); break;                                                             \
-        default: break;                                                                     \
-        }                                                                                   \
-    } while (0)
+/* Rows [0, rows) of Q (rows a constant after inlining) times W into acc. */
+static ALWAYS_INLINE void row_group(const uint8_t *Q, int k_pad, const int8_t *W, int h_pad,
+                                    int32_t *acc, const int rows)
+{
+    int32_t quads[QUAD_CHUNK];
+    for (int q0 = 0; q0 < k_pad / 4; q0 += QUAD_CHUNK) {
+        const int q1 = k_pad / 4 - q0 < QUAD_CHUNK ? k_pad / 4 : q0 + QUAD_CHUNK;
+        const int listed = h_pad > 64;
+        const int n_quads = listed ? nonzero_quads(Q, k_pad, q0, q1, quads, rows) : q1 - q0;
+        const int32_t *list = listed ? quads : NULL;
+        int j0 = 0;
+#define TILE(NV) tile(Q, k_pad, list, q0, n_quads, W, h_pad, j0, acc, q0 == 0, rows, NV)
+        for (; j0 + 64 <= h_pad; j0 += 64) TILE(4);
+        switch ((h_pad - j0) / 16) {
+        case 3: TILE(3); break;
+        case 2: TILE(2); break;
+        case 1: TILE(1); break;
+        default: break;
+        }
+#undef TILE
+    }
+}
 
 void cmlp_int8_product_vnni512(const uint8_t *Q, ptrdiff_t n, int k_pad, const int8_t *W,
                                int h_pad, int32_t *acc)
 {
     ptrdiff_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint8_t *X = Q + i * k_pad;
-        int32_t *A = acc + i * h_pad;
-#define FOUR(NV) tile(X, k_pad, W, h_pad, j0, A, 4, NV)
-        COLUMNS(FOUR);
-#undef FOUR
-    }
-    for (; i < n; i++) {
-        const uint8_t *x = Q + i * k_pad;
-        int32_t *A = acc + i * h_pad;
-#define ONE(NV) row_tile(x, k_pad, W, h_pad, j0, A, NV)
-        COLUMNS(ONE);
-#undef ONE
+    for (; i + TILE_ROWS <= n; i += TILE_ROWS)
+        row_group(Q + i * k_pad, k_pad, W, h_pad, acc + i * h_pad, TILE_ROWS);
+    const uint8_t *X = Q + i * k_pad;
+    int32_t *A = acc + i * h_pad;
+    switch (n - i) {
+    case 5: row_group(X, k_pad, W, h_pad, A, 5); break;
+    case 4: row_group(X, k_pad, W, h_pad, A, 4); break;
+    case 3: row_group(X, k_pad, W, h_pad, A, 3); break;
+    case 2: row_group(X, k_pad, W, h_pad, A, 2); break;
+    case 1: row_group(X, k_pad, W, h_pad, A, 1); break;
+    default: break;
     }
 }
 
