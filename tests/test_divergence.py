@@ -54,6 +54,7 @@ CHILD = textwrap.dedent("""
     import numpy as np
     from cmlp import Network
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # not SIG_IGN, as `cmd &` has it
     rng = np.random.default_rng(0)
     X = rng.random((1_000_000, 20), dtype=np.float32)
     y = rng.integers(0, 3, len(X))

@@ -61,10 +61,17 @@ CASES = [
 ]
 
 
+def _sigint_default():
+    """For the children: a shell that starts a job with `&` hands it SIGINT ignored, and
+    pytest's children would inherit that (Python keeps an inherited SIG_IGN)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(args, wait=0.3, timeout=30):
     """Start CHILD, send SIGINT `wait` s after its first epoch; the child's report."""
     child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(args)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=_sigint_default)
     try:
         assert child.stdout.readline().strip() == "epoch", child.stderr.read()
         time.sleep(wait)
@@ -117,7 +124,7 @@ def test_cmlp_train_exits_130_on_sigint_and_saves_the_finished_epochs(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     child = subprocess.Popen([sys.executable, "-m", "cmlp", *CLI_ARGS, "--save", str(model)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                             cwd=tmp_path)
+                             cwd=tmp_path, preexec_fn=_sigint_default)
     try:
         # The first progress line: training has started.
         for line in child.stdout:
