@@ -19,7 +19,10 @@ pytestmark = pytest.mark.build  # compiles the exported C
 
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-g"]
-COMPILERS = ["gcc", "clang"]
+# The quick run (-m "not slow") compiles with gcc alone, without sanitizers.
+COMPILERS = ["gcc", pytest.param("clang", marks=pytest.mark.slow)]
+SANITIZED = [pytest.param(False, id="plain"),
+             pytest.param(True, id="asan-ubsan", marks=pytest.mark.slow)]
 
 # Reads rows of CMLP_REAL from argv[1] until it ends; writes each row's probabilities (or a
 # regressor's values) to argv[2] and, for a classifier, each label as an int to argv[3].
@@ -126,7 +129,7 @@ def small_mnist_nets(mnist_test):
 
 
 @pytest.mark.parametrize("cc", COMPILERS)
-@pytest.mark.parametrize("sanitized", [False, True], ids=["plain", "asan-ubsan"])
+@pytest.mark.parametrize("sanitized", SANITIZED)
 @pytest.mark.parametrize("variant, tolerance", [("float32", 1e-5), ("float64", 1e-12)])
 def test_float_export_predicts_like_the_network_on_mnist(
         tmp_path, mnist_test, small_mnist_nets, cc, sanitized, variant, tolerance):
@@ -144,7 +147,7 @@ def test_float_export_predicts_like_the_network_on_mnist(
 
 
 @pytest.mark.parametrize("cc", COMPILERS)
-@pytest.mark.parametrize("sanitized", [False, True], ids=["plain", "asan-ubsan"])
+@pytest.mark.parametrize("sanitized", SANITIZED)
 def test_int8_export_computes_cmlps_int8_model_on_mnist(
         tmp_path, mnist_test, small_mnist_nets, cc, sanitized):
     """The same integers as Model(quantize="int8"): the probabilities agree to float32

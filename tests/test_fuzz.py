@@ -28,6 +28,8 @@ from hypothesis.extra import numpy as hnp  # noqa: E402
 from cmlp import Network  # noqa: E402
 from cmlp.datasets import DatasetError, load_csv, load_idx, load_sample  # noqa: E402
 
+pytestmark = pytest.mark.slow  # seconds per target: left out of the quick run
+
 FUZZ = settings(
     derandomize=True,  # the same examples on every run and machine
     database=None,

@@ -84,6 +84,7 @@ CALLS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CALLS)
 def test_a_keyboard_interrupt_at_any_bytecode_leaves_the_network_usable(name):
     rng = np.random.default_rng(0)
@@ -156,6 +157,7 @@ _STRESS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_thousands_of_random_sigints_leave_the_network_usable():
     result = subprocess.run([sys.executable, "-c", _STRESS, "6"], capture_output=True,
