@@ -18,6 +18,10 @@ from libc.stdint cimport int64_t
 
 from cmlp._regularization cimport Dropout
 
+# The rows of the epoch done, for a progress display in another thread (see _src/progress.h).
+cdef extern from "progress.h" nogil:
+    void cmlp_publish_rows(int64_t* counter, int64_t rows)
+
 # Ctrl-C inside long loops without the GIL (see _src/interrupt.h).
 cdef extern from "interrupt.h" nogil:
     ctypedef struct cmlp_interrupt:
@@ -90,6 +94,7 @@ cdef struct Work:   # pointers into the buffers of cmlp.network._Workspace
     Py_ssize_t delta_width
     int n_threads
     void* interrupt       # a cmlp_interrupt (_src/interrupt.h) for training loops, else NULL
+    int64_t* rows_done    # the epoch's rows trained on so far (_src/progress.h)
 
 
 cdef inline Py_ssize_t layer_size(const Net* net, int l) noexcept nogil:

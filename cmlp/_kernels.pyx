@@ -866,6 +866,7 @@ cdef Work work_buffers(dict buffers, floating[::1] params) except *:
     cdef Py_ssize_t[::1] correct = buffers["correct"]
     cdef floating[::1] packed = buffers["packed"]
     cdef floating[:, ::1] narrow_grads = buffers["narrow_grads"]
+    cdef int64_t[::1] rows_done = buffers["rows_done"]
     work.acts = &acts[0, 0]
     work.delta_a = &delta_a[0, 0]
     work.delta_b = &delta_b[0, 0]
@@ -881,6 +882,7 @@ cdef Work work_buffers(dict buffers, floating[::1] params) except *:
     work.delta_width = delta_a.shape[1] // work.block_rows
     work.n_threads = acts.shape[0]
     work.interrupt = NULL
+    work.rows_done = &rows_done[0]
     return work
 
 
@@ -939,6 +941,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     work.interrupt = &interrupt
     with nogil:
         start = 0
+        cmlp_publish_rows(work.rows_done, 0)
         while start < n and not cmlp_interrupt_poll(&interrupt, True):
             rows = min(batch_size, n - start)
             loss_sum += rows * _batch_gradients(&net, &work, &X[0, 0], y_data, order_data,
@@ -954,6 +957,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
                     max_norm_share(net.sizes, net.n_layers, &params[0], max_norm,
                                    work.n_threads, t)
             start += rows
+            cmlp_publish_rows(work.rows_done, start)
     if cmlp_interrupt_stopped(&interrupt):
         raise_pending()
     optimizer["step"] = config.step

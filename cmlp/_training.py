@@ -107,6 +107,11 @@ class Trainer:
         self._stack = None
         return False
 
+    def rows_done(self):
+        """The rows of the running (or last) epoch trained on so far, as the compiled loop
+        publishes them after each update: read from another thread while epoch() runs."""
+        return int(self.work["rows_done"][0]) if self._stack is not None else 0
+
     def epoch(self, learning_rate, index=0):
         """One pass over the data at learning_rate; returns (mean loss, correct argmax
         predictions). index numbers the epoch for dropout's masks and in messages.

@@ -26,7 +26,7 @@ from libc.stdint cimport int64_t
 from cmlp._blas cimport gemm
 from cmlp._kernels cimport (
     Net, OptimizerConfig, UpdateRule, Work, activate, add_column_sums, add_l2, apply_update,
-    batch_weight, cmlp_interrupt, cmlp_interrupt_init, cmlp_interrupt_poll,
+    batch_weight, cmlp_interrupt, cmlp_interrupt_init, cmlp_interrupt_poll, cmlp_publish_rows,
     cmlp_interrupt_stopped, inverse_weight, is_narrow, layer_size, make_net,
     multiply_by_derivative,
     narrow_forward, optimizer_config, output_step, pack_narrow_rows, packed_offset, product,
@@ -310,6 +310,8 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
             cmlp_barrier_wait(e.barrier)
         _pack_own(e, T, t, <floating*> e.params)
         start += rows
+        if t == 0:
+            cmlp_publish_rows(e.work.rows_done, start)
     e.work.loss[t] = loss
     e.work.correct[t] = correct
     cmlp_restore_denormals(fp_mode)
@@ -367,6 +369,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
         work.correct[t] = 0
     cmlp_interrupt_init(&interrupt)
     work.interrupt = &interrupt
+    cmlp_publish_rows(work.rows_done, 0)
     with nogil, parallel(num_threads=work.n_threads):
         _run_thread(&e, kind)
     if cmlp_interrupt_stopped(&interrupt):

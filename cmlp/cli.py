@@ -22,10 +22,11 @@ Progress: the notebook-style lines ("Iteration:    10  loss: ...") go to stdout 
 --print-every epochs through Network.fit's callback, so logs and pipes get plain lines. When
 stderr is a terminal (and TERM is not "dumb") a one-line bar is also kept at the bottom of the
 screen: a ticker thread redraws it five times a second while a compiled epoch runs (the
-kernels hold no GIL), placing it inside the epoch by the rows per second of the epochs done,
-with examples per second and the time left. tqdm draws bars from counts fed to update(); the
-count inside a compiled epoch is not observable, so it would need the same ticker and would
-add a dependency for no line saved.
+kernels hold no GIL), placing it inside the epoch by the rows the epoch has trained on so far
+(Network.epoch_progress, published by the compiled loop after every batch), with examples per
+second and the time left. tqdm draws bars from counts fed to update() by the loop it wraps;
+here the loop is compiled and the count is read from another thread, so tqdm would need the
+same ticker and would add a dependency for no line saved.
 """
 import argparse
 import math
@@ -494,18 +495,21 @@ class Progress:
 
     The bar shows the epochs done, examples per second, the time elapsed and left, and the
     loss. Between callbacks a ticker thread redraws it every `tick` seconds: a compiled epoch
-    runs without the GIL, and the bar advances inside it at the rows per second of the
-    epochs done, so neither it nor the elapsed time stands still during a long epoch.
+    runs without the GIL, and the bar advances inside it by `inside()`, the (rows done, rows
+    per epoch) of the running epoch (Network.epoch_progress) or None; without `inside`, at
+    the rows per second of the epochs done. Neither the bar nor the elapsed time stands still
+    during a long epoch.
     """
 
     def __init__(self, total, every, unit, *, rows=None, val_name="dev_accuracy", out=None,
-                 bar_stream=None, bar=None, tick=0.2):
+                 bar_stream=None, bar=None, tick=0.2, inside=None):
         self.total, self.every, self.unit, self.val_name = total, every, unit, val_name
         self.rows = rows  # examples per epoch, for examples per second
         self.out = sys.stdout if out is None else out
         self.bar_stream = sys.stderr if bar_stream is None else bar_stream
         self.bar = _is_terminal(self.bar_stream) if bar is None else bar
         self.tick = tick
+        self.inside = inside
         self._start = self._epoch_start = time.perf_counter()
         self._done, self._history = 0, None
         self._drawn_at = -math.inf
@@ -548,10 +552,18 @@ class Progress:
                 self._draw(now)
 
     def _position(self, now):
-        """Epochs done, as a fraction: inside an epoch, estimated from the earlier ones."""
+        """Epochs done, as a fraction: inside an epoch, counted (inside) or estimated from
+        the earlier ones."""
         done = self._done
-        if done == 0 or done >= self.total:
+        if done >= self.total:
             return float(done)
+        counted = self.inside() if self.inside is not None else None
+        if counted is not None:
+            rows, per_epoch_rows = counted
+            # A full count is the epoch just ended, which the callback may have counted.
+            return done + (rows / per_epoch_rows if 0 < rows < per_epoch_rows else 0.0)
+        if done == 0:
+            return 0.0
         per_epoch = (self._epoch_start - self._start) / done
         return done + min(0.99, (now - self._epoch_start) / per_epoch) if per_epoch > 0 else done
 
@@ -561,14 +573,14 @@ class Progress:
         digits = len(f"{self.total:,}")  # fixed-width fields keep the bar from jittering
         info = (f" {position / self.total:4.0%}  {self.unit.lower()} "
                 f"{self._done:>{digits},}/{self.total:,}")
-        if self._done:
-            per_epoch = (self._epoch_start - self._start) / self._done
-            left = _duration(max(0.0, per_epoch * self.total - elapsed))
-            if self.rows and per_epoch > 0:
+        if position > 0 and elapsed > 0:
+            per_epoch = elapsed / position
+            left = _duration(max(0.0, per_epoch * (self.total - position)))
+            if self.rows:
                 info += f"  {_rate(self.rows / per_epoch)} ex/s"
-            loss = f"{self._history['loss'][-1]:.4f}"
         else:
-            left, loss = "?:??", "     -"
+            left = "?:??"
+        loss = f"{self._history['loss'][-1]:.4f}" if self._done else "     -"
         info += f"  {_duration(elapsed)} elapsed, {left} left  loss {loss}"
         columns = shutil.get_terminal_size((80, 24)).columns
         width = min(30, columns - len(info) - 3)
@@ -676,7 +688,8 @@ def _train(args):
               "(give them to choose others)", flush=True)
 
     progress = Progress(args.epochs, every, unit, rows=len(X_train),
-                        val_name="dev_accuracy" if track_dev else "val_accuracy")
+                        val_name="dev_accuracy" if track_dev else "val_accuracy",
+                        inside=lambda: network.epoch_progress)
     fit_options = dict(
         epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
         optimizer=args.optimizer, nesterov=args.nesterov, l2=args.l2,

@@ -61,7 +61,7 @@ _UNIT_SPLIT_MAX_ROWS = 512
 
 
 # Attributes of a Network object that no copy or pickle takes along (see _snapshot).
-_OWN_STATE = frozenset({"_guard", "_workspaces", "_predictor_cache"})
+_OWN_STATE = frozenset({"_guard", "_workspaces", "_predictor_cache", "_running"})
 
 
 class Network:
@@ -159,6 +159,7 @@ class Network:
         self._params = self._params.astype(self.dtype)
         self._workspaces = WorkspacePool(_KEPT_WORKSPACES)
         self._guard = UseGuard()
+        self._running = None  # the Trainer of a fit in progress, for epoch_progress
 
     # --- copies and pickles: a consistent snapshot, or RuntimeError during another's fit ---
 
@@ -193,6 +194,7 @@ class Network:
             self._params = self._params.copy()
         self._workspaces = WorkspacePool(_KEPT_WORKSPACES)
         self._guard = UseGuard()
+        self._running = None
 
     # --- parameters: views into one flat array, the layout the kernels use ---
 
@@ -245,6 +247,38 @@ class Network:
         """Weights and biases in all."""
         return int(self._params.size)
 
+    @property
+    def epoch_progress(self) -> "Optional[Tuple[int, int]]":
+        """How far `fit` is inside its current epoch: (rows trained on, rows per epoch).
+
+        The compiled epoch publishes its count after every update (every batch; once per
+        epoch in full-batch training), so another thread, such as a progress display, can
+        follow a long epoch while ``fit`` runs without the GIL. None when no ``fit`` is
+        running.
+
+        Examples
+        --------
+        >>> import threading
+        >>> import numpy as np
+        >>> from cmlp import Network
+        >>> X = np.random.default_rng(0).random((20000, 64), dtype=np.float32)
+        >>> y = np.arange(20000) % 10
+        >>> net = Network([64, 32, 10], seed=0)
+        >>> net.epoch_progress is None
+        True
+        >>> seen = []
+        >>> fit = threading.Thread(target=net.fit, args=(X, y),
+        ...                        kwargs=dict(epochs=3, batch_size=32, learning_rate=0.01))
+        >>> fit.start()
+        >>> while fit.is_alive():
+        ...     seen.append(net.epoch_progress)
+        >>> fit.join()
+        >>> all(p is None or 0 <= p[0] <= p[1] == 20000 for p in seen)
+        True
+        """
+        trainer = self._running
+        return None if trainer is None else (trainer.rows_done(), trainer.n)
+
     def __repr__(self):
         loss = "" if self.is_classifier else f", loss={self.loss!r}"
         return (f"Network({self.layer_sizes}, dtype={self.dtype.name!r}, "
@@ -290,6 +324,15 @@ class Network:
                 yield
             finally:
                 _blas_limit.active = outer
+
+    @contextmanager
+    def _publishing(self, trainer):
+        """While fit runs: epoch_progress reads trainer's count."""
+        self._running = trainer
+        try:
+            yield
+        finally:
+            self._running = None
 
     def _activation_code(self):
         return ACTIVATIONS.index(self.activation)
@@ -828,7 +871,7 @@ class Network:
         best_epoch: Any = None
         n = X.shape[0]
         start = time.perf_counter()
-        with trainer:
+        with trainer, self._publishing(trainer):
             for epoch in range(epochs):
                 rate = scheduled_learning_rate(lr_schedule, learning_rate, epoch, epochs,
                                                lr_decay)
@@ -1016,6 +1059,7 @@ class _Workspace:
             "loss": np.empty(n_threads, dtype=np.float64),
             "correct": np.empty(n_threads, dtype=np.intp),
             "packed": _aligned(max(1, _kernels.narrow_weights_size(layer_sizes)), dtype, 0),
+            "rows_done": np.zeros(1, dtype=np.int64),  # see Network.epoch_progress
             "act_width": act_width,
             "block_rows": block,
         }

@@ -94,6 +94,25 @@ def test_the_bar_moves_and_time_runs_during_a_long_epoch():
     assert bar.getvalue().endswith("\r\x1b[K")  # erased at the end
 
 
+def test_the_bar_counts_the_rows_of_the_first_epoch():
+    """With the network's count (Network.epoch_progress) the bar moves inside the first
+    epoch too, before any epoch has ended to estimate from."""
+    bar = FakeTerminal()
+    rows = [0]
+    progress = Progress(4, 0, "Epoch", rows=60000, bar_stream=bar, out=io.StringIO(),
+                        tick=0.02, inside=lambda: (rows[0], 60000))
+    progress.start()
+    for done in (15000, 30000):
+        rows[0] = done
+        time.sleep(0.2)
+    progress.stop()
+    frames = [f for f in bar.getvalue().split("\r") if "epoch" in f]
+    positions = [int(f.split("%")[0].split()[-1]) for f in frames]
+    # 15,000 and 30,000 of 60,000 rows in the first of 4 epochs: 6% and 12%.
+    assert positions[0] == 0 and 6 in positions and positions[-1] == 12, positions
+    assert "ex/s" in frames[-1] and "?:??" not in frames[-1]
+
+
 def test_no_ticker_and_no_bar_off_a_terminal():
     err = io.StringIO()
     progress = Progress(3, 1, "Epoch", rows=10, bar_stream=err, out=io.StringIO(), tick=0.01)

@@ -67,3 +67,30 @@ def _catch(errors, function, *args):
         function(*args)
     except RuntimeError as error:
         errors.append(error)
+
+
+@pytest.mark.parametrize("batch_size, n_threads", [(16, 1), (16, 2), (1024, 2), (None, 1)],
+                         ids=["unit-split-1", "unit-split-2", "row-split", "full-batch"])
+def test_epoch_progress_counts_the_rows_of_the_running_epoch(batch_size, n_threads):
+    """Another thread follows fit inside its epochs: the count the compiled loop publishes
+    after every update, a whole number of batches, and None outside fit."""
+    rng = np.random.default_rng(0)
+    n = 60_000
+    X = rng.random((n, 64), dtype=np.float32)
+    y = rng.integers(0, 10, n)
+    net = Network([64, 48, 10], seed=0, n_threads=n_threads)
+    assert net.epoch_progress is None
+    fit = threading.Thread(target=net.fit, args=(X, y),
+                           kwargs=dict(epochs=3, batch_size=batch_size, learning_rate=1e-3))
+    seen = []
+    fit.start()
+    while fit.is_alive():
+        seen.append(net.epoch_progress)
+    fit.join()
+    assert net.epoch_progress is None
+    counts = [p for p in seen if p is not None]
+    assert counts and all(total == n for _, total in counts)
+    step = batch_size or n
+    assert all(rows == n or rows % step == 0 for rows, _ in counts), counts[:20]
+    if batch_size is not None:  # seen part-way through an epoch, not only at its ends
+        assert any(0 < rows < n for rows, _ in counts)
