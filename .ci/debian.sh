@@ -30,7 +30,9 @@ sid_tree() {
     debootstrap --variant=minbase --include="$SID_PACKAGES" sid "$root" "$DEBIAN_MIRROR" \
         > "$CI_WORK/debootstrap.log" 2>&1 || { tail -30 "$CI_WORK/debootstrap.log"; return 1; }
     mkdir -p "$root/ci"
-    in_tree "$root" "apt-get update -qq"
+    # The mirror's Release file can outlive its Valid-Until on a machine whose clock runs ahead
+    # of the archive it is served (as arm64_tree's apt, below, allows too).
+    in_tree "$root" "apt-get -o Acquire::Check-Valid-Until=false update -qq"
     local package
     for package in $SID_OPTIONAL_PACKAGES; do
         in_tree "$root" "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -136,4 +138,36 @@ sid_cmlp() {
         -w /ci/wheels-$version /ci/cmlp-*.tar.gz \
         && python$version -m pip install -q --no-deps --no-index --break-system-packages \
         --root-user-action=ignore --target /ci/site-$version /ci/wheels-$version/cmlp-*.whl"
+}
+
+# sid_wheel_smoke VERSION: the wheel sid_cmlp built, repaired by Debian's auditwheel inside the
+# tree (the wheel was linked against the tree's glibc and libgomp: only there does auditwheel
+# see the libraries the wheel needs, and vendor the libgomp it was built with), installed with
+# no index into a fresh venv of the tree's Python that sees Debian's numpy and scipy, and
+# smoke-tested there from outside the source tree. Its manylinux tag is as new as the symbols
+# sid's glibc gave it need: this wheel is a test of the build, not one to publish.
+sid_wheel_smoke() {
+    local version=$1 root=$CI_WORK/sid wheel vendored=--vendored-openmp
+    sid_cmlp "$version"
+    cp .ci/smoke.py "$root/ci/smoke.py"
+    wheel=$(cd "$root" && echo ci/wheels-"$version"/cmlp-*.whl)
+    if in_tree "$root" "command -v auditwheel > /dev/null || DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends python3-auditwheel \
+            > /ci/apt-auditwheel.log 2>&1"; then
+        in_tree "$root" "rm -rf /ci/wheelhouse-$version && auditwheel --version \
+            && auditwheel repair --wheel-dir /ci/wheelhouse-$version /$wheel"
+        wheel=$(cd "$root" && echo ci/wheelhouse-"$version"/cmlp-*manylinux*.whl)
+        in_tree "$root" "auditwheel show /$wheel"
+    else
+        echo "python3-auditwheel is not installable in the tree today: the wheel is" \
+            "smoke-tested unrepaired ($(grep -m1 -e 'Depends:' -e '^E:' "$root/ci/apt-auditwheel.log"))"
+        vendored=
+    fi
+    # pip built it in a /tmp/pip-* directory of the tree: no path of that may remain in it.
+    python3 .ci/check_wheel.py "$root/$wheel" /tmp/pip-
+    local venv=/ci/wheel-venv-$version
+    in_tree "$root" "rm -rf $venv && python$version -m venv --system-site-packages --without-pip \
+        $venv && $venv/bin/python -m pip install -q --no-index --root-user-action=ignore /$wheel \
+        && cd /ci && $venv/bin/python /ci/smoke.py --checkout /ci/sdist-$version \
+        --expect-openmp yes $vendored"
 }

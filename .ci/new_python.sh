@@ -3,7 +3,8 @@
 # unstable tree (.ci/debian.sh: Debian's numpy, scipy, Cython and test packages) and its whole
 # test suite run there, from outside the source tree. On 3.14 (the GIL build) also the
 # thread-safety and inference tests under pytest-run-parallel: each test body run by 4
-# threads at once.
+# threads at once. Then 3.14's wheel repaired by auditwheel, installed in a fresh venv and
+# smoke-tested (sid_wheel_smoke).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .ci/lib.sh
@@ -22,4 +23,6 @@ in_tree "$root" "$tests -rs /ci/sdist-$version/tests"
 if [ "$version" = 3.14 ]; then
     in_tree "$root" "$tests -p pytest_run_parallel --parallel-threads=4 \
         /ci/sdist-$version/tests/test_thread_safety.py /ci/sdist-$version/tests/test_inference.py"
+    # The cp314 wheel: auditwheel, a fresh venv, the smoke test (.ci/debian.sh).
+    sid_wheel_smoke "$version"
 fi
