@@ -151,23 +151,28 @@ sid_wheel_smoke() {
     sid_cmlp "$version"
     cp .ci/smoke.py "$root/ci/smoke.py"
     wheel=$(cd "$root" && echo ci/wheels-"$version"/cmlp-*.whl)
-    if in_tree "$root" "command -v auditwheel > /dev/null || DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq --no-install-recommends python3-auditwheel \
-            > /ci/apt-auditwheel.log 2>&1"; then
+    # patchelf is only recommended by python3-auditwheel, and repair needs it.
+    if in_tree "$root" "command -v auditwheel > /dev/null && command -v patchelf > /dev/null \
+            || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            python3-auditwheel patchelf > /ci/apt-auditwheel.log 2>&1"; then
         in_tree "$root" "rm -rf /ci/wheelhouse-$version && auditwheel --version \
             && auditwheel repair --wheel-dir /ci/wheelhouse-$version /$wheel"
         wheel=$(cd "$root" && echo ci/wheelhouse-"$version"/cmlp-*manylinux*.whl)
         in_tree "$root" "auditwheel show /$wheel"
     else
-        echo "python3-auditwheel is not installable in the tree today: the wheel is" \
+        echo "python3-auditwheel or patchelf is not installable in the tree today: the wheel is" \
             "smoke-tested unrepaired ($(grep -m1 -e 'Depends:' -e '^E:' "$root/ci/apt-auditwheel.log"))"
         vendored=
     fi
     # pip built it in a /tmp/pip-* directory of the tree: no path of that may remain in it.
     python3 .ci/check_wheel.py "$root/$wheel" /tmp/pip-
+    # --no-deps: the dependencies are Debian's packages, whose metadata pip cannot always
+    # satisfy from them alone (python-dateutil asks for the tzdata distribution, which Debian
+    # provides as its tzdata package); the smoke test imports and uses them.
     local venv=/ci/wheel-venv-$version
     in_tree "$root" "rm -rf $venv && python$version -m venv --system-site-packages --without-pip \
-        $venv && $venv/bin/python -m pip install -q --no-index --root-user-action=ignore /$wheel \
+        $venv && $venv/bin/python -m pip install -q --no-index --no-deps \
+        --root-user-action=ignore /$wheel \
         && cd /ci && $venv/bin/python /ci/smoke.py --checkout /ci/sdist-$version \
         --expect-openmp yes $vendored"
 }
