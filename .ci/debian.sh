@@ -160,8 +160,9 @@ sid_wheel_smoke() {
         wheel=$(cd "$root" && echo ci/wheelhouse-"$version"/cmlp-*manylinux*.whl)
         in_tree "$root" "auditwheel show /$wheel"
     else
-        echo "python3-auditwheel or patchelf is not installable in the tree today: the wheel is" \
-            "smoke-tested unrepaired ($(grep -m1 -e 'Depends:' -e '^E:' "$root/ci/apt-auditwheel.log"))"
+        echo "python3-auditwheel or patchelf is not installable in the tree today: the wheel" \
+            "is smoke-tested unrepaired" \
+            "($(grep -m1 -e 'Depends:' -e '^E:' "$root/ci/apt-auditwheel.log"))"
         vendored=
     fi
     # pip built it in a /tmp/pip-* directory of the tree: no path of that may remain in it.
@@ -170,8 +171,9 @@ sid_wheel_smoke() {
     # satisfy from them alone (python-dateutil asks for the tzdata distribution, which Debian
     # provides as its tzdata package); the smoke test imports and uses them.
     local venv=/ci/wheel-venv-$version
-    in_tree "$root" "rm -rf $venv && python$version -m venv --system-site-packages --without-pip \
-        $venv && $venv/bin/python -m pip install -q --no-index --no-deps \
+    in_tree "$root" "rm -rf $venv \
+        && python$version -m venv --system-site-packages --without-pip $venv \
+        && $venv/bin/python -m pip install -q --no-index --no-deps \
         --root-user-action=ignore /$wheel \
         && cd /ci && $venv/bin/python /ci/smoke.py --checkout /ci/sdist-$version \
         --expect-openmp yes $vendored"

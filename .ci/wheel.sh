@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Stage "wheel": the sdist and the default Python's wheel with `python -m build`, then a wheel of
-# each of WHEEL_PYTHONS (built from that sdist, each in a venv of its own Python). Each wheel is
-# repaired by auditwheel into a manylinux wheel with OpenMP's runtime (libgomp) vendored (the
-# oldest manylinux tag its symbols allow: the host's toolchain links against the host's glibc),
-# checked (stripped, no path of this machine), installed in a fresh venv of its Python outside
-# the checkout and smoke-tested there. A Python missing from this machine is skipped, saying so.
-# Leaves the sdist and the wheels in $CI_WORK/dist for the other stages, the repaired wheels in
-# $CI_WORK/wheelhouse.
+# Stage "wheel": the sdist and the default Python's wheel with `python -m build`, then a
+# wheel of each of WHEEL_PYTHONS (built by pip from that sdist, in a venv of its own Python).
+# Each wheel is repaired by auditwheel into a manylinux wheel with OpenMP's runtime (libgomp)
+# vendored, tagged with the oldest glibc its symbols and libgomp's allow (the host's toolchain
+# links against the host's glibc), checked (stripped, no path of this machine), installed in a
+# fresh venv of its Python outside the checkout and smoke-tested there. A Python missing from
+# this machine is skipped, saying so. Leaves the sdist and the wheels in $CI_WORK/dist for the
+# other stages, the repaired wheels in $CI_WORK/wheelhouse.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -28,7 +28,7 @@ sdist=$(echo "$CI_WORK"/dist/cmlp-*.tar.gz)
 wheel_for() {
     local version=$1 tag=cp${1/./} python wheel repaired
     python=python3
-    [ "$version" = "$default" ] || python=$(python_version "$version")
+    [ "$version" = "$default" ] || python=$(python_version "$version") || true
     if [ -z "$python" ]; then
         echo "wheel $tag: skipped, no CPython $version on this machine (PATH or pyenv)"
         return
