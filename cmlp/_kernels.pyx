@@ -82,10 +82,10 @@ TILE_MAX_WIDTH = 256
 cdef int tile_max_rows = TILE_MAX_ROWS
 cdef int tile_max_width = TILE_MAX_WIDTH
 
-# Long BLAS products are cut into pieces of about this much work (multiply-adds counted as
-# two flops), with a look for Ctrl-C between them (polled_gemm): a piece takes a few tens of
-# milliseconds on one core, long enough that OpenBLAS's repacking of the other operand for
-# each piece costs little.
+# Long BLAS products are cut into pieces of about this much work in float64, twice as much
+# in float32 (multiply-adds counted as two flops), with a look for Ctrl-C between them
+# (polled_gemm): a piece takes some tens of milliseconds on one core, long enough that
+# OpenBLAS's packing of the other operand again for each piece costs little.
 PIECE_FLOPS = 2.0 ** 30
 cdef double piece_flops = PIECE_FLOPS
 # The tests' settings of every training call's cmlp_interrupt (interrupt_test_settings),
@@ -209,18 +209,19 @@ cdef bint polled_gemm(bint trans_a, bint trans_b, int m, int n, int k, const flo
     through the micro-kernel that the whole product gives it (no edge made in the middle,
     no piece small enough for OpenBLAS's small-matrix kernels)."""
     cdef double work = 2.0 * m * n * k
+    cdef double budget = piece_flops * (2 if floating is float else 1)
     cdef bint by_rows
     cdef Py_ssize_t total, piece, first = 0, size
     if cmlp_interrupt_poll(interrupt, caller):
         return True
-    if interrupt == NULL or work <= piece_flops:
+    if interrupt == NULL or work <= budget:
         gemm(trans_a, trans_b, m, n, k, <floating> 1, A, lda, B, ldb, beta, C, ldc)
         return False
     by_rows = _split_rows(m, n)
     if (m if by_rows else n) < 128 <= (n if by_rows else m):
         by_rows = not by_rows  # the chosen side has no room for two pieces
     total = m if by_rows else n
-    piece = <Py_ssize_t> (piece_flops / (work / total)) // 64 * 64
+    piece = <Py_ssize_t> (budget / (work / total)) // 64 * 64
     piece = max(64, piece)
     while first < total:
         if first > 0 and cmlp_interrupt_poll(interrupt, caller):
@@ -359,6 +360,8 @@ cdef bint forward(const Net* net, const floating* X, Py_ssize_t n, const floatin
     cdef Py_ssize_t offset = 0, i
     cdef int l, n_in, n_out
     for l in range(net.n_layers):
+        if cmlp_interrupt_poll(interrupt, caller):  # between long passes over wide blocks
+            return True
         n_in = net.sizes[l]
         n_out = net.sizes[l + 1]
         b = params + offset + <Py_ssize_t> n_in * n_out
@@ -575,6 +578,8 @@ cdef bint backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
     delta = acts + output_offset
 
     for l in range(net.n_layers - 1, -1, -1):
+        if cmlp_interrupt_poll(interrupt, caller):  # between long passes over wide blocks
+            return True
         n_in = net.sizes[l]
         n_out = net.sizes[l + 1]
         W = params + param_offset
@@ -847,8 +852,8 @@ def interrupt_test_settings(interval=None, interrupt_at=0, piece=None):
     """For the tests: every later training call (train_epoch, loss_and_gradients, the unit
     split's train_epoch) looks for Ctrl-C every interval seconds (None: the default), acts
     as if Ctrl-C came just before its check number interrupt_at (counted from 1; 0: never),
-    and cuts BLAS products into pieces of about piece flops (None: PIECE_FLOPS). Returns the
-    previous settings as a tuple to pass back."""
+    and cuts BLAS products into pieces of about piece flops (None: PIECE_FLOPS; float32
+    pieces take twice as many). Returns the previous settings as a tuple to pass back."""
     global test_interval, test_interrupt_at, piece_flops
     with _settings_lock:
         previous = (None if test_interval < 0 else test_interval, test_interrupt_at,
