@@ -1,13 +1,14 @@
 """How long Ctrl-C takes to stop `Network.fit`, and what an epoch costs, per shape.
 
-For each case a child process trains (for ever); once training is under way the parent
-sends it SIGINT and the child reports when its `KeyboardInterrupt` was caught: the latency
-is that time minus the time the signal was sent (median and max of --repeats children).
-The signal lands at a different point of a batch in each repeat (a wait drawn from a fixed
-seed). Each case's epoch time is measured too, in a child of its own (median of --repeats
-epochs after one warm-up epoch), so that builds can be compared.
+For each case a child process trains once briefly (so that its work buffers exist), then
+--repeats times starts a `fit` that would run for ever, with a timer thread that sends the
+process SIGINT (as a terminal's Ctrl-C does) 0.5-1.5 s later (delays drawn from a fixed
+seed, the same for every build): the latency is the time from the signal to the caught
+`KeyboardInterrupt` (median and max). Each case's epoch time is measured too, in a child of
+its own (median of --speed-repeats epochs after one warm-up fit), so that builds can be
+compared.
 
-Builds: by default the cmlp this checkout imports; ``--build NAME=PATH`` (repeatable) runs
+Builds: by default this checkout's in-place build; ``--build NAME=PATH`` (repeatable) runs
 the children with PATH first on PYTHONPATH (e.g. an in-place build of another commit), the
 builds taking turns case by case so that they share the machine's conditions.
 
@@ -27,6 +28,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -43,18 +45,21 @@ CASES = [
 ]
 
 CHILD = textwrap.dedent("""
-    import json, signal, sys, time
+    import json, os, signal, sys, threading, time
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
     import numpy as np
     from cmlp import Network
 
-    mode, sizes, dtype, n, batch, threads, repeats = json.loads(sys.argv[1])
+    mode, sizes, dtype, n, batch, threads, repeats, delays = json.loads(sys.argv[1])
     rng = np.random.default_rng(0)
     X = rng.random((n, sizes[0])).astype(dtype)
     y = rng.integers(0, sizes[-1], n)
     net = Network(sizes, dtype=dtype, seed=0, n_threads=threads)
+    # One short fit first: the timed ones then find their work buffers made (a workspace is
+    # kept per batch size) and enter the compiled loop at once.
+    warm = n if batch is None else batch
+    net.fit(X[:warm], y[:warm], epochs=1, learning_rate=1e-4, batch_size=batch)
     if mode == "speed":
-        net.fit(X, y, epochs=1, learning_rate=1e-4, batch_size=batch)  # warm-up
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
@@ -62,56 +67,52 @@ CHILD = textwrap.dedent("""
             times.append(time.perf_counter() - start)
         print(json.dumps({"epoch_seconds": times}))
         sys.exit()
-    print("training", flush=True)
-    try:
-        net.fit(X, y, epochs=10**9, learning_rate=1e-4, batch_size=batch)
-    except KeyboardInterrupt:
-        stopped = time.time()
-        usable = bool(np.isfinite(net.predict_proba(X[:5])).all())
-        print(json.dumps({"stopped": stopped, "usable": usable}))
+    latencies = []
+    for delay in delays:
+        sent = []
+
+        def ctrl_c():  # what a terminal's Ctrl-C does: SIGINT to the process
+            sent.append(time.perf_counter())
+            os.kill(os.getpid(), signal.SIGINT)
+
+        timer = threading.Timer(delay, ctrl_c)
+        timer.start()
+        try:
+            net.fit(X, y, epochs=10**9, learning_rate=1e-4, batch_size=batch)
+        except KeyboardInterrupt:
+            latencies.append(time.perf_counter() - sent[0])
+        if not np.isfinite(net.predict_proba(X[:5])).all():
+            sys.exit("the interrupted network did not predict finite values")
+    print(json.dumps({"latencies": latencies}))
 """)
 
 
-def _child(build, args):
+def _child(build, args, timeout):
     env = dict(os.environ)
-    if build is not None:
-        env["PYTHONPATH"] = os.path.abspath(build) + os.pathsep + env.get("PYTHONPATH", "")
-    # SIGINT at its default disposition in the child, whatever this process inherited
-    return subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-
-
-def latency(build, case, wait):
-    _, sizes, dtype, n, batch, threads = case
-    child = _child(build, ["latency", sizes, dtype, n, batch, threads, 0])
-    try:
-        line = child.stdout.readline().strip()
-        if line != "training":
-            raise RuntimeError(child.stderr.read())
-        time.sleep(wait)  # past the first batch's start (workspace, first products)
-        sent = time.time()
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=120)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    env["PYTHONPATH"] = os.path.abspath(build) + os.pathsep + env.get("PYTHONPATH", "")
+    # Started elsewhere than here: `python -c` puts its working directory first on sys.path,
+    # and a checkout's cmlp there would win over the build asked for. SIGINT at its default
+    # disposition in the child, whatever this process inherited.
+    child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(args)], env=env,
+                             cwd=tempfile.gettempdir(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    out, err = child.communicate(timeout=timeout)
     if child.returncode != 0:
         raise RuntimeError(err)
-    report = json.loads(out.strip().splitlines()[-1])
-    if not report["usable"]:
-        raise RuntimeError("the interrupted network did not predict finite values")
-    return report["stopped"] - sent
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def latency(build, case, delays):
+    _, sizes, dtype, n, batch, threads = case
+    return _child(build, ["latency", sizes, dtype, n, batch, threads, 0, delays],
+                  600)["latencies"]
 
 
 def epoch_seconds(build, case, repeats):
     _, sizes, dtype, n, batch, threads = case
-    child = _child(build, ["speed", sizes, dtype, n, batch, threads, repeats])
-    out, err = child.communicate(timeout=1800)
-    if child.returncode != 0:
-        raise RuntimeError(err)
-    return json.loads(out.strip().splitlines()[-1])["epoch_seconds"]
+    return _child(build, ["speed", sizes, dtype, n, batch, threads, repeats, []],
+                  1800)["epoch_seconds"]
 
 
 def main():
@@ -125,7 +126,8 @@ def main():
     parser.add_argument("--json", default=os.path.join(HERE, "results",
                                                        "interrupt_latency.json"))
     args = parser.parse_args()
-    builds = [tuple(b.split("=", 1)) for b in args.build] or [("this checkout", None)]
+    builds = ([tuple(b.split("=", 1)) for b in args.build]
+              or [("this checkout", os.path.dirname(HERE))])
     cases = [c for c in CASES
              if not args.only or any(s in c[0] for s in args.only.split(","))]
     waits = random.Random(0)
@@ -135,11 +137,8 @@ def main():
     for case in cases:
         entry = results["cases"][case[0]] = {}
         print(case[0], file=sys.stderr, flush=True)
-        seconds = {name: [] for name, _ in builds}
-        for _ in range(args.repeats):
-            wait = 1.0 + waits.random()
-            for name, path in builds:  # the builds take turns: the same load for each
-                seconds[name].append(latency(path, case, wait))
+        delays = [0.5 + waits.random() for _ in range(args.repeats)]
+        seconds = {name: latency(path, case, delays) for name, path in builds}
         for name, path in builds:
             entry[name] = {"latency_seconds": seconds[name],
                            "latency_median": statistics.median(seconds[name]),
