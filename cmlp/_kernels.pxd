@@ -25,8 +25,11 @@ cdef extern from "progress.h" nogil:
 # Ctrl-C inside long loops without the GIL (see _src/interrupt.h).
 cdef extern from "interrupt.h" nogil:
     ctypedef struct cmlp_interrupt:
-        pass
+        double interval
+        long checks
+        long interrupt_at
     void cmlp_interrupt_init(cmlp_interrupt* s)
+    void cmlp_interrupt_set_interval(cmlp_interrupt* s, double interval)
     int cmlp_interrupt_poll(cmlp_interrupt* s, int is_caller)
     int cmlp_interrupt_stopped(const cmlp_interrupt* s)
 
@@ -103,9 +106,17 @@ cdef inline Py_ssize_t layer_size(const Net* net, int l) noexcept nogil:
 
 cdef bint is_narrow(int n_in, int n_out) noexcept nogil
 
-cdef void product(bint trans_a, int m, int n, int k, const floating* A, int lda,
+cdef void interrupt_start(cmlp_interrupt* interrupt) noexcept nogil
+
+cdef void interrupt_finish(const cmlp_interrupt* interrupt) noexcept nogil
+
+cdef bint polled_gemm(bint trans_a, bint trans_b, int m, int n, int k, const floating* A,
+                      int lda, const floating* B, int ldb, floating beta, floating* C,
+                      int ldc, cmlp_interrupt* interrupt, bint caller) noexcept nogil
+
+cdef bint product(bint trans_a, int m, int n, int k, const floating* A, int lda,
                   const floating* B, int ldb, bint accumulate, floating* C,
-                  int ldc) noexcept nogil
+                  int ldc, cmlp_interrupt* interrupt, bint caller) noexcept nogil
 
 cdef void simd_product(int m, int n, int k, const floating* A, int lda, const floating* B,
                        int ldb, bint accumulate, floating* C, int ldc) noexcept nogil
@@ -132,9 +143,10 @@ cdef void pack_narrow_layers(const int* sizes, int n_layers, const floating* par
 
 cdef Py_ssize_t packed_offset(const Net* net, int layer) noexcept nogil
 
-cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floating* params,
+cdef bint forward(const Net* net, const floating* X, Py_ssize_t n, const floating* params,
                   const floating* packed, floating* acts, const Dropout* drop,
-                  int64_t first_position) noexcept nogil
+                  int64_t first_position, cmlp_interrupt* interrupt,
+                  bint caller) noexcept nogil
 
 cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_classes,
                                 double* loss_sum, Py_ssize_t* n_correct) noexcept nogil
@@ -153,12 +165,13 @@ cdef void output_step(const Net* net, floating* Z, const int* y, const int64_t* 
                       Py_ssize_t first, Py_ssize_t n, floating scale, double* loss_sum,
                       Py_ssize_t* n_correct) noexcept nogil
 
-cdef void backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
+cdef bint backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
                               const floating* params, floating* acts,
                               floating* delta_a, floating* delta_b, floating* grads,
                               floating* narrow_grads, const floating* X_next,
                               Py_ssize_t n_next, const Dropout* drop,
-                              int64_t first_position) noexcept nogil
+                              int64_t first_position, cmlp_interrupt* interrupt,
+                              bint caller) noexcept nogil
 
 cdef void add_narrow_gradients(const Net* net, const floating* narrow_grads,
                                floating* grads) noexcept nogil

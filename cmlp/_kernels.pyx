@@ -82,6 +82,18 @@ TILE_MAX_WIDTH = 256
 cdef int tile_max_rows = TILE_MAX_ROWS
 cdef int tile_max_width = TILE_MAX_WIDTH
 
+# Long BLAS products are cut into pieces of about this much work in float64, twice as much
+# in float32 (multiply-adds counted as two flops), with a look for Ctrl-C between them
+# (polled_gemm): a piece takes some tens of milliseconds on one core, long enough that
+# OpenBLAS's packing of the other operand again for each piece costs little.
+PIECE_FLOPS = 2.0 ** 30
+cdef double piece_flops = PIECE_FLOPS
+# The tests' settings of every training call's cmlp_interrupt (interrupt_test_settings),
+# and the checks the last one made.
+cdef double test_interval = -1  # < 0: the default interval
+cdef long test_interrupt_at = 0
+cdef long last_checks = 0
+
 
 # ---------------------------------------------------------------------------------------
 # Element-wise pieces
@@ -159,12 +171,79 @@ cdef double add_l2(floating* grads, const floating* W, Py_ssize_t size,
 # ---------------------------------------------------------------------------------------
 # Matrix products
 
-cdef void product(bint trans_a, int m, int n, int k, const floating* A, int lda,
+cdef void interrupt_start(cmlp_interrupt* interrupt) noexcept nogil:
+    """cmlp_interrupt_init, with the tests' settings if any (interrupt_test_settings)."""
+    cmlp_interrupt_init(interrupt)
+    if test_interval >= 0:
+        cmlp_interrupt_set_interval(interrupt, test_interval)
+    interrupt.interrupt_at = test_interrupt_at
+
+
+cdef void interrupt_finish(const cmlp_interrupt* interrupt) noexcept nogil:
+    """Keep the count of checks a training call made, for the tests."""
+    global last_checks
+    last_checks = interrupt.checks
+
+
+cdef inline bint _split_rows(int m, int n) noexcept nogil:
+    """Whether polled_gemm cuts an m x n result into bands of rows (else of columns).
+    Tried on OpenBLAS's dgemm and sgemm over many shapes, the pieces gave every element the
+    bits of the whole product when bands of rows were cut and n was a multiple of 8, or bands
+    of columns with m and n both multiples of 8 (columns failed in float64 for n = 4 mod 8):
+    cut like that where possible, the longer side otherwise (then the last bits may differ
+    from an uncut product's, as they do between thread counts)."""
+    if n % 8 == 0 and m % 8 != 0:
+        return True
+    return m >= n
+
+
+cdef bint polled_gemm(bint trans_a, bint trans_b, int m, int n, int k, const floating* A,
+                      int lda, const floating* B, int ldb, floating beta, floating* C,
+                      int ldc, cmlp_interrupt* interrupt, bint caller) noexcept nogil:
+    """gemm(trans_a, trans_b, m, n, k, 1, A, lda, B, ldb, beta, C, ldc) in pieces of about
+    piece_flops, looking for Ctrl-C before each (cmlp_interrupt_poll; thread 0 is the
+    caller); returns whether to stop, C then being partly computed. interrupt NULL: one piece.
+
+    Pieces are bands of rows or of columns of C, never a cut of k (that would change the
+    sums), 64 wide or a multiple of it, the last one taking the rest: so each element goes
+    through the micro-kernel that the whole product gives it (no edge made in the middle,
+    no piece small enough for OpenBLAS's small-matrix kernels)."""
+    cdef double work = 2.0 * m * n * k
+    cdef double budget = piece_flops * (2 if floating is float else 1)
+    cdef bint by_rows
+    cdef Py_ssize_t total, piece, first = 0, size
+    if cmlp_interrupt_poll(interrupt, caller):
+        return True
+    if interrupt == NULL or work <= budget:
+        gemm(trans_a, trans_b, m, n, k, <floating> 1, A, lda, B, ldb, beta, C, ldc)
+        return False
+    by_rows = _split_rows(m, n)
+    if (m if by_rows else n) < 128 <= (n if by_rows else m):
+        by_rows = not by_rows  # the chosen side has no room for two pieces
+    total = m if by_rows else n
+    piece = <Py_ssize_t> (budget / (work / total)) // 64 * 64
+    piece = max(64, piece)
+    while first < total:
+        if first > 0 and cmlp_interrupt_poll(interrupt, caller):
+            return True
+        size = piece if total - first >= 2 * piece else total - first
+        if by_rows:  # row i of op(A) starts at A + i * lda, or at A + i transposed
+            gemm(trans_a, trans_b, <int> size, n, k, <floating> 1,
+                 A + first * (1 if trans_a else lda), lda, B, ldb, beta, C + first * ldc, ldc)
+        else:  # column j of op(B) starts at B + j, or at B + j * ldb transposed
+            gemm(trans_a, trans_b, m, <int> size, k, <floating> 1, A, lda,
+                 B + first * (ldb if trans_b else 1), ldb, beta, C + first, ldc)
+        first += size
+    return False
+
+
+cdef bint product(bint trans_a, int m, int n, int k, const floating* A, int lda,
                   const floating* B, int ldb, bint accumulate, floating* C,
-                  int ldc) noexcept nogil:
+                  int ldc, cmlp_interrupt* interrupt, bint caller) noexcept nogil:
     """C = op(A) B, or C += op(A) B, all row-major; op(A) is A (m x k, row stride lda) or,
     with trans_a, the transpose of A (k x m). The batch's rows are A's rows: m, or k with
-    trans_a (the forward product A W, the weight gradient A^T D).
+    trans_a (the forward product A W, the weight gradient A^T D). Returns whether to stop
+    for Ctrl-C (polled_gemm's interrupt and caller), C then being partly computed.
 
     BLAS packs both operands on every call, which for the thin products of a small batch
     costs about as much as the arithmetic. Measured on one core of a Xeon with AVX-512
@@ -178,12 +257,15 @@ cdef void product(bint trans_a, int m, int n, int k, const floating* A, int lda,
     cdef Py_ssize_t a_row = 1 if trans_a else lda
     cdef Py_ssize_t a_col = lda if trans_a else 1
     if (k if trans_a else m) > tile_max_rows or n > tile_max_width:
-        gemm(trans_a, False, m, n, k, <floating> 1, A, lda, B, ldb,
-             <floating> (1 if accumulate else 0), C, ldc)
-    elif floating is float:
+        return polled_gemm(trans_a, False, m, n, k, A, lda, B, ldb,
+                           <floating> (1 if accumulate else 0), C, ldc, interrupt, caller)
+    if cmlp_interrupt_poll(interrupt, caller):
+        return True
+    if floating is float:
         cmlp_tile_product_f32(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate)
     else:
         cmlp_tile_product_f64(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate)
+    return False
 
 
 cdef void simd_product(int m, int n, int k, const floating* A, int lda, const floating* B,
@@ -261,10 +343,13 @@ cdef inline void _narrow_accumulate(const floating* X, Py_ssize_t n, int K,
 # ---------------------------------------------------------------------------------------
 # Forward, loss, backward, update
 
-cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floating* params,
+cdef bint forward(const Net* net, const floating* X, Py_ssize_t n, const floating* params,
                   const floating* packed, floating* acts, const Dropout* drop,
-                  int64_t first_position) noexcept nogil:
+                  int64_t first_position, cmlp_interrupt* interrupt,
+                  bint caller) noexcept nogil:
     """Fill acts with every layer's output; the last layer holds the logits (no softmax).
+    Returns whether to stop for Ctrl-C (product's interrupt and caller), acts then being
+    incomplete.
 
     packed holds the narrow layers' weights from pack_narrow_layers. With drop (training;
     NULL for prediction), hidden outputs go through drop_units, the rows being positions
@@ -275,6 +360,8 @@ cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floatin
     cdef Py_ssize_t offset = 0, i
     cdef int l, n_in, n_out
     for l in range(net.n_layers):
+        if cmlp_interrupt_poll(interrupt, caller):  # between long passes over wide blocks
+            return True
         n_in = net.sizes[l]
         n_out = net.sizes[l + 1]
         b = params + offset + <Py_ssize_t> n_in * n_out
@@ -284,14 +371,16 @@ cdef void forward(const Net* net, const floating* X, Py_ssize_t n, const floatin
         else:
             for i in range(n):  # rows start as the bias; the product is added to them
                 memcpy(out + i * n_out, b, n_out * sizeof(floating))
-            product(False, <int> n, n_out, n_in, inputs, n_in, params + offset, n_out, True,
-                    out, n_out)
+            if product(False, <int> n, n_out, n_in, inputs, n_in, params + offset, n_out,
+                       True, out, n_out, interrupt, caller):
+                return True
         if l < net.n_layers - 1:
             activate(out, n * n_out, net.activation)
             drop_units(out, n, n_out, 0, n_out, drop, l + 1, first_position)
         inputs = out
         out += n * n_out
         offset += layer_size(net, l)
+    return False
 
 
 cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_classes,
@@ -451,12 +540,13 @@ cdef void output_step(const Net* net, floating* Z, const int* y, const int64_t* 
             loss_sum[0] += 0.5 * w * row_loss
 
 
-cdef void backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
+cdef bint backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
                               const floating* params, floating* acts,
                               floating* delta_a, floating* delta_b, floating* grads,
                               floating* narrow_grads, const floating* X_next,
                               Py_ssize_t n_next, const Dropout* drop,
-                              int64_t first_position) noexcept nogil:
+                              int64_t first_position, cmlp_interrupt* interrupt,
+                              bint caller) noexcept nogil:
     """Add the gradients of n rows to grads (params layout), except the weight gradients of
     narrow layers, which go transposed, as (fan_out x fan_in), to narrow_grads, layer after
     layer (add_narrow_gradients moves them into grads).
@@ -466,7 +556,8 @@ cdef void backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
     n x (widest hidden layer) values; the deltas of hidden layers alternate between them.
     X_next (NULL if none) is the next n_next rows the caller will pass: a narrow first layer
     pulls them toward the cache while it works on these. drop: forward's (deltas of dropped
-    units are 0, kept ones scaled).
+    units are 0, kept ones scaled). Returns whether to stop for Ctrl-C (forward's interrupt
+    and caller), grads then being incomplete.
     """
     cdef Py_ssize_t param_offset = 0, output_offset = 0, narrow_offset = 0
     cdef int l, n_in, n_out
@@ -487,6 +578,8 @@ cdef void backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
     delta = acts + output_offset
 
     for l in range(net.n_layers - 1, -1, -1):
+        if cmlp_interrupt_poll(interrupt, caller):  # between long passes over wide blocks
+            return True
         n_in = net.sizes[l]
         n_out = net.sizes[l + 1]
         W = params + param_offset
@@ -496,12 +589,14 @@ cdef void backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
             narrow_offset -= <Py_ssize_t> n_in * n_out
             _narrow_accumulate(inputs, n, n_in, delta, n_out, narrow_grads + narrow_offset,
                                X_next if l == 0 else NULL, n_next * n_in)
-        else:
-            product(True, n_in, n_out, <int> n, inputs, n_in, delta, n_out, True, gW, n_out)
+        elif product(True, n_in, n_out, <int> n, inputs, n_in, delta, n_out, True, gW, n_out,
+                     interrupt, caller):
+            return True
         add_column_sums(delta, n, n_out, 0, n_out, gW + <Py_ssize_t> n_in * n_out)
         if l > 0:
-            gemm(False, True, <int> n, n_in, n_out, <floating> 1, delta, n_out, W, n_out,
-                 <floating> 0, spare, n_in)
+            if polled_gemm(False, True, <int> n, n_in, n_out, delta, n_out, W, n_out,
+                           <floating> 0, spare, n_in, interrupt, caller):
+                return True
             if dropping(drop, l):
                 drop_derivative(spare, inputs, n, n_in, 0, n_in, net.activation, drop, l,
                                 first_position)
@@ -511,6 +606,7 @@ cdef void backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
             spare = delta_b if delta == delta_a else delta_a
             param_offset -= layer_size(net, l - 1)
             output_offset -= n * n_in
+    return False
 
 
 cdef void add_narrow_gradients(const Net* net, const floating* narrow_grads,
@@ -646,15 +742,19 @@ cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* 
             yb = y + block_start if y != NULL else NULL
         if drop_inputs:
             drop_units(x_block, rows, n_features, 0, n_features, drop, 0, block_start)
-        forward(net, xb, rows, params, <floating*> work.packed, acts, drop, block_start)
+        if forward(net, xb, rows, params, <floating*> work.packed, acts, drop, block_start,
+                   <cmlp_interrupt*> work.interrupt, t == 0):
+            break
         output_step(net, acts + rows * (net.act_width - net.sizes[n_layers]), yb, order,
                     block_start, rows, scale, &work.loss[t], &work.correct[t])
         # The next block, pulled toward the cache meanwhile where its rows are contiguous.
         next_rows = (0 if order != NULL or drop_inputs
                      else min(work.block_rows, stop - block_start - rows))
-        backward_accumulate(net, xb, rows, params, acts, delta_a, delta_b, grads,
-                            narrow_grads, xb + rows * n_features if next_rows else NULL,
-                            next_rows, drop, block_start)
+        if backward_accumulate(net, xb, rows, params, acts, delta_a, delta_b, grads,
+                               narrow_grads, xb + rows * n_features if next_rows else NULL,
+                               next_rows, drop, block_start, <cmlp_interrupt*> work.interrupt,
+                               t == 0):
+            break
         block_start += rows
     if net.has_narrow:
         add_narrow_gradients(net, narrow_grads, grads)
@@ -744,7 +844,30 @@ def tile_product(const floating[:, ::1] A, const floating[:, ::1] B, floating[:,
     cdef const floating* a = &A[0, 0] if A.shape[0] > 0 else NULL
     cdef const floating* b = &B[0, 0] if k > 0 else NULL
     with nogil:
-        product(trans_a, m, n, k, a, <int> A.shape[1], b, n, accumulate, &C[0, 0], n)
+        product(trans_a, m, n, k, a, <int> A.shape[1], b, n, accumulate, &C[0, 0], n, NULL,
+                True)
+
+
+def interrupt_test_settings(interval=None, interrupt_at=0, piece=None):
+    """For the tests: every later training call (train_epoch, loss_and_gradients, the unit
+    split's train_epoch) looks for Ctrl-C every interval seconds (None: the default), acts
+    as if Ctrl-C came just before its check number interrupt_at (counted from 1; 0: never),
+    and cuts BLAS products into pieces of about piece flops (None: PIECE_FLOPS; float32
+    pieces take twice as many). Returns the previous settings as a tuple to pass back."""
+    global test_interval, test_interrupt_at, piece_flops
+    with _settings_lock:
+        previous = (None if test_interval < 0 else test_interval, test_interrupt_at,
+                    piece_flops)
+        test_interval = -1 if interval is None else interval
+        test_interrupt_at = interrupt_at
+        piece_flops = PIECE_FLOPS if piece is None else piece
+    return previous
+
+
+def interrupt_checks():
+    """How many times the last training call's thread looked for Ctrl-C (ran Python's
+    signal handlers): for the tests."""
+    return last_checks
 
 
 def denormal_product(float a, float b):
@@ -899,11 +1022,18 @@ def loss_and_gradients(const floating[:, ::1] X, const int[::1] y, floating[::1]
     cdef Py_ssize_t n_correct = 0
     cdef double loss
     cdef const int* y_data = &y[0] if y is not None else NULL
+    cdef cmlp_interrupt interrupt
     set_objective(&net, objective, params)
+    interrupt_start(&interrupt)
+    work.interrupt = &interrupt
     with nogil:
         loss = _batch_gradients(&net, &work, &X[0, 0], y_data, NULL, 0, X.shape[0],
                                 &params[0], l2, &grads[0], &n_correct,
                                 &drop if drop.n_layers > 0 else NULL)
+        cmlp_interrupt_poll(&interrupt, True)
+    interrupt_finish(&interrupt)
+    if cmlp_interrupt_stopped(&interrupt):
+        raise_pending()  # grads are incomplete
     return loss, n_correct
 
 
@@ -937,7 +1067,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     cdef cmlp_interrupt interrupt
     config = optimizer_config(optimizer)
     set_objective(&net, objective, params)
-    cmlp_interrupt_init(&interrupt)
+    interrupt_start(&interrupt)
     work.interrupt = &interrupt
     with nogil:
         start = 0
@@ -958,6 +1088,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
                                    work.n_threads, t)
             start += rows
             cmlp_publish_rows(work.rows_done, start)
+    interrupt_finish(&interrupt)
     if cmlp_interrupt_stopped(&interrupt):
         raise_pending()
     optimizer["step"] = config.step

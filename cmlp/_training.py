@@ -13,6 +13,9 @@ import numpy as np
 
 from cmlp import dropout as _dropout
 
+# Rows of _Fallback.check_rows a Ctrl-C looks at (see Trainer.epoch).
+_INTERRUPT_CHECK_ROWS = 16
+
 
 class TrainingDiverged(FloatingPointError):
     """The loss or the weights became NaN or infinite during `Network.fit`.
@@ -142,7 +145,10 @@ class Trainer:
         except KeyboardInterrupt:
             # The kernels stop between updates; an epoch diverging meanwhile must not
             # leave unusable weights behind.
-            if not network._forward_is_finite(self.fallback.check_rows):
+            # A few of the check rows: a blown-up network fails on nearly all of them, and
+            # a forward pass over all of them would hold Ctrl-C back on wide layers.
+            if not network._forward_is_finite(
+                    self.fallback.check_rows[:_INTERRUPT_CHECK_ROWS]):
                 network._roll_back(self.fallback)
             raise
         if not (np.isfinite(loss) and np.isfinite(network._params).all()):

@@ -17,20 +17,26 @@ summed across threads and no parameter is touched twice. The threads wait for ea
 (a barrier) between layers, since each layer needs all of the previous one's output. The
 whole epoch runs in one parallel region. Results depend on the thread count (how the
 products are cut), never on timing.
+
+Ctrl-C: thread 0 looks for it between the pieces of its long products (see
+_kernels.polled_gemm) and the other threads then skip the rest of theirs, but all of them
+keep crossing the same barriers: a thread leaving early would leave the others waiting
+for ever. They leave together, on a decision thread 0 writes before a barrier and every
+thread reads after it (Epoch.stop), and never between a batch's gradients and its update.
 """
 from cython cimport floating
 from cython.parallel cimport parallel
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
 
-from cmlp._blas cimport gemm
 from cmlp._kernels cimport (
     Net, OptimizerConfig, UpdateRule, Work, activate, add_column_sums, add_l2, apply_update,
-    batch_weight, cmlp_interrupt, cmlp_interrupt_init, cmlp_interrupt_poll, cmlp_publish_rows,
-    cmlp_interrupt_stopped, inverse_weight, is_narrow, layer_size, make_net,
-    multiply_by_derivative,
-    narrow_forward, optimizer_config, output_step, pack_narrow_rows, packed_offset, product,
-    raise_pending, set_objective, update_rule, work_buffers)
+    batch_weight, cmlp_interrupt, cmlp_interrupt_poll, cmlp_interrupt_stopped,
+    cmlp_publish_rows, interrupt_finish, interrupt_start, inverse_weight, is_narrow,
+    layer_size, make_net, multiply_by_derivative, narrow_forward, optimizer_config,
+    output_step, pack_narrow_rows,
+    packed_offset, polled_gemm, product, raise_pending, set_objective, update_rule,
+    work_buffers)
 from cmlp._regularization cimport (
     Dropout, drop_derivative, drop_units, dropping, dropout_config, max_norm_share)
 
@@ -81,6 +87,8 @@ cdef struct Epoch:
     const Dropout* drop     # NULL without dropout
     double max_norm         # 0: none
     cmlp_barrier_t* barrier # the team's (team.h)
+    int* stop               # [before the batch, before its update]: thread 0's decision to
+                            # stop for Ctrl-C, written before a barrier, read after it
 
 
 cdef inline floating* _at(void* base, Py_ssize_t offset, floating* kind) noexcept nogil:
@@ -122,7 +130,8 @@ cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
                     memcpy(out + i * n_out + mine.first, b + mine.first,
                            (mine.stop - mine.first) * sizeof(floating))
                 product(False, <int> rows, <int> (mine.stop - mine.first), n_in, inputs, n_in,
-                        params + offset + mine.first, n_out, True, out + mine.first, n_out)
+                        params + offset + mine.first, n_out, True, out + mine.first, n_out,
+                        <cmlp_interrupt*> e.work.interrupt, t == 0)
                 if l < net.n_layers - 1:
                     for i in range(rows):
                         activate(out + i * n_out + mine.first, mine.stop - mine.first,
@@ -142,7 +151,8 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
                     Py_ssize_t* correct) noexcept nogil:
     """Output step (loss and delta) of own rows of the batch at position start, whose
     weights sum to 1 / inverse (inverse_weight), then every layer's gradients for own
-    units, into e.grads (params layout); a barrier after each step."""
+    units, into e.grads (params layout); a barrier after each step but the last (the
+    caller's, with its decision to stop)."""
     cdef const Net* net = e.net
     cdef const floating* params = <floating*> e.params
     cdef floating* grads = <floating*> e.grads
@@ -178,7 +188,8 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
         outs = _share(n_out, T, t)
         if ins.stop > ins.first:
             product(True, <int> (ins.stop - ins.first), n_out, <int> rows, inputs + ins.first,
-                    n_in, delta, n_out, False, grads + param_offset + ins.first * n_out, n_out)
+                    n_in, delta, n_out, False, grads + param_offset + ins.first * n_out, n_out,
+                    <cmlp_interrupt*> e.work.interrupt, t == 0)
         if outs.stop > outs.first:
             memset(grads + param_offset + <Py_ssize_t> n_in * n_out + outs.first, 0,
                    (outs.stop - outs.first) * sizeof(floating))
@@ -186,9 +197,10 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
                             grads + param_offset + <Py_ssize_t> n_in * n_out)
         if l > 0:
             if ins.stop > ins.first:
-                gemm(False, True, <int> rows, <int> (ins.stop - ins.first), n_out,
-                     <floating> 1, delta, n_out, params + param_offset + ins.first * n_out,
-                     n_out, <floating> 0, spare + ins.first, n_in)
+                polled_gemm(False, True, <int> rows, <int> (ins.stop - ins.first), n_out,
+                            delta, n_out, params + param_offset + ins.first * n_out, n_out,
+                            <floating> 0, spare + ins.first, n_in,
+                            <cmlp_interrupt*> e.work.interrupt, t == 0)
                 if dropping(e.drop, l):
                     drop_derivative(spare, inputs, rows, n_in, ins.first, ins.stop,
                                     net.activation, e.drop, l, start)
@@ -203,7 +215,7 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
             other = swap
             output_offset -= rows * n_in
             param_offset -= layer_size(net, l - 1)
-        cmlp_barrier_wait(e.barrier)
+            cmlp_barrier_wait(e.barrier)
 
 
 cdef void _update_own(const Epoch* e, int T, int t, const UpdateRule* rule,
@@ -282,7 +294,7 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
     _pack_own(e, T, t, <floating*> e.params)
     while start < e.n:
         if t == 0:  # the caller's thread looks for Ctrl-C (see _src/interrupt.h)
-            cmlp_interrupt_poll(<cmlp_interrupt*> e.work.interrupt, True)
+            e.stop[0] = cmlp_interrupt_poll(<cmlp_interrupt*> e.work.interrupt, True)
         rows = min(e.batch_size, e.n - start)
         if e.order != NULL or dropping(e.drop, 0):
             _gather(e, T, t, start, rows, kind)
@@ -295,10 +307,15 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
         inverse = inverse_weight(batch_weight(<const floating*> e.net.weights, e.order,
                                               start, rows))
         cmlp_barrier_wait(e.barrier)  # the batch's rows and the packed weights are complete
-        if cmlp_interrupt_stopped(<cmlp_interrupt*> e.work.interrupt):
+        if e.stop[0]:
             break  # every thread, after the same barrier: the last update stays whole
         _forward(e, T, t, xb, rows, start)
         _backward(e, T, t, xb, yb, start, rows, inverse, &loss, &correct)
+        if t == 0:  # set once some product stopped part-way: the gradients are incomplete
+            e.stop[1] = cmlp_interrupt_stopped(<cmlp_interrupt*> e.work.interrupt)
+        cmlp_barrier_wait(e.barrier)  # every gradient is complete (or abandoned)
+        if e.stop[1]:
+            break  # every thread, the parameters as the last update left them
         step += 1
         rule = update_rule(e.config, step)
         _update_own(e, T, t, &rule, <floating*> e.params, <floating*> e.grads, rows,
@@ -343,6 +360,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     cdef Dropout drop = dropout_config(dropout)
     cdef cmlp_interrupt interrupt
     cdef cmlp_barrier_t barrier
+    cdef int stop[2]
     cdef floating* kind = NULL
     cdef int t
     if work.n_threads * work.block_rows < min(batch_size, n):
@@ -364,14 +382,17 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     e.drop = &drop if drop.n_layers > 0 else NULL
     e.max_norm = max_norm
     e.barrier = &barrier
+    stop[0] = stop[1] = 0
+    e.stop = stop
     for t in range(work.n_threads):
         work.loss[t] = 0
         work.correct[t] = 0
-    cmlp_interrupt_init(&interrupt)
+    interrupt_start(&interrupt)
     work.interrupt = &interrupt
     cmlp_publish_rows(work.rows_done, 0)
     with nogil, parallel(num_threads=work.n_threads):
         _run_thread(&e, kind)
+    interrupt_finish(&interrupt)
     if cmlp_interrupt_stopped(&interrupt):
         raise_pending()
     optimizer["step"] = config.step + n_batches

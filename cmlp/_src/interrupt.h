@@ -8,6 +8,8 @@
  * raised: the other threads see it at their next check, the loop ends without applying a
  * half-computed update, and the Cython caller re-raises the exception once it holds the GIL.
  * A clock read costs some 20 ns, the GIL a few microseconds every 50 ms: nothing measurable.
+ * Long matrix products are cut into pieces with a look between them (polled_gemm in
+ * _kernels.pyx), so no single BLAS call holds a check back for long.
  */
 #ifndef CMLP_INTERRUPT_H
 #define CMLP_INTERRUPT_H
@@ -32,12 +34,27 @@ static inline double cmlp_seconds(void)
 typedef struct {
     double next_check;  /* written and read by the caller's thread only */
     int stop;           /* set once by the caller's thread, read by every thread */
+    /* For the tests (cmlp._kernels.interrupt_test_settings): the interval between checks,
+       the checks done, and the check (counted from 1; 0: none) at which to act as if
+       Ctrl-C had been pressed just before it. Caller's thread only. */
+    double interval;
+    long checks;
+    long interrupt_at;
 } cmlp_interrupt;
 
 static inline void cmlp_interrupt_init(cmlp_interrupt* s)
 {
-    s->next_check = cmlp_seconds() + CMLP_SIGNAL_INTERVAL;
+    s->interval = CMLP_SIGNAL_INTERVAL;
+    s->next_check = cmlp_seconds() + s->interval;
     s->stop = 0;
+    s->checks = 0;
+    s->interrupt_at = 0;
+}
+
+static inline void cmlp_interrupt_set_interval(cmlp_interrupt* s, double interval)
+{
+    s->interval = interval;
+    s->next_check = cmlp_seconds() + interval;
 }
 
 static inline int cmlp_interrupt_stopped(const cmlp_interrupt* s)
@@ -63,6 +80,8 @@ static inline int cmlp_interrupt_poll(cmlp_interrupt* s, int is_caller)
     if (now < s->next_check)
         return 0;
     gil = PyGILState_Ensure();
+    if (++s->checks == s->interrupt_at)
+        PyErr_SetInterrupt();
     if (PyErr_CheckSignals() != 0) {
 #if defined(__GNUC__) || defined(__clang__)
         __atomic_store_n(&s->stop, 1, __ATOMIC_RELAXED);
@@ -73,7 +92,7 @@ static inline int cmlp_interrupt_poll(cmlp_interrupt* s, int is_caller)
     PyGILState_Release(gil);
     /* measured from the end of the check: a main thread that waited long for the GIL
        does not come straight back for it */
-    s->next_check = cmlp_seconds() + CMLP_SIGNAL_INTERVAL;
+    s->next_check = cmlp_seconds() + s->interval;
     return s->stop;
 }
 

@@ -1,0 +1,116 @@
+"""Ctrl-C inside one batch: long products are cut into pieces with a look for signals
+between them (cmlp._kernels.polled_gemm), on the row split and on the unit split.
+
+Deterministic, not timed: cmlp._kernels.interrupt_test_settings makes every caller poll
+run Python's signal handlers (interval 0), cuts products into small pieces, and acts as if
+Ctrl-C came just before a given check; interrupt_checks counts the checks of the last call.
+(How fast Ctrl-C stops real trainings: benchmarks/interrupt_latency.py.)
+"""
+import numpy as np
+import pytest
+
+from cmlp import Network, _kernels
+
+# Wider than the tiles (BLAS products), with widths and halves of widths (each thread's
+# share in the unit split) multiples of 8: cut products keep the bits of whole ones there.
+SIZES = [304, 528, 272, 10]
+SMALL_PIECES = 2.0e6    # a few 64-row pieces per product of these sizes
+PATHS = [pytest.param(None, 600, id="row-split-full-batch"),
+         pytest.param(1000, 2000, id="row-split-batches"),
+         pytest.param(128, 512, id="unit-split")]
+
+
+@pytest.fixture
+def settings():
+    """interrupt_test_settings, restored after the test."""
+    previous = _kernels.interrupt_test_settings()
+    yield _kernels.interrupt_test_settings
+    _kernels.interrupt_test_settings(*previous)
+
+
+def _data(n, dtype):
+    rng = np.random.default_rng(0)
+    return rng.random((n, SIZES[0])).astype(dtype), rng.integers(0, SIZES[-1], n)
+
+
+def _trained(X, y, dtype, batch_size, n_threads=2, epochs=1):
+    net = Network(SIZES, dtype=dtype, seed=0, n_threads=n_threads)
+    net.fit(X, y, epochs=epochs, learning_rate=0.05, batch_size=batch_size, shuffle=False,
+            optimizer="adam")
+    return net
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch_size, n", PATHS)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_products_cut_in_pieces_train_to_the_same_bits(settings, dtype, batch_size, n,
+                                                       n_threads):
+    X, y = _data(n, dtype)
+    whole = _trained(X, y, dtype, batch_size, n_threads)
+    settings(piece=SMALL_PIECES)
+    pieces = _trained(X, y, dtype, batch_size, n_threads)
+    np.testing.assert_array_equal(pieces._params, whole._params)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch_size, n", PATHS)
+def test_a_batch_of_a_wide_layer_looks_for_signals_between_pieces(settings, dtype,
+                                                                  batch_size, n):
+    X, y = _data(batch_size or n, dtype)  # one batch
+    settings(interval=0)
+    _trained(X, y, dtype, batch_size)
+    between_products = _kernels.interrupt_checks()
+    settings(interval=0, piece=SMALL_PIECES)
+    _trained(X, y, dtype, batch_size)
+    between_pieces = _kernels.interrupt_checks()
+    # forward, weight gradient: several 64-row pieces each
+    assert between_pieces >= between_products + 4, (between_products, between_pieces)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch_size, n", PATHS)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_ctrl_c_part_way_through_a_batch_drops_it_whole(settings, dtype, batch_size, n,
+                                                        n_threads):
+    """Ctrl-C in the middle of the third batch: KeyboardInterrupt, the weights as the
+    second update left them, and a network that trains on as before."""
+    batch = batch_size or n
+    X, y = _data(3 * batch, dtype)
+    settings(interval=0, piece=SMALL_PIECES)
+    _trained(X[:batch], y[:batch], dtype, batch, n_threads)
+    one = _kernels.interrupt_checks()
+    _trained(X[:2 * batch], y[:2 * batch], dtype, batch, n_threads)
+    two = _kernels.interrupt_checks()
+    per_batch = two - one
+    assert per_batch >= 4
+    two_updates = _trained(X[:2 * batch], y[:2 * batch], dtype, batch, n_threads)
+
+    settings(interval=0, piece=SMALL_PIECES, interrupt_at=two + per_batch // 2)
+    net = Network(SIZES, dtype=dtype, seed=0, n_threads=n_threads)
+    with pytest.raises(KeyboardInterrupt):
+        net.fit(X, y, epochs=1, learning_rate=0.05, batch_size=batch, shuffle=False,
+                optimizer="adam")
+    np.testing.assert_array_equal(net._params, two_updates._params)
+
+    settings(piece=SMALL_PIECES)
+    net.fit(X, y, epochs=1, learning_rate=0.05, batch_size=batch, shuffle=False,
+            optimizer="sgd")
+    assert np.isfinite(net._params).all()
+    assert np.allclose(net.predict_proba(X[:5]).sum(axis=1), 1, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_ctrl_c_stops_a_gradient_part_way(settings, dtype):
+    X, y = _data(600, dtype)
+    net = Network(SIZES, dtype=dtype, seed=0, n_threads=2)
+    settings(interval=0, piece=SMALL_PIECES)
+    loss, gw, gb = net.gradients(X, y)
+    assert _kernels.interrupt_checks() >= 4
+    settings(interval=0, piece=SMALL_PIECES, interrupt_at=3)
+    with pytest.raises(KeyboardInterrupt):
+        net.gradients(X, y)
+    settings()
+    again = net.gradients(X, y)
+    assert again[0] == loss
+    for a, b in zip(again[1] + again[2], gw + gb):
+        np.testing.assert_array_equal(a, b)
