@@ -262,6 +262,7 @@ def test_train_mnist_downloads_into_the_cache_when_missing(mirror, monkeypatch, 
                                                            capsys):
     monkeypatch.setenv("CMLP_DATA", str(tmp_path / "data"))
     monkeypatch.setattr(datasets, "MNIST_MIRRORS", (mirror,))
+    monkeypatch.chdir(tmp_path)  # "mnist" names a folder ./mnist where there is one
     status, out, err = run(["train", "--train", "mnist", "--test", "mnist", "--hidden", 16,
                             "--batch-size", 1000, "--epochs", 1, "--dev-size", 0,
                             "--print-every", 0], capsys)
