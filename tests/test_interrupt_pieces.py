@@ -6,6 +6,8 @@ run Python's signal handlers (interval 0), cuts products into small pieces, and 
 Ctrl-C came just before a given check; interrupt_checks counts the checks of the last call.
 (How fast Ctrl-C stops real trainings: benchmarks/interrupt_latency.py.)
 """
+import signal
+
 import numpy as np
 import pytest
 
@@ -22,9 +24,13 @@ PATHS = [pytest.param(None, 600, id="row-split-full-batch"),
 
 @pytest.fixture
 def settings():
-    """interrupt_test_settings, restored after the test."""
+    """interrupt_test_settings, restored after the test. Python's SIGINT handler is put in
+    place meanwhile: the simulated Ctrl-C (PyErr_SetInterrupt) does nothing where SIGINT is
+    ignored, as in a job a shell started with `&`."""
     previous = _kernels.interrupt_test_settings()
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield _kernels.interrupt_test_settings
+    signal.signal(signal.SIGINT, handler)
     _kernels.interrupt_test_settings(*previous)
 
 
