@@ -39,6 +39,10 @@ if tuple(int(part) for part in Cython.__version__.split(".")[:2]) >= (3, 1):
 
 EXTENSIONS = [
     Extension(
+        "cmlp._codes",
+        ["cmlp/_codes.pyx"],
+    ),
+    Extension(
         "cmlp._blas",
         ["cmlp/_blas.pyx"],
     ),

@@ -17,6 +17,8 @@ kernels, so a row's result does not depend on the rows predicted with it.
 """
 import numpy as np
 
+from cmlp import _codes
+
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t, uintptr_t
@@ -27,6 +29,7 @@ from cpython.pycapsule cimport PyCapsule_New
 from cpython.pythread cimport (PyThread_acquire_lock, PyThread_allocate_lock, PyThread_free_lock,
                                PyThread_release_lock, PyThread_type_lock, WAIT_LOCK)
 
+from cmlp._codes cimport BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOGISTIC, POISSON
 from cmlp._kernels cimport (activate, is_narrow, narrow_forward, pack_narrow_layers,
                             simd_product, softmax_cross_entropy)
 
@@ -93,12 +96,6 @@ ABI_VERSION = CMLP_INFERENCE_ABI_VERSION
 API_VERSION = CMLP_INFERENCE_API_VERSION
 
 cdef enum:
-    # Output layers beyond softmax and identity: the codes of cmlp.reference.LOSSES
-    OUTPUT_LOGISTIC = 2       # binary_cross_entropy
-    OUTPUT_EXP = 3            # poisson (log link)
-    ACTIVATION_LOGISTIC = 2   # cmlp._kernels.Activation
-
-cdef enum:
     # Rows that go through all layers at once: their activations stay in cache, and the
     # tile kernels take up to 256 rows.
     BLOCK_ROWS = 128
@@ -116,9 +113,9 @@ PARALLEL_MIN_ROWS = 2 * MIN_ROWS_PER_THREAD
 cdef struct ModelData:
     int dtype                 # CMLP_FLOAT32 or CMLP_FLOAT64
     int n_layers
-    int activation            # cmlp._kernels.Activation
+    int activation            # an Activation (cmlp/_codes.pxd)
     bint softmax              # a classifier's softmax output; else see output
-    int output                # the loss code (cmlp.reference.LOSSES) whose output layer runs
+    int output                # the Loss (cmlp/_codes.pxd) whose output layer runs
     const int* sizes          # n_layers + 1
     const void* params        # the layout of cmlp._kernels: W_0, b_0, W_1, b_1, ...
     const void* packed        # the narrow layers' weights, transposed; NULL: _predict packs
@@ -213,9 +210,9 @@ cdef bint _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
         offset += <Py_ssize_t> n_in * n_out + n_out
     if m.softmax:
         softmax_cross_entropy(probs, NULL, rows, m.sizes[m.n_layers], NULL, NULL)
-    elif m.output == OUTPUT_LOGISTIC:
-        activate(probs, rows * m.sizes[m.n_layers], ACTIVATION_LOGISTIC)
-    elif m.output == OUTPUT_EXP:
+    elif m.output == BINARY_CROSS_ENTROPY:
+        activate(probs, rows * m.sizes[m.n_layers], LOGISTIC)
+    elif m.output == POISSON:
         for i in range(rows * m.sizes[m.n_layers]):
             probs[i] = exp(probs[i])
     return any_overflow
@@ -359,9 +356,9 @@ cdef int _check_call(const cmlp_model* model, const void* X, Py_ssize_t n, void*
 
 cdef int _label_status(const ModelData* m) noexcept nogil:
     """Whether a row has one label: softmax's argmax, or one logistic unit's threshold."""
-    if m.softmax or (m.output == OUTPUT_LOGISTIC and m.sizes[m.n_layers] == 1):
+    if m.softmax or (m.output == BINARY_CROSS_ENTROPY and m.sizes[m.n_layers] == 1):
         return CMLP_OK
-    if m.output == OUTPUT_LOGISTIC:
+    if m.output == BINARY_CROSS_ENTROPY:
         return CMLP_MULTILABEL
     return CMLP_NOT_A_CLASSIFIER
 
@@ -515,9 +512,8 @@ def select_int8_path(str name):
                          f"{[p for p in ('vnni512', 'avx2', 'generic') if int8_available(p)]}")
 
 
-# int8 output layers by loss (int8.h): the codes of cmlp.reference.LOSSES
-_INT8_OUTPUTS = {"cross_entropy": 0, "squared_error": 1, "binary_cross_entropy": 2,
-                 "poisson": 3}
+# The losses whose output layers the int8 kernels run (int8.h takes the Loss code).
+_INT8_OUTPUTS = ("cross_entropy", "squared_error", "binary_cross_entropy", "poisson")
 
 cdef object _FLOAT32 = np.dtype(np.float32)
 cdef object _FLOAT64 = np.dtype(np.float64)
@@ -663,7 +659,7 @@ cdef class Model:
         self._int8_layers = layers
         self._int8_net.n_layers = self.data.n_layers
         self._int8_net.activation = self.data.activation
-        self._int8_net.output = _INT8_OUTPUTS[self.loss]
+        self._int8_net.output = self.data.output
         self._int8_net.layers = layers
         self.quantize = kind
         self.dtype = _FLOAT32
@@ -681,7 +677,6 @@ cdef class Model:
         return model
 
     cdef _setup(self, params, layer_sizes, str activation, str loss, bint pack):
-        from cmlp.reference import ACTIVATIONS, LOSSES  # orders give the kernels' codes
         cdef float[::1] packed32
         cdef double[::1] packed64
         cdef const float[::1] params32  # const: read-only arrays (memory maps) are welcome
@@ -692,13 +687,13 @@ cdef class Model:
         self.layer_sizes = tuple([int(s) for s in layer_sizes])
         self.activation = activation
         self.loss = loss
-        self.data.softmax = LOSSES.index(loss) == 0
-        self.data.output = LOSSES.index(loss)
+        self.data.output = _codes.Loss[loss.upper()]
+        self.data.softmax = self.data.output == CROSS_ENTROPY
         self._params = params
         self._sizes = np.asarray(self.layer_sizes, dtype=np.int32)
         sizes = self._sizes
         self.data.n_layers = len(self.layer_sizes) - 1
-        self.data.activation = ACTIVATIONS.index(activation)
+        self.data.activation = _codes.Activation[activation.upper()]
         self.data.sizes = &sizes[0]
         self.data.max_hidden = 0
         self.data.narrow_size = 0
@@ -797,7 +792,7 @@ cdef class Model:
         >>> model.predict_proba(np.ones((2, 4))).shape
         (2, 3)
         """
-        if not self.data.softmax and self.data.output != OUTPUT_LOGISTIC:
+        if not self.data.softmax and self.data.output != BINARY_CROSS_ENTROPY:
             raise TypeError("predict_proba needs a cross_entropy or binary_cross_entropy "
                             f"network; this one is {self.loss!r}: use predict")
         return self._run(X, out, False, n_threads)

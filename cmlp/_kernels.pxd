@@ -16,6 +16,9 @@
 from cython cimport floating
 from libc.stdint cimport int64_t
 
+from cmlp._codes cimport (Activation, Loss, OptimizerKind, RELU, TANH, LOGISTIC, IDENTITY,
+                          CROSS_ENTROPY, SQUARED_ERROR, BINARY_CROSS_ENTROPY, POISSON,
+                          SGD, MOMENTUM, NESTEROV, ADAM)
 from cmlp._regularization cimport Dropout
 
 # The rows of the epoch done, for a progress display in another thread (see _src/progress.h).
@@ -32,24 +35,6 @@ cdef extern from "interrupt.h" nogil:
     void cmlp_interrupt_set_interval(cmlp_interrupt* s, double interval)
     int cmlp_interrupt_poll(cmlp_interrupt* s, int is_caller)
     int cmlp_interrupt_stopped(const cmlp_interrupt* s)
-
-cdef enum Activation:
-    RELU = 0
-    TANH = 1
-    LOGISTIC = 2
-    IDENTITY = 3
-
-cdef enum Loss:           # the objective and its output layer (cmlp.reference.LOSSES)
-    CROSS_ENTROPY = 0     # softmax output, integer labels
-    SQUARED_ERROR = 1     # identity output, targets: half the squared error summed over outputs
-    BINARY_CROSS_ENTROPY = 2  # logistic output per unit, targets in [0, 1] (multilabel)
-    POISSON = 3           # exponential output (log link), targets >= 0: half Poisson deviance
-
-cdef enum OptimizerKind:
-    SGD = 0
-    MOMENTUM = 1
-    NESTEROV = 2
-    ADAM = 3
 
 cdef struct Net:
     const int* sizes      # n_layers + 1 layer sizes

@@ -15,14 +15,9 @@ from cython cimport floating
 from libc.math cimport sqrt
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
-import numpy as np
+from cmlp._codes cimport RELU, TANH, LOGISTIC, IDENTITY
 
-# Codes of the Activation enum (cmlp/_kernels.pxd), written out to avoid a circular cimport.
-cdef enum:
-    RELU = 0
-    TANH = 1
-    LOGISTIC = 2
-    IDENTITY = 3
+import numpy as np
 
 # Columns of W whose norms one pass gathers (a local buffer, nothing shared between threads).
 cdef enum:

@@ -21,6 +21,7 @@ from cmlp import _threads
 from cmlp import _unit_split
 from cmlp import dropout as _dropout
 from cmlp.augment import make_augmenter
+from cmlp._codes import Activation, Loss
 from cmlp._guard import UseGuard, reads, writes
 from cmlp._training import Trainer, TrainingDiverged  # noqa: F401 (TrainingDiverged: public here)
 from cmlp._pool import WorkspacePool
@@ -29,7 +30,6 @@ from cmlp._validation import (
     check_sample_weight, check_targets, check_X, check_y)
 from cmlp.initializers import INITIALIZERS, initial_layer
 from cmlp.optimizers import SCHEDULES, OptimizerState, scheduled_learning_rate
-# Their order gives the codes of the Activation and Loss enums of _kernels.pxd.
 from cmlp.reference import ACTIVATIONS, LOSSES
 
 if TYPE_CHECKING:
@@ -335,7 +335,7 @@ class Network:
             self._running = None
 
     def _activation_code(self):
-        return ACTIVATIONS.index(self.activation)
+        return Activation[self.activation.upper()]
 
     def _check_y(self, y, n_samples, name="y"):
         """Labels (int32) for cross-entropy, (n, n_outputs) targets for squared error."""
@@ -353,7 +353,7 @@ class Network:
         for validated y and weights; None for the plain mean cross-entropy."""
         if self.is_classifier and sample_weight is None and not l2_per_weight:
             return y, None
-        objective = {"loss": LOSSES.index(self.loss), "sample_weight": sample_weight,
+        objective = {"loss": Loss[self.loss.upper()], "sample_weight": sample_weight,
                      "l2_per_weight": bool(l2_per_weight),
                      "targets": None if self.is_classifier else y}
         return (y if self.is_classifier else None), objective

@@ -7,15 +7,13 @@ import math
 
 import numpy as np
 
+from cmlp._codes import OptimizerKind
 from cmlp._validation import check_choice, check_real
 
 __all__ = ["OptimizerState", "scheduled_learning_rate", "OPTIMIZERS", "SCHEDULES"]
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine", "exponential")
-
-# Codes of the OptimizerKind enum in _kernels.pxd.
-_SGD, _MOMENTUM, _NESTEROV, _ADAM = 0, 1, 2, 3
 
 
 class OptimizerState:
@@ -66,7 +64,8 @@ class OptimizerState:
         check_choice("optimizer", name, OPTIMIZERS)
         self.name = name
         self.n_params = n_params
-        kind = {"sgd": _SGD, "momentum": _NESTEROV if nesterov else _MOMENTUM, "adam": _ADAM}
+        kind = {"sgd": OptimizerKind.SGD, "adam": OptimizerKind.ADAM,
+                "momentum": OptimizerKind.NESTEROV if nesterov else OptimizerKind.MOMENTUM}
         self.config = {
             "kind": kind[name],
             "learning_rate": 0.0,  # set per epoch by the schedule

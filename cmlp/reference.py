@@ -15,8 +15,9 @@ ACTIVATIONS = ("relu", "tanh", "logistic", "identity")
 # integer labels y; "squared_error" with an identity output and targets y of shape
 # (n_samples, n_outputs); "binary_cross_entropy" with a logistic (sigmoid) output per unit
 # and targets in [0, 1] of that shape (multilabel, or one unit for two classes); "poisson"
-# with an exponential output (log link) and non-negative targets of that shape. Their order
-# gives the codes of the Loss enum in _kernels.pxd.
+# with an exponential output (log link) and non-negative targets of that shape. These names
+# in upper case are the members of the kernels' enums (cmlp/_codes.pxd; a test holds them
+# together).
 LOSSES = ("cross_entropy", "squared_error", "binary_cross_entropy", "poisson")
 
 

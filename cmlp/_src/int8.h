@@ -23,8 +23,8 @@ typedef struct {
 
 typedef struct {
     int n_layers;
-    int activation;           /* cmlp._kernels.Activation: relu, tanh, logistic, identity */
-    int output;               /* the output layer, as the codes of cmlp.reference.LOSSES:
+    int activation;           /* an Activation (cmlp/_codes.pxd): relu, tanh, logistic, identity */
+    int output;               /* the output layer, as a Loss code (cmlp/_codes.pxd):
                                  0 softmax, 1 identity, 2 logistic, 3 exp */
     const cmlp_int8_layer *layers;
 } cmlp_int8_net;
