@@ -29,7 +29,8 @@ from cmlp._validation import (
     check_choice, check_dtype, check_layer_sizes, check_positive_int, check_real,
     check_sample_weight, check_targets, check_X, check_y)
 from cmlp.initializers import INITIALIZERS, initial_layer
-from cmlp.optimizers import SCHEDULES, OptimizerState, scheduled_learning_rate
+from cmlp.optimizers import (SCHEDULES, Optimizer, OptimizerState, optimizer_for_fit,
+                              scheduled_learning_rate)
 from cmlp.reference import ACTIVATIONS, LOSSES
 
 if TYPE_CHECKING:
@@ -704,12 +705,15 @@ class Network:
                        augmenter=augmenter)
 
     @writes
-    def fit(self, X: "ArrayLike", y: "ArrayLike", *, epochs: int, learning_rate: float,
+    def fit(self, X: "ArrayLike", y: "ArrayLike", *, epochs: int,
+            learning_rate: "Optional[float]" = None,
             batch_size: "Optional[int]" = None, shuffle: bool = True,
             validation_data: "Optional[Tuple[ArrayLike, ArrayLike]]" = None,
-            verbose: "Union[bool, int]" = 0, optimizer: "Union[str, OptimizerState]" = "sgd",
-            momentum: float = 0.9, nesterov: bool = False, beta1: float = 0.9,
-            beta2: float = 0.999, epsilon: float = 1e-8, l2: float = 0.0,
+            verbose: "Union[bool, int]" = 0,
+            optimizer: "Union[str, Optimizer, OptimizerState]" = "sgd",
+            momentum: "Optional[float]" = None, nesterov: "Optional[bool]" = None,
+            beta1: "Optional[float]" = None, beta2: "Optional[float]" = None,
+            epsilon: "Optional[float]" = None, l2: float = 0.0,
             lr_schedule: str = "constant", lr_decay: float = 0.95,
             early_stopping: bool = False, validation_fraction: float = 0.1,
             patience: int = 10,
@@ -733,8 +737,9 @@ class Network:
             the targets ``(n_samples, n_outputs)`` (or ``(n_samples,)`` for one output).
         epochs : int
             Passes over the data; with ``batch_size=None`` one epoch is one iteration.
-        learning_rate : float
-            The step size (at the start, under a schedule).
+        learning_rate : float, optional
+            The step size (at the start, under a schedule). Required unless ``optimizer``
+            is an object that carries it, such as ``Adam(1e-3)``.
         batch_size : int, optional
             Rows per update; None is full-batch gradient descent, the notebook's method.
         shuffle : bool, default=True
@@ -743,20 +748,23 @@ class Network:
             Scored after every epoch (``val_loss``, ``val_accuracy`` in the history).
         verbose : int, default=0
             Print the loss and accuracy every ``verbose`` epochs (0: never).
-        optimizer : {"sgd", "momentum", "adam"} or OptimizerState, default="sgd"
-            The update rule; an `~cmlp.optimizers.OptimizerState` carries its moments and
-            step count from one call to the next (the momentum, beta and epsilon
-            arguments are then ignored).
-        momentum : float, default=0.9
-            The momentum coefficient.
-        nesterov : bool, default=False
-            Nesterov momentum (with ``optimizer="momentum"``).
-        beta1 : float, default=0.9
-            Adam's first-moment decay.
-        beta2 : float, default=0.999
-            Adam's second-moment decay.
-        epsilon : float, default=1e-8
-            Adam's epsilon, added after the bias correction (PyTorch's formulation).
+        optimizer : {"sgd", "momentum", "adam"}, Optimizer or OptimizerState, default="sgd"
+            The update rule: a name, or an object with its hyperparameters
+            (`~cmlp.optimizers.SGD`, `~cmlp.optimizers.Momentum`,
+            `~cmlp.optimizers.Adam`); an `~cmlp.optimizers.OptimizerState` carries its
+            moments and step count from one call to the next. With an object, give the
+            hyperparameters to it, not to fit.
+        momentum : float, optional
+            With ``optimizer="momentum"``: the momentum coefficient (default 0.9).
+        nesterov : bool, optional
+            With ``optimizer="momentum"``: Nesterov momentum (default False).
+        beta1 : float, optional
+            With ``optimizer="adam"``: the first-moment decay (default 0.9).
+        beta2 : float, optional
+            With ``optimizer="adam"``: the second-moment decay (default 0.999).
+        epsilon : float, optional
+            With ``optimizer="adam"``: added after the bias correction, PyTorch's
+            formulation (default 1e-8).
         l2 : float, default=0.0
             Weight decay: ``l2 / 2`` times the squared weights (not biases) in the loss.
         lr_schedule : {"constant", "cosine", "exponential"}, default="constant"
@@ -805,7 +813,8 @@ class Network:
         ValueError
             Wrong shapes, NaN or infinity, labels out of range, unknown options.
         TypeError
-            Arguments of the wrong type.
+            Arguments of the wrong type; no learning rate, or one given twice;
+            hyperparameters given beside an optimizer object.
         TrainingDiverged
             The loss or the weights became NaN or infinite; the newest finite weights are
             restored.
@@ -826,7 +835,9 @@ class Network:
         y = self._check_y(y, X.shape[0])
         sample_weight = check_sample_weight(sample_weight, X.shape[0], self.dtype)
         epochs = check_positive_int("epochs", epochs)
-        learning_rate = check_real("learning_rate", learning_rate, positive=True)
+        opt, learning_rate = optimizer_for_fit(
+            optimizer, learning_rate, self.n_params, self.dtype, momentum=momentum,
+            nesterov=nesterov, beta1=beta1, beta2=beta2, epsilon=epsilon)
         batch_size = check_positive_int("batch_size", batch_size, allow_none=True)
         verbose = 1 if verbose is True else check_positive_int("verbose", verbose) if verbose else 0
         l2 = check_real("l2", l2, low=0.0)
@@ -838,15 +849,6 @@ class Network:
         augmenter = make_augmenter(augment)
         if augmenter is not None:
             augmenter.shape_for(self.n_features)
-        if isinstance(optimizer, OptimizerState):
-            opt = optimizer
-            if opt.state_a.dtype != self.dtype or opt.n_params != self.n_params:
-                raise ValueError("the OptimizerState was made for another network: expected "
-                                 f"{self.n_params} parameters of {self.dtype.name}")
-        else:
-            opt = OptimizerState(optimizer, self.n_params, self.dtype, momentum=momentum,
-                                 nesterov=nesterov, beta1=beta1, beta2=beta2,
-                                 epsilon=epsilon)
         if validation_data is not None:
             X_val, y_val = self._check_validation_data(validation_data)
         elif early_stopping:

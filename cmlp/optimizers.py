@@ -1,7 +1,11 @@
-"""Optimizer settings and state, handed to the compiled epoch loop; learning-rate schedules.
+"""Optimizers (SGD, Momentum, Adam), their state for the compiled epoch loop, and
+learning-rate schedules.
 
-The update formulas themselves live in cmlp/_kernels.pyx (``update``) and, readable, in
-cmlp/reference.py (SGD, Momentum, Adam), which the tests compare update by update.
+`SGD`, `Momentum` and `Adam` are small objects naming an update rule and its
+hyperparameters, for `cmlp.Network.fit`'s ``optimizer=`` (the strings "sgd", "momentum"
+and "adam" stay as shortcuts). An `OptimizerState` holds one rule's moments and step count
+for one network. The update formulas themselves live in cmlp/_kernels.pyx (``update``) and,
+readable, in cmlp/reference.py, which the tests compare update by update.
 """
 import math
 
@@ -10,10 +14,219 @@ import numpy as np
 from cmlp._codes import OptimizerKind
 from cmlp._validation import check_choice, check_real
 
-__all__ = ["OptimizerState", "scheduled_learning_rate", "OPTIMIZERS", "SCHEDULES"]
+__all__ = ["SGD", "Momentum", "Adam", "Optimizer", "OptimizerState",
+           "scheduled_learning_rate", "OPTIMIZERS", "SCHEDULES"]
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine", "exponential")
+
+
+class Optimizer:
+    """An update rule and its hyperparameters: the base of `SGD`, `Momentum` and `Adam`.
+
+    Parameters
+    ----------
+    learning_rate : float, optional
+        The step size (at the start, under a schedule). Give it here or to
+        `cmlp.Network.fit`, not to both.
+
+    Raises
+    ------
+    ValueError
+        A learning rate that is not a positive finite number.
+
+    Examples
+    --------
+    >>> from cmlp.optimizers import Adam, Optimizer
+    >>> isinstance(Adam(1e-3), Optimizer), Adam.name
+    (True, 'adam')
+    """
+
+    #: The rule's name, as `cmlp.Network.fit`'s string shortcut spells it.
+    name = ""
+
+    def __init__(self, learning_rate=None):
+        self.learning_rate = (None if learning_rate is None else
+                              check_real("learning_rate", learning_rate, positive=True))
+
+    def _hyperparameters(self):
+        """The rule's hyperparameters but the learning rate (OptimizerState's arguments)."""
+        return {}
+
+    def make_state(self, n_params, dtype):
+        """Fresh moments and step count of this rule for a network.
+
+        Parameters
+        ----------
+        n_params : int
+            The network's parameter count (`cmlp.Network.n_params`).
+        dtype : numpy.dtype or str
+            The network's dtype.
+
+        Returns
+        -------
+        OptimizerState
+            Zero moments and step count, this rule's hyperparameters.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cmlp.optimizers import Momentum
+        >>> state = Momentum(momentum=0.5).make_state(3, np.float64)
+        >>> state.config["momentum"], state.state_a
+        (0.5, array([0., 0., 0.]))
+        """
+        return OptimizerState(self.name, n_params, dtype, **self._hyperparameters())
+
+    def __repr__(self):
+        settings = {} if self.learning_rate is None else {"learning_rate": self.learning_rate}
+        settings.update(self._hyperparameters())
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in settings.items())})"
+
+
+class SGD(Optimizer):
+    """Plain stochastic gradient descent: ``w -= learning_rate * g``.
+
+    Parameters
+    ----------
+    learning_rate : float, optional
+        The step size; or give it to `cmlp.Network.fit`.
+
+    Examples
+    --------
+    >>> from cmlp.optimizers import SGD
+    >>> SGD(0.1)
+    SGD(learning_rate=0.1)
+    """
+
+    name = "sgd"
+
+
+class Momentum(Optimizer):
+    """Gradient descent with momentum or Nesterov momentum.
+
+    PyTorch's formulation: ``v = momentum * v + g``; ``w -= learning_rate * v`` (Nesterov:
+    ``w -= learning_rate * (g + momentum * v)``).
+
+    Parameters
+    ----------
+    learning_rate : float, optional
+        The step size; or give it to `cmlp.Network.fit`.
+    momentum : float, default=0.9
+        The momentum coefficient, in [0, 1).
+    nesterov : bool, default=False
+        Nesterov momentum.
+
+    Raises
+    ------
+    ValueError
+        A hyperparameter out of its range.
+
+    Examples
+    --------
+    >>> from cmlp.optimizers import Momentum
+    >>> Momentum(0.05, momentum=0.95, nesterov=True)
+    Momentum(learning_rate=0.05, momentum=0.95, nesterov=True)
+    """
+
+    name = "momentum"
+
+    def __init__(self, learning_rate=None, *, momentum=0.9, nesterov=False):
+        super().__init__(learning_rate)
+        self.momentum = check_real("momentum", momentum, low=0.0, high=1.0)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
+        self.nesterov = bool(nesterov)
+
+    def _hyperparameters(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba), epsilon added after the bias correction as PyTorch does.
+
+    Parameters
+    ----------
+    learning_rate : float, optional
+        The step size; or give it to `cmlp.Network.fit`.
+    beta1 : float, default=0.9
+        The first moment's decay, in [0, 1).
+    beta2 : float, default=0.999
+        The second moment's decay, in [0, 1).
+    epsilon : float, default=1e-8
+        Added to the root of the second moment; positive.
+
+    Raises
+    ------
+    ValueError
+        A hyperparameter out of its range.
+
+    Examples
+    --------
+    >>> from cmlp import Network
+    >>> from cmlp.datasets import load_sample
+    >>> from cmlp.optimizers import Adam
+    >>> X, y = load_sample()
+    >>> net = Network([784, 32, 10], seed=0)
+    >>> history = net.fit(X, y, epochs=2, batch_size=64, optimizer=Adam(1e-3, beta2=0.99))
+    >>> history["loss"][-1] < history["loss"][0]
+    True
+    """
+
+    name = "adam"
+
+    def __init__(self, learning_rate=None, *, beta1=0.9, beta2=0.999, epsilon=1e-8):
+        super().__init__(learning_rate)
+        self.beta1 = check_real("beta1", beta1, low=0.0, high=1.0)
+        self.beta2 = check_real("beta2", beta2, low=0.0, high=1.0)
+        self.epsilon = check_real("epsilon", epsilon, positive=True)
+
+    def _hyperparameters(self):
+        return {"beta1": self.beta1, "beta2": self.beta2, "epsilon": self.epsilon}
+
+
+_RULES = (SGD, Momentum, Adam)
+
+
+def optimizer_for_fit(optimizer, learning_rate, n_params, dtype, **given):
+    """Network.fit's optimizer: (an OptimizerState for the network, the learning rate).
+
+    ``optimizer`` is a name, an Optimizer or an OptimizerState; ``given`` holds fit's
+    momentum, nesterov, beta1, beta2 and epsilon, None where not given. A name takes those
+    its rule has (the others belong to other rules: checked, not used); an object carries
+    its own, so giving any of them beside one is an error, as is a learning rate given
+    twice.
+    """
+    given = {key: value for key, value in given.items() if value is not None}
+    if isinstance(optimizer, str):
+        check_choice("optimizer", optimizer, OPTIMIZERS)
+        # Every rule is made, so that a value out of range is refused whichever is chosen.
+        rules = {rule.name: rule(None, **{k: v for k, v in given.items()
+                                          if k in rule()._hyperparameters()})
+                 for rule in _RULES}
+        optimizer = rules[optimizer]
+    elif given:
+        raise TypeError(f"{', '.join(sorted(given))} cannot be given to fit beside an "
+                        f"optimizer object, which carries its own: give them to it")
+    if isinstance(optimizer, Optimizer):
+        if learning_rate is not None and optimizer.learning_rate is not None:
+            raise TypeError(f"the learning rate is given twice: learning_rate={learning_rate!r} "
+                            f"and {optimizer!r}; give it once")
+        if learning_rate is None:
+            learning_rate = optimizer.learning_rate
+        state = optimizer.make_state(n_params, dtype)
+    elif isinstance(optimizer, OptimizerState):
+        state = optimizer
+        if state.state_a.dtype != np.dtype(dtype) or state.n_params != n_params:
+            raise ValueError("the OptimizerState was made for another network: expected "
+                             f"{n_params} parameters of {np.dtype(dtype).name}")
+    else:
+        raise TypeError(f"optimizer must be one of {OPTIMIZERS}, an Optimizer (SGD, Momentum, "
+                        f"Adam) or an OptimizerState, got {optimizer!r}")
+    if learning_rate is None:
+        raise TypeError("fit needs a learning rate: learning_rate=..., or an optimizer "
+                        "object that carries one, such as Adam(1e-3)")
+    return state, check_real("learning_rate", learning_rate, positive=True)
 
 
 class OptimizerState:
