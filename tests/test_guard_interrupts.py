@@ -48,11 +48,15 @@ def _usable(net, X, y, train=True):
 
 def _interrupt_at(k, call):
     """Run call, raising KeyboardInterrupt before the k-th bytecode that runs in cmlp's
-    Python code; returns whether the call ran that far (False: it ran whole)."""
+    Python code; returns whether the call ran that far (False: it ran whole).
+
+    Line events count too: CPython 3.14 does not deliver opcode events to every frame whose
+    call event set f_trace_opcodes (Network.predict_proba's frame got line events only), so
+    there every line is still an interrupt point."""
     count = [0]
 
     def local(frame, event, arg):
-        if event == "opcode":
+        if event in ("opcode", "line"):
             count[0] += 1
             if count[0] == k:
                 raise KeyboardInterrupt
