@@ -158,6 +158,11 @@ def _drop_runpath(compiler):
 
 
 class BuildExtWithOpenMP(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:  # no -j given (pip never gives one): every CPU compiles
+            self.parallel = os.cpu_count() or 1
+
     def build_extensions(self):
         flag = _openmp_flag(self.compiler)
         if flag is None:
