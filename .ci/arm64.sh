@@ -45,6 +45,11 @@ for build in neon scalar; do
 done
 rm -rf "$arm/ci/downstream"
 cp -r "$arm/ci/neon/tests/downstream" "$arm/ci/downstream"
+# Its setup.py imports cmlp on the build side (get_include), and so scipy, under the target's
+# sysconfig: Debian's scipy then reads the target's build configuration, a Python module
+# that only the arm64 tree has.
+cp "$arm"/usr/lib/python3/dist-packages/scipy/__config__cpython-314-aarch64-linux-gnu__.py \
+    "$sid/usr/lib/python3/dist-packages/scipy/"
 in_tree "$sid" "$cross; export PYTHONPATH=/ci/cross-sysconfig:/ci/site-3.14; \
     cd /arm64/ci/downstream && python3.14 setup.py -q build_ext --inplace \
     > build.log 2>&1 || { tail -40 build.log; exit 1; }"
@@ -52,14 +57,19 @@ umount "$sid/arm64"
 trap - EXIT
 
 # Under emulation, from outside the source trees (the in-place builds on PYTHONPATH).
+# The generic path computes with NEON in the neon build, one lane of plain C in the scalar
+# one: test_parallel_and_simd checks simd_baseline() against CMLP_EXPECT_BASELINE.
 pytest_arm64() {  # pytest_arm64 BUILD TEST_FILE...
-    local build=$1
+    local build=$1 baseline=neon
     shift
-    TREE_ENV="PYTHONPATH=/ci/$build" in_tree_exec "$arm" /usr/bin/python3.14 -m pytest -q \
-        -p no:cacheprovider --rootdir "/ci/$build" "${@/#//ci/$build/tests/}"
+    [ "$build" = scalar ] && baseline=scalar
+    TREE_ENV="PYTHONPATH=/ci/$build CMLP_EXPECT_BASELINE=$baseline" in_tree_exec "$arm" \
+        /usr/bin/python3.14 -c "import platform, cmlp._kernels as k; \
+        print(platform.machine(), '$build build: SIMD path', k.simd_path(), 'on', k.simd_baseline())"
+    TREE_ENV="PYTHONPATH=/ci/$build CMLP_EXPECT_BASELINE=$baseline" in_tree_exec "$arm" \
+        /usr/bin/python3.14 -m pytest -q -p no:cacheprovider --rootdir "/ci/$build" \
+        "${@/#//ci/$build/tests/}"
 }
-TREE_ENV="PYTHONPATH=/ci/neon" in_tree_exec "$arm" /usr/bin/python3.14 -c \
-    "import platform, cmlp._kernels as k; print(platform.machine(), 'SIMD path:', k.simd_path())"
 pytest_arm64 neon test_kernels.py test_parallel_and_simd.py test_network.py test_inference.py
 pytest_arm64 scalar test_kernels.py test_parallel_and_simd.py
 TREE_ENV="PYTHONPATH=/ci/neon:/ci/downstream" in_tree_exec "$arm" /usr/bin/python3.14 \

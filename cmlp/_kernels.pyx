@@ -46,6 +46,7 @@ cdef extern from "simd.h" nogil:
                                     Py_ssize_t ahead_bytes)
     int cmlp_simd_select(const char* name)
     const char* cmlp_simd_name()
+    const char* cmlp_simd_baseline()
     int cmlp_simd_available(const char* name)
     int cmlp_openmp_enabled()
     void cmlp_exp_f32(float* x, Py_ssize_t n)
@@ -884,6 +885,12 @@ def denormal_product(float a, float b):
 def simd_path():
     """The instruction set the SIMD kernels use: "avx512", "avx_fma" or "generic"."""
     return cmlp_simd_name().decode()
+
+
+def simd_baseline():
+    """What the "generic" path computes with: "sse2" (x86-64), "neon" (arm64) or "scalar"
+    (other targets, and builds with CMLP_SCALAR_KERNELS defined)."""
+    return cmlp_simd_baseline().decode()
 
 
 def simd_available(str name):

@@ -54,3 +54,8 @@ def test_python_versions_agree():
                    for b in config["tool"]["cibuildwheel"]["build"])
     assert built == classified
     assert sys.version_info[:2] >= (3, int(lowest))
+    # The README names the same range, and no free-threaded build the configuration lacks.
+    readme = (PYPROJECT.parent / "README.md").read_text()
+    assert f"CPython 3.{classified[0]}-3.{classified[-1]} in one cibuildwheel" in readme
+    assert not any(b.endswith("t-*") for b in config["tool"]["cibuildwheel"]["build"])
+    assert "free-threaded CPython (3.14t): not offered" in readme

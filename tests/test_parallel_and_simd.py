@@ -6,6 +6,9 @@ kernels' tile edges (rows not a multiple of 2, 6 or 12, outputs not a multiple o
 of any vector width, inputs not a multiple of any vector width or of the tile product's
 256-row chunks) and the row blocks each thread works in.
 """
+import os
+import platform
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -147,6 +150,15 @@ def test_every_narrow_width_matches_reference(simd_path, dtype, n_outputs):
 def test_thread_counts_match_reference(dtype, n_threads, n, sizes):
     net, X, y = _problem(sizes, n, dtype, n_threads=n_threads)
     _check_against_reference(net, X, y, dtype)
+
+
+def test_the_generic_path_uses_the_targets_baseline_vector_unit():
+    # CI's arm64 stage builds once as shipped (NEON) and once with CMLP_SCALAR_KERNELS, and
+    # says which it expects through CMLP_EXPECT_BASELINE.
+    expected = os.environ.get("CMLP_EXPECT_BASELINE") or {
+        "x86_64": "sse2", "amd64": "sse2", "aarch64": "neon", "arm64": "neon",
+    }.get(platform.machine().lower(), "scalar")
+    assert _kernels.simd_baseline() == expected
 
 
 def test_unknown_simd_path_is_refused():

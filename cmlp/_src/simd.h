@@ -47,6 +47,8 @@ int cmlp_simd_select(const char *name);
 const char *cmlp_simd_name(void);
 /* 1 if the CPU (and this build) can run the named path. */
 int cmlp_simd_available(const char *name);
+/* What the generic path computes with: "sse2", "neon" or "scalar" (CMLP_SCALAR_KERNELS). */
+const char *cmlp_simd_baseline(void);
 
 /* 1 if the extension was compiled with OpenMP. */
 int cmlp_openmp_enabled(void);

@@ -20,6 +20,16 @@
 #define VW_F32 1
 #define VW_F64 1
 #endif
+
+const char *cmlp_simd_baseline(void) {
+#if defined(CMLP_VEC_SSE2)
+    return "sse2";
+#elif defined(CMLP_VEC_NEON)
+    return "neon";
+#else
+    return "scalar";
+#endif
+}
 #define ISA generic
 #define TILE_VECS 2
 #define SLIM_ROWS 8
