@@ -50,13 +50,15 @@ def _interrupt_at(k, call):
     """Run call, raising KeyboardInterrupt before the k-th bytecode that runs in cmlp's
     Python code; returns whether the call ran that far (False: it ran whole).
 
-    Line events count too: CPython 3.14 does not deliver opcode events to every frame whose
-    call event set f_trace_opcodes (Network.predict_proba's frame got line events only), so
-    there every line is still an interrupt point."""
+    From CPython 3.14 on, line events count too: 3.14 does not deliver opcode events to
+    every frame whose call event set f_trace_opcodes (Network.predict_proba's frame got line
+    events only), so there every line is still an interrupt point. Not before: 3.9 turns an
+    exception raised at a line event that follows an opcode event into a SystemError."""
     count = [0]
+    events = ("opcode", "line") if sys.version_info >= (3, 14) else ("opcode",)
 
     def local(frame, event, arg):
-        if event in ("opcode", "line"):
+        if event in events:
             count[0] += 1
             if count[0] == k:
                 raise KeyboardInterrupt
