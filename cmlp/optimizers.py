@@ -186,6 +186,8 @@ class Adam(Optimizer):
 
 
 _RULES = (SGD, Momentum, Adam)
+# Each rule's hyperparameters by name, with their defaults: what a string shortcut takes.
+_RULE_DEFAULTS = {rule.name: rule()._hyperparameters() for rule in _RULES}
 
 
 def optimizer_for_fit(optimizer, learning_rate, n_params, dtype, **given):
@@ -202,7 +204,7 @@ def optimizer_for_fit(optimizer, learning_rate, n_params, dtype, **given):
         check_choice("optimizer", optimizer, OPTIMIZERS)
         # Every rule is made, so that a value out of range is refused whichever is chosen.
         rules = {rule.name: rule(None, **{k: v for k, v in given.items()
-                                          if k in rule()._hyperparameters()})
+                                          if k in _RULE_DEFAULTS[rule.name]})
                  for rule in _RULES}
         optimizer = rules[optimizer]
     elif given:
