@@ -51,6 +51,15 @@ EXTENSIONS = [
         ["cmlp/_regularization.pyx"],
     ),
     Extension(
+        "cmlp._workspace",
+        ["cmlp/_workspace.pyx"],
+        include_dirs=["cmlp/_src"],  # simd.h's narrow-layer limit, progress.h
+    ),
+    Extension(
+        "cmlp._threads",
+        ["cmlp/_threads.pyx"],
+    ),
+    Extension(
         "cmlp._guard",
         ["cmlp/_guard.pyx"],
     ),

@@ -30,8 +30,9 @@ from cpython.pythread cimport (PyThread_acquire_lock, PyThread_allocate_lock, Py
                                PyThread_release_lock, PyThread_type_lock, WAIT_LOCK)
 
 from cmlp._codes cimport BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOGISTIC, POISSON
-from cmlp._kernels cimport (activate, is_narrow, narrow_forward, pack_narrow_layers,
-                            simd_product, softmax_cross_entropy)
+from cmlp._kernels cimport (activate, narrow_forward, pack_narrow_layers, simd_product,
+                            softmax_cross_entropy)
+from cmlp._workspace cimport is_narrow
 
 cdef extern from "denormals.h" nogil:
     unsigned int cmlp_flush_denormals()
@@ -614,16 +615,16 @@ cdef class Model:
         free(self._int8_layers)
 
     def __init__(self, network, *, quantize=None):
-        from cmlp.network import Network
-        if not isinstance(network, Network):
+        # The network hands over a copy of its state (Network._model_state): this module
+        # imports nothing of the Python layers above it.
+        model_state = getattr(type(network), "_model_state", None)
+        if model_state is None:
             raise TypeError(
                 f"Model(network) takes a cmlp.Network, got {type(network).__name__}")
         if quantize not in (None, "int8"):
             raise ValueError(f"quantize must be None or 'int8', got {quantize!r}")
-        with network._guard.reading("Model"):  # not while fit changes the weights
-            params = np.array(network._params, dtype=network.dtype, copy=True, order="C")
-        self._setup(params, network.layer_sizes, network.activation,
-                    getattr(network, "loss", "cross_entropy"), True)
+        params, layer_sizes, activation, loss = model_state(network)
+        self._setup(params, layer_sizes, activation, loss, True)
         params.flags.writeable = False
         if quantize is not None:
             self._quantize(quantize)

@@ -20,10 +20,7 @@ from cmlp._codes cimport (Activation, Loss, OptimizerKind, RELU, TANH, LOGISTIC,
                           CROSS_ENTROPY, SQUARED_ERROR, BINARY_CROSS_ENTROPY, POISSON,
                           SGD, MOMENTUM, NESTEROV, ADAM)
 from cmlp._regularization cimport Dropout
-
-# The rows of the epoch done, for a progress display in another thread (see _src/progress.h).
-cdef extern from "progress.h" nogil:
-    void cmlp_publish_rows(int64_t* counter, int64_t rows)
+from cmlp._workspace cimport Work, Workspace, cmlp_publish_rows, is_narrow
 
 # Ctrl-C inside long loops without the GIL (see _src/interrupt.h).
 cdef extern from "interrupt.h" nogil:
@@ -64,32 +61,9 @@ cdef struct UpdateRule:   # one optimizer step
     double step_size      # ADAM: the learning rate with this step's bias corrections
     double epsilon        # ADAM: epsilon scaled to match
 
-cdef struct Work:   # pointers into the buffers of cmlp.network._Workspace
-    # Per-thread buffers are laid out thread after thread with these strides.
-    void* acts            # block_rows * act_width
-    void* delta_a         # block_rows * delta_width
-    void* delta_b
-    void* grads           # n_params, for every thread but the first (which sums into the
-                          # destination itself)
-    void* narrow_grads    # narrow_size: the narrow layers' weight gradients, transposed
-    Py_ssize_t narrow_size
-    void* x_block         # block_rows * n_features (rows gathered in shuffled order)
-    int* y_block          # block_rows
-    double* loss          # one per thread
-    Py_ssize_t* correct   # one per thread
-    void* packed          # shared: narrow layers' weights as pack_narrow_layers lays them out
-    Py_ssize_t block_rows
-    Py_ssize_t delta_width
-    int n_threads
-    void* interrupt       # a cmlp_interrupt (_src/interrupt.h) for training loops, else NULL
-    int64_t* rows_done    # the epoch's rows trained on so far (_src/progress.h)
-
-
 cdef inline Py_ssize_t layer_size(const Net* net, int l) noexcept nogil:
     """Parameters of layer l: weights and biases."""
     return <Py_ssize_t> net.sizes[l] * net.sizes[l + 1] + net.sizes[l + 1]
-
-cdef bint is_narrow(int n_in, int n_out) noexcept nogil
 
 cdef void interrupt_start(cmlp_interrupt* interrupt) noexcept nogil
 
@@ -177,5 +151,3 @@ cdef Net make_net(const int[::1] sizes, int activation, Py_ssize_t n_params)
 cdef void set_objective(Net* net, dict objective, floating[::1] params) except *
 
 cdef OptimizerConfig optimizer_config(dict optimizer) except *
-
-cdef Work work_buffers(dict buffers, floating[::1] params) except *

@@ -29,11 +29,11 @@ from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
 
 from cmlp._blas cimport gemm
+from cmlp._workspace cimport TILE_MAX_ROWS, TILE_MAX_WIDTH
 from cmlp._regularization cimport (
     Dropout, drop_derivative, drop_units, dropping, dropout_config, max_norm_share)
 
 cdef extern from "simd.h" nogil:
-    int NARROW_MAX_OUTPUTS "CMLP_NARROW_MAX_OUTPUTS"
     void cmlp_narrow_forward_f32(const float* X, Py_ssize_t n, int K, const float* WT,
                                  const float* b, int H, float* Z)
     void cmlp_narrow_forward_f64(const double* X, Py_ssize_t n, int K, const double* WT,
@@ -64,22 +64,14 @@ cdef extern from "denormals.h" nogil:
 cdef extern from "team.h" nogil:
     int cmlp_max_threads()
 
-# BLAS gemm reaches a fraction of its peak when a layer has few outputs; up to
-# NARROW_MAX_OUTPUTS outputs, and with enough inputs to be worth it, a layer runs on the
-# narrow kernels instead.
-cdef enum:
-    NARROW_MIN_INPUTS = 64
-
 cmlp_simd_select(b"auto")
 # Serialises the process-wide switches below (select_simd_path, use_tile_products): with no
 # GIL (free-threaded CPython) two threads could otherwise interleave their writes.
 _settings_lock = threading.Lock()
 
 # Products over at most this many rows of a batch and with at most this many columns run on
-# the tile kernels, the others on BLAS (see product; use_tile_products sets them). The
-# defaults are the one place of these limits: cmlp.network sizes its blocks of rows by them.
-TILE_MAX_ROWS = 256
-TILE_MAX_WIDTH = 256
+# the tile kernels, the others on BLAS (see product; use_tile_products changes them). The
+# defaults are cmlp._workspace's, which sizes the blocks of rows by them.
 cdef int tile_max_rows = TILE_MAX_ROWS
 cdef int tile_max_width = TILE_MAX_WIDTH
 
@@ -282,10 +274,6 @@ cdef void simd_product(int m, int n, int k, const floating* A, int lda, const fl
 
 # ---------------------------------------------------------------------------------------
 # Narrow layers
-
-cdef bint is_narrow(int n_in, int n_out) noexcept nogil:
-    return n_out <= NARROW_MAX_OUTPUTS and n_in >= NARROW_MIN_INPUTS
-
 
 cdef void pack_narrow_rows(const floating* W, int n_in, int n_out, Py_ssize_t first,
                            Py_ssize_t stop, floating* packed) noexcept nogil:
@@ -916,17 +904,6 @@ def openmp_max_threads():
     return cmlp_max_threads()
 
 
-def narrow_weights_size(layer_sizes):
-    """Weights in the narrow layers of a network of these layer sizes."""
-    return sum(n_in * n_out for n_in, n_out in zip(layer_sizes, layer_sizes[1:])
-               if is_narrow(n_in, n_out))
-
-
-def narrow_layer(int n_in, int n_out):
-    """Whether a layer of this shape runs on the narrow kernels."""
-    return bool(is_narrow(n_in, n_out))
-
-
 cdef int raise_pending() except -1:
     """Propagate the exception a signal handler left set (see _src/interrupt.h)."""
     return -1
@@ -983,48 +960,15 @@ cdef OptimizerConfig optimizer_config(dict optimizer) except *:
     return config
 
 
-cdef Work work_buffers(dict buffers, floating[::1] params) except *:
-    """Pointers into the buffers made by cmlp.network._Workspace (one dtype, C order)."""
-    cdef Work work
-    cdef floating[:, ::1] acts = buffers["acts"]
-    cdef floating[:, ::1] delta_a = buffers["delta_a"]
-    cdef floating[:, ::1] delta_b = buffers["delta_b"]
-    cdef floating[:, ::1] grads = buffers["grads"]
-    cdef floating[:, ::1] x_block = buffers["x_block"]
-    cdef int[:, ::1] y_block = buffers["y_block"]
-    cdef double[::1] loss = buffers["loss"]
-    cdef Py_ssize_t[::1] correct = buffers["correct"]
-    cdef floating[::1] packed = buffers["packed"]
-    cdef floating[:, ::1] narrow_grads = buffers["narrow_grads"]
-    cdef int64_t[::1] rows_done = buffers["rows_done"]
-    work.acts = &acts[0, 0]
-    work.delta_a = &delta_a[0, 0]
-    work.delta_b = &delta_b[0, 0]
-    work.grads = &grads[0, 0]
-    work.x_block = &x_block[0, 0]
-    work.y_block = &y_block[0, 0]
-    work.loss = &loss[0]
-    work.correct = &correct[0]
-    work.packed = &packed[0]
-    work.narrow_grads = &narrow_grads[0, 0]
-    work.narrow_size = narrow_grads.shape[1]
-    work.block_rows = acts.shape[1] // (buffers["act_width"])
-    work.delta_width = delta_a.shape[1] // work.block_rows
-    work.n_threads = acts.shape[0]
-    work.interrupt = NULL
-    work.rows_done = &rows_done[0]
-    return work
-
-
 def loss_and_gradients(const floating[:, ::1] X, const int[::1] y, floating[::1] params,
-                       const int[::1] sizes, int activation, double l2, dict buffers,
+                       const int[::1] sizes, int activation, double l2, Workspace workspace not None,
                        floating[::1] grads, dict objective=None, dropout=None):
     """Mean loss (with penalty) and number of correct argmax predictions; gradients to grads.
 
     y is None for SQUARED_ERROR; objective: see set_objective. dropout:
     cmlp.dropout.kernel_config (X's rows are the epoch's first rows) or None."""
     cdef Net net = make_net(sizes, activation, params.shape[0])
-    cdef Work work = work_buffers(buffers, params)
+    cdef Work work = workspace.view(sizeof(floating))
     cdef Dropout drop = dropout_config(dropout)
     cdef Py_ssize_t n_correct = 0
     cdef double loss
@@ -1047,7 +991,7 @@ def loss_and_gradients(const floating[:, ::1] X, const int[::1] y, floating[::1]
 def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] order,
                 Py_ssize_t batch_size, floating[::1] params, const int[::1] sizes,
                 int activation, double l2, dict optimizer,
-                floating[::1] state_a, floating[::1] state_b, dict buffers,
+                floating[::1] state_a, floating[::1] state_b, Workspace workspace not None,
                 floating[::1] grads, dict objective=None, dropout=None, double max_norm=0):
     """One pass over X in batches, updating params after each; all of it without the GIL.
 
@@ -1059,7 +1003,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     its rows; correct predictions).
     """
     cdef Net net = make_net(sizes, activation, params.shape[0])
-    cdef Work work = work_buffers(buffers, params)
+    cdef Work work = workspace.view(sizeof(floating))
     cdef OptimizerConfig config
     cdef Py_ssize_t n = X.shape[0], start, rows, n_correct = 0
     cdef double loss_sum = 0

@@ -1,4 +1,4 @@
-"""Work buffers lent to one call at a time (a Network's: see network._Workspace).
+"""Work buffers lent to one call at a time (a Network's cmlp._workspace.Workspace).
 
 Predictions, gradients and fit release the GIL, so several Python threads may be inside the
 kernels of one Network at once: each call borrows a workspace of its own for as long as it
@@ -33,7 +33,7 @@ if hasattr(os, "register_at_fork"):
 
 
 cdef class WorkspacePool:
-    """Workspaces (objects with a ``buffers`` attribute) lent by key; keeps ``keep`` idle."""
+    """Workspaces lent by key; keeps ``keep`` idle."""
 
     cdef PyThread_type_lock _lock
     cdef list _idle  # (key, workspace), oldest first
@@ -53,7 +53,7 @@ cdef class WorkspacePool:
 
     def borrow(self, key, make):
         """A context manager lending a workspace for ``key`` to one call: entering gives
-        its buffers (``make()`` builds a workspace if none is idle), leaving returns it.
+        it (``make()`` builds one if none is idle), leaving returns it.
         Keys are tuples of ints: comparing them runs no Python code under the lock."""
         return _Loan(self, key, make)
 
@@ -96,7 +96,7 @@ cdef class _Loan:
         if workspace is None:
             workspace = self.make()
         self.workspace = workspace
-        return workspace.buffers
+        return workspace
 
     def __exit__(self, *exc_info):
         workspace, self.workspace = self.workspace, None

@@ -113,7 +113,7 @@ class Trainer:
     def rows_done(self):
         """The rows of the running (or last) epoch trained on so far, as the compiled loop
         publishes them after each update: read from another thread while epoch() runs."""
-        return int(self.work["rows_done"][0]) if self._stack is not None else 0
+        return self.work.rows_done() if self._stack is not None else 0
 
     def epoch(self, learning_rate, index=0):
         """One pass over the data at learning_rate; returns (mean loss, correct argmax
@@ -138,10 +138,12 @@ class Trainer:
             order = None
         try:
             loss, n_correct = self._train_epoch(
-                X_in, labels_in, order, self.rows, network._params, network._sizes,
-                network._activation_code(), self.l2, opt.config, opt.state_a, opt.state_b,
-                self.work, self.grads, objective_in,
-                _dropout.kernel_config(self.rates, self.dropout_seed, index), self.max_norm)
+                X_in, labels_in, order, batch_size=self.rows, params=network._params,
+                sizes=network._sizes, activation=network._activation_code(), l2=self.l2,
+                optimizer=opt.config, state_a=opt.state_a, state_b=opt.state_b,
+                workspace=self.work, grads=self.grads, objective=objective_in,
+                dropout=_dropout.kernel_config(self.rates, self.dropout_seed, index),
+                max_norm=self.max_norm)
         except KeyboardInterrupt:
             # The kernels stop between updates; an epoch diverging meanwhile must not
             # leave unusable weights behind.

@@ -30,13 +30,13 @@ from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
 
 from cmlp._kernels cimport (
-    Net, OptimizerConfig, UpdateRule, Work, activate, add_column_sums, add_l2, apply_update,
+    Net, OptimizerConfig, UpdateRule, activate, add_column_sums, add_l2, apply_update,
     batch_weight, cmlp_interrupt, cmlp_interrupt_poll, cmlp_interrupt_stopped,
-    cmlp_publish_rows, interrupt_finish, interrupt_start, inverse_weight, is_narrow,
+    interrupt_finish, interrupt_start, inverse_weight,
     layer_size, make_net, multiply_by_derivative, narrow_forward, optimizer_config,
     output_step, pack_narrow_rows,
-    packed_offset, polled_gemm, product, raise_pending, set_objective, update_rule,
-    work_buffers)
+    packed_offset, polled_gemm, product, raise_pending, set_objective, update_rule)
+from cmlp._workspace cimport Work, Workspace, cmlp_publish_rows, is_narrow
 from cmlp._regularization cimport (
     Dropout, drop_derivative, drop_units, dropping, dropout_config, max_norm_share)
 
@@ -347,14 +347,14 @@ def barrier_spin_limit(nanoseconds=None):
 def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] order,
                 Py_ssize_t batch_size, floating[::1] params, const int[::1] sizes,
                 int activation, double l2, dict optimizer,
-                floating[::1] state_a, floating[::1] state_b, dict buffers,
+                floating[::1] state_a, floating[::1] state_b, Workspace workspace not None,
                 floating[::1] grads, dict objective=None, dropout=None, double max_norm=0):
     """cmlp._kernels.train_epoch (same arguments, same results up to rounding) with each
     layer's units split across the workspace's threads; the workspace must hold a whole
     batch (n_threads x block_rows >= batch_size)."""
     cdef Net net = make_net(sizes, activation, params.shape[0])
     cdef OptimizerConfig config = optimizer_config(optimizer)
-    cdef Work work = work_buffers(buffers, params)  # per-thread buffers, used as one
+    cdef Work work = workspace.view(sizeof(floating))  # per-thread buffers, used as one
     cdef Py_ssize_t n = X.shape[0], n_batches = (n + batch_size - 1) // batch_size
     cdef Epoch e
     cdef Dropout drop = dropout_config(dropout)

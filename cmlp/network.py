@@ -25,6 +25,7 @@ from cmlp._codes import Activation, Loss
 from cmlp._guard import UseGuard, reads, writes
 from cmlp._training import Trainer, TrainingDiverged  # noqa: F401 (TrainingDiverged: public here)
 from cmlp._pool import WorkspacePool
+from cmlp._workspace import Workspace
 from cmlp._validation import (
     check_choice, check_dtype, check_layer_sizes, check_positive_int, check_real,
     check_sample_weight, check_targets, check_X, check_y)
@@ -36,29 +37,8 @@ from cmlp.reference import ACTIVATIONS, LOSSES
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-# Rows a thread puts through forward and backward at once. A narrow first layer wants blocks
-# small enough for X's rows to stay in cache between its forward and weight-gradient passes;
-# layers of up to _TILE_MAX_WIDTH units run fastest on the tile kernels, in blocks they
-# take (cmlp._kernels.product: up to _TILE_MAX_ROWS rows; both limits are the kernels'), and
-# best in blocks of _TILE_BLOCK_ROWS, whose rows of X stay in L2 for the weight gradient
-# (784-128-10 full batch, 1 thread: 57-60 ms float64 and 25-27.5 float32 against 65-68 and
-# 26.5-28.8 in blocks of 256; 784-256-10: 50 against 53 ms float32 on the tiles rather
-# than BLAS's 2,048-row blocks). float64 rows take twice the bytes, so half the rows: 99-106
-# ms of CPU against 108-113 in blocks of 128 (784-128-10, 1 thread; float32 gains nothing
-# from 64). Mini-batches the unit split takes whole keep one block per thread.
-# Wider layers want BLAS's long gemms (784-800-10: 5-20% slower on the tiles). The cap
-# bounds the work memory of full-batch runs.
-_NARROW_BLOCK_ROWS = 120  # a multiple of every row tile of the narrow kernels (12, 6, 4, 3, 2)
-_TILE_BLOCK_ROWS = {4: 128, 8: 64}  # by itemsize: the same bytes of X in every block
-_TILE_MAX_ROWS = _kernels.TILE_MAX_ROWS
-_TILE_MAX_WIDTH = _kernels.TILE_MAX_WIDTH
-_MAX_BLOCK_ROWS = 2048
+# Work buffers kept per network (training's and prediction's sizes; see cmlp._pool).
 _KEPT_WORKSPACES = 4
-# Mini-batches up to this size are split across threads by units, not rows (_unit_split):
-# a row split makes each thread a private copy of the gradients to zero and sum, passes
-# over every parameter that cost as much as a small batch's products. (On one thread the
-# unit split's loop measured 5% faster too: 784-128-10, batch 32, 0.25 against 0.26 s.)
-_UNIT_SPLIT_MAX_ROWS = 512
 
 
 # Attributes of a Network object that no copy or pickle takes along (see _snapshot).
@@ -288,11 +268,12 @@ class Network:
     # --- work buffers: each call borrows its own from a small pool ---
 
     def _workspace(self, batch_rows):
-        """A context manager lending buffers for batches of batch_rows to one call (see
-        cmlp._pool.WorkspacePool): ``with self._workspace(rows) as work: kernel(..., work, ...)``."""
+        """A context manager lending a cmlp._workspace.Workspace for batches of batch_rows
+        to one call (see cmlp._pool.WorkspacePool):
+        ``with self._workspace(rows) as work: kernel(..., work, ...)``."""
         key = (batch_rows, self._kernel_threads())
         return self._workspaces.borrow(
-            key, lambda: _Workspace(self.layer_sizes, self.dtype, *key))
+            key, lambda: Workspace(self.layer_sizes, self.dtype, *key))
 
     def _kernel_threads(self):
         return _threads.kernel_threads(self.n_threads)
@@ -300,12 +281,8 @@ class Network:
     @staticmethod
     def _epoch_kernel(batch_rows, work):
         """The epoch loop for this batch size: threads split the rows of each batch, or,
-        for small batches that the workspace holds whole, each layer's units (see
-        _UNIT_SPLIT_MAX_ROWS; on one thread that loop also saves zeroing the gradients)."""
-        n_threads, block_rows = work["acts"].shape[0], work["block_rows"]
-        if batch_rows <= _UNIT_SPLIT_MAX_ROWS and n_threads * block_rows >= batch_rows:
-            return _unit_split.train_epoch
-        return _kernels.train_epoch
+        for small batches that the workspace holds whole, each layer's units."""
+        return _unit_split.train_epoch if work.splits_units(batch_rows) else _kernels.train_epoch
 
     @contextmanager
     def _threads(self):
@@ -372,6 +349,13 @@ class Network:
                                                self.activation, self.loss)
             self._predictor_cache = predictor
         return predictor
+
+    def _model_state(self):
+        """What cmlp.inference.Model copies: (a C-ordered copy of the parameters, layer
+        sizes, activation, loss), read while no fit changes the weights."""
+        with self._guard.reading("Model"):
+            params = np.array(self._params, dtype=self.dtype, copy=True, order="C")
+        return params, self.layer_sizes, self.activation, self.loss
 
     def _prediction_threads(self, X):
         """Threads for predicting X: counting the CPUs costs as much as predicting a row, and
@@ -1016,55 +1000,6 @@ class Network:
         >>> net = Network.load("net.npz")  # doctest: +SKIP
         """
         return _serialization.load(cls, path)
-
-
-def _aligned(shape, dtype, fill=None, alignment=64):
-    """An array (np.empty, or filled with fill) whose data starts on a cache line: vector
-    loads that straddle two lines cost the SIMD kernels up to a fifth of their speed."""
-    dtype = np.dtype(dtype)
-    size = int(np.prod(shape))
-    raw = np.empty(size * dtype.itemsize + alignment, dtype=np.uint8)
-    skip = -raw.ctypes.data % alignment
-    out = raw[skip:skip + size * dtype.itemsize].view(dtype).reshape(shape)
-    if fill is not None:
-        out[...] = fill
-    return out
-
-
-class _Workspace:
-    """Work buffers of every thread for batches of up to batch_rows rows (see _kernels)."""
-
-    def __init__(self, layer_sizes, dtype, batch_rows, n_threads):
-        n_threads = max(1, min(n_threads, batch_rows))
-        per_thread = -(-batch_rows // n_threads)
-        if _kernels.narrow_layer(layer_sizes[0], layer_sizes[1]):
-            block = min(per_thread, _NARROW_BLOCK_ROWS)
-        elif max(layer_sizes[1:]) <= _TILE_MAX_WIDTH:
-            whole = batch_rows <= _UNIT_SPLIT_MAX_ROWS
-            block = min(per_thread, _TILE_MAX_ROWS if whole
-                        else _TILE_BLOCK_ROWS[np.dtype(dtype).itemsize])
-        else:
-            block = min(per_thread, _MAX_BLOCK_ROWS)
-        act_width = sum(layer_sizes[1:])
-        delta_width = max(layer_sizes[1:-1], default=1)
-        n_params = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
-        self.buffers = {
-            "acts": _aligned((n_threads, block * act_width), dtype),
-            "delta_a": _aligned((n_threads, block * delta_width), dtype),
-            "delta_b": _aligned((n_threads, block * delta_width), dtype),
-            # Thread 0 sums into the destination; the others need their own.
-            "grads": np.empty((max(1, n_threads - 1), n_params), dtype=dtype),
-            "narrow_grads": _aligned(
-                (n_threads, max(1, _kernels.narrow_weights_size(layer_sizes))), dtype),
-            "x_block": _aligned((n_threads, block * layer_sizes[0]), dtype),
-            "y_block": np.empty((n_threads, block), dtype=np.int32),
-            "loss": np.empty(n_threads, dtype=np.float64),
-            "correct": np.empty(n_threads, dtype=np.intp),
-            "packed": _aligned(max(1, _kernels.narrow_weights_size(layer_sizes)), dtype, 0),
-            "rows_done": np.zeros(1, dtype=np.int64),  # see Network.epoch_progress
-            "act_width": act_width,
-            "block_rows": block,
-        }
 
 
 _blas_limit = threading.local()  # the BLAS limit a _threads block of this thread has set

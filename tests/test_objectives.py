@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from cmlp import Network, network, reference
+from cmlp import Network, _workspace, reference
 
 from test_kernels import TOL, _in_float64
 from test_optimizers import CASES
@@ -162,7 +162,7 @@ def test_shuffled_weighted_epochs_match_reference(dtype, loss, split, n_threads,
                                                   make_optimizer, monkeypatch):
     """Targets and weights are read through the epoch's row order, in both loops."""
     if split == "rows":
-        monkeypatch.setattr(network, "_UNIT_SPLIT_MAX_ROWS", 0)
+        monkeypatch.setattr(_workspace, "UNIT_SPLIT_MAX_ROWS", 0)
     net, X, y, w = _problem([12, 9, 7, 3], 45, dtype, loss, seed=3)
     net.n_threads = n_threads
     w = w.astype(dtype)

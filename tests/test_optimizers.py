@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from cmlp import Network, network, reference
+from cmlp import Network, _workspace, reference
 from cmlp.optimizers import SGD, Adam, Momentum, OptimizerState, scheduled_learning_rate
 
 TOL = {"float32": {"rtol": 1e-4, "atol": 1e-6}, "float64": {"rtol": 1e-9, "atol": 1e-12}}
@@ -42,7 +42,7 @@ def _reference_training(net, X, y, batch_size, epochs, make_optimizer, learning_
 def test_updates_match_reference(dtype, name, options, make_optimizer, schedule, n_threads,
                                  split, monkeypatch):
     if split == "rows":
-        monkeypatch.setattr(network, "_UNIT_SPLIT_MAX_ROWS", 0)
+        monkeypatch.setattr(_workspace, "UNIT_SPLIT_MAX_ROWS", 0)
     rng = np.random.default_rng(5)
     X = rng.uniform(0, 1, (45, 12)).astype(dtype)  # 45 = 4 batches of 11 and one of 1
     y = rng.integers(0, 4, 45)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from cmlp import Network, _kernels, reference
+from cmlp import Network, _kernels, _workspace, reference
 
 TOL = {"float32": {"rtol": 2e-4, "atol": 2e-6}, "float64": {"rtol": 1e-10, "atol": 1e-13}}
 NARROW_SHAPES = [
@@ -120,9 +120,9 @@ def test_tile_and_blas_products_match_reference(simd_path, dtype, n, sizes, limi
 
 
 def test_narrow_layers_are_detected():
-    assert _kernels.narrow_layer(784, 10)
-    assert not _kernels.narrow_layer(784, 128)
-    assert not _kernels.narrow_layer(10, 10)
+    assert _workspace.narrow_layer(784, 10)
+    assert not _workspace.narrow_layer(784, 128)
+    assert not _workspace.narrow_layer(10, 10)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -138,7 +138,7 @@ def test_every_simd_path_matches_reference(simd_path, dtype, n, sizes):
 def test_every_narrow_width_matches_reference(simd_path, dtype, n_outputs):
     # The forward kernel takes the outputs in groups of up to 4 or 8, each with its own row
     # tile; 29 rows end in a partial tile for all of them, and 67 inputs in a partial vector.
-    assert _kernels.narrow_layer(67, n_outputs)
+    assert _workspace.narrow_layer(67, n_outputs)
     net, X, y = _problem([67, n_outputs, 3], 29, dtype)
     _check_against_reference(net, X, y, dtype)
 

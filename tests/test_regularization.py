@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from cmlp import Network, _kernels, _regularization, _unit_split, dropout, network, reference
+from cmlp import Network, _kernels, _regularization, _unit_split, _workspace, dropout, reference
 
 from test_optimizers import TOL
 
@@ -90,7 +90,7 @@ def _replay(net, X, y, batch_size, epochs, learning_rate, rates, seed, max_norm)
 def test_training_with_dropout_and_max_norm_matches_reference(dtype, sizes, n_threads, split,
                                                               activation, monkeypatch):
     if split == "rows":
-        monkeypatch.setattr(network, "_UNIT_SPLIT_MAX_ROWS", 0)
+        monkeypatch.setattr(_workspace, "UNIT_SPLIT_MAX_ROWS", 0)
     X, y = _data(sizes, 45, dtype, seed=2)  # batches of 11, the last of 1
     net = Network(sizes, dtype=dtype, seed=4, activation=activation, n_threads=n_threads)
     with net._workspace(11) as work:

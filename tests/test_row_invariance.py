@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from cmlp import Network, _inference, _kernels
+from cmlp import Network, _inference, _workspace
 from cmlp.inference import Model
 
 DTYPES = ["float32", "float64"]
@@ -67,7 +67,7 @@ def test_a_narrow_layers_outputs_for_a_row_do_not_depend_on_its_neighbours(simd_
     # The narrow kernels' tiles take 2 to 12 rows, and 1 for the rows left over: the last
     # n_inputs % (vector width) inputs must be summed the same way in all of them.
     for n_outputs in NARROW_OUTPUTS:
-        assert _kernels.narrow_layer(n_inputs, n_outputs)
+        assert _workspace.narrow_layer(n_inputs, n_outputs)
         net = Network([n_inputs, n_outputs], dtype=dtype, seed=n_outputs,
                       loss="squared_error")  # identity output: the layer's raw values
         X = _data(37, n_inputs, dtype, seed=n_inputs)

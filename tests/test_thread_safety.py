@@ -1,7 +1,7 @@
 """One Network shared by many Python threads: each call gets what a lone call returns.
 
 The kernels release the GIL, so the threads really run inside them at once; every call
-borrows work buffers of its own (network._WorkspacePool). The shapes cover every path a
+borrows work buffers of its own (cmlp._pool.WorkspacePool). The shapes cover every path a
 batch can take: narrow layers (784-10-10), the tile kernels (784-128-10), BLAS's wide
 layers (784-300-10) and a deep network, with 1, 7, 100 and 3,000 rows. fit on a Network
 that another thread is using raises RuntimeError at once (cmlp._guard).

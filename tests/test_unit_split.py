@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from cmlp import Network, _kernels, _unit_split, network, reference
+from cmlp import Network, _kernels, _unit_split, _workspace
 
 from test_optimizers import CASES, TOL, _reference_training
 
@@ -27,7 +27,7 @@ def _training_kernel(net, batch_size):
 def test_small_batches_take_the_unit_split(n_threads, batch_size):
     net = Network([784, 32, 10], n_threads=n_threads)
     assert _training_kernel(net, batch_size) is _unit_split.train_epoch
-    assert _training_kernel(net, network._UNIT_SPLIT_MAX_ROWS + 1) is _kernels.train_epoch
+    assert _training_kernel(net, _workspace.UNIT_SPLIT_MAX_ROWS + 1) is _kernels.train_epoch
     # a narrow first layer works in blocks of 120 rows: one thread cannot hold 200
     narrow = Network([784, 10, 10], n_threads=1)
     assert _training_kernel(narrow, 200) is _kernels.train_epoch
@@ -69,7 +69,7 @@ def test_unit_split_gives_the_row_split_results(dtype, sizes, monkeypatch):
         return net, history
 
     split_net, split_history = train()
-    monkeypatch.setattr(network, "_UNIT_SPLIT_MAX_ROWS", 0)
+    monkeypatch.setattr(_workspace, "UNIT_SPLIT_MAX_ROWS", 0)
     rows_net, rows_history = train()
     assert_allclose(split_history["loss"], rows_history["loss"], **TOL[dtype])
     assert split_history["accuracy"] == rows_history["accuracy"]

@@ -16,4 +16,13 @@ static inline void cmlp_publish_rows(int64_t* counter, int64_t rows)
 #endif
 }
 
+static inline int64_t cmlp_read_rows(const int64_t* counter)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
+#else
+    return *(const volatile int64_t*)counter;
+#endif
+}
+
 #endif

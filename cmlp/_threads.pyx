@@ -9,6 +9,9 @@ container with --cpus=1), where os.cpu_count() sees every CPU of the machine.
 Fork: libgomp's thread pool does not survive fork(); a child forked after cmlp ran a team of
 threads hangs in its first parallel region. Such a child (multiprocessing's default start
 method on Linux) runs cmlp on one thread instead; results then are those of n_threads=1.
+
+Compiled with the kernels, whose thread counts it decides: the compiled inference Model
+asks it too, and compiled code imports nothing of the Python layers above it.
 """
 import os
 from functools import lru_cache
