@@ -49,6 +49,7 @@ EXTENSIONS = [
     Extension(
         "cmlp._regularization",
         ["cmlp/_regularization.pyx"],
+        include_dirs=["cmlp/_src"],  # cimports cmlp._layers (simd.h's narrow-layer limit)
     ),
     Extension(
         "cmlp._workspace",

@@ -32,7 +32,7 @@ from cpython.pythread cimport (PyThread_acquire_lock, PyThread_allocate_lock, Py
 from cmlp._codes cimport BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOGISTIC, POISSON
 from cmlp._kernels cimport (activate, narrow_forward, pack_narrow_layers, simd_product,
                             softmax_cross_entropy)
-from cmlp._workspace cimport is_narrow
+from cmlp._layers cimport Layer, is_narrow, layer_at
 
 cdef extern from "denormals.h" nogil:
     unsigned int cmlp_flush_denormals()
@@ -152,17 +152,17 @@ cdef bint _narrow_weights_match(const ModelData* m, const floating* params,
                                 floating* copy, bint update) noexcept nogil:
     """Whether copy holds every narrow layer's weights as params has them now, layer after
     layer (bit for bit); with update, copy them there too."""
-    cdef Py_ssize_t offset = 0, size
+    cdef Layer layer
+    cdef Py_ssize_t size
     cdef int l
     for l in range(m.n_layers):
-        size = <Py_ssize_t> m.sizes[l] * m.sizes[l + 1]
-        if is_narrow(m.sizes[l], m.sizes[l + 1]):
+        layer = layer_at(m.sizes, l)
+        if layer.narrow:
+            size = (layer.biases - layer.weights) * sizeof(floating)
             if update:
-                memcpy(copy, params + offset, size * sizeof(floating))
-            elif memcmp(copy, params + offset, size * sizeof(floating)) != 0:
+                memcpy(copy + layer.packed, params + layer.weights, size)
+            elif memcmp(copy + layer.packed, params + layer.weights, size) != 0:
                 return False
-            copy += size
-        offset += size + m.sizes[l + 1]
     return True
 
 
@@ -178,28 +178,25 @@ cdef bint _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
     that are wrong, so the caller must not trust them."""
     cdef const floating* params = <const floating*> m.params
     cdef const floating* inputs = X
-    cdef const floating* W
     cdef floating* dest
-    cdef Py_ssize_t offset = 0, i, half = rows * m.max_hidden
+    cdef Layer layer
+    cdef Py_ssize_t i, half = rows * m.max_hidden
     cdef int l, n_in, n_out
     cdef bint any_overflow = False
     for i in range(rows):
         overflowed[i] = 0
     for l in range(m.n_layers):
-        n_in = m.sizes[l]
-        n_out = m.sizes[l + 1]
-        W = params + offset
+        layer = layer_at(m.sizes, l)
+        n_in, n_out = layer.n_in, layer.n_out
         dest = probs if l == m.n_layers - 1 else hidden + (l % 2) * half
-        if packed != NULL and is_narrow(n_in, n_out):
-            narrow_forward(inputs, rows, n_in, packed, W + <Py_ssize_t> n_in * n_out, n_out,
-                           dest)
+        if packed != NULL and layer.narrow:
+            narrow_forward(inputs, rows, n_in, packed + layer.packed, params + layer.biases,
+                           n_out, dest)
         else:
             for i in range(rows):  # rows start as the bias; the product is added to them
-                memcpy(dest + i * n_out, W + <Py_ssize_t> n_in * n_out,
-                       n_out * sizeof(floating))
-            simd_product(<int> rows, n_out, n_in, inputs, n_in, W, n_out, True, dest, n_out)
-        if packed != NULL and is_narrow(n_in, n_out):
-            packed += <Py_ssize_t> n_in * n_out
+                memcpy(dest + i * n_out, params + layer.biases, n_out * sizeof(floating))
+            simd_product(<int> rows, n_out, n_in, inputs, n_in, params + layer.weights, n_out,
+                         True, dest, n_out)
         if _nonfinite(dest, rows * n_out):  # rare: find the rows
             any_overflow = True
             for i in range(rows):
@@ -208,7 +205,6 @@ cdef bint _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
         if l < m.n_layers - 1:
             activate(dest, rows * n_out, m.activation)
         inputs = dest
-        offset += <Py_ssize_t> n_in * n_out + n_out
     if m.softmax:
         softmax_cross_entropy(probs, NULL, rows, m.sizes[m.n_layers], NULL, NULL)
     elif m.output == BINARY_CROSS_ENTROPY:

@@ -4,10 +4,9 @@
 # The compiled core of cmlp, shared by its extension modules.
 #
 # Every function trusts its inputs (the Python layer, cmlp/network.py, validates them) and
-# runs without the GIL. Parameters live in one flat array: for each layer l in order, the
-# weights W_l (sizes[l] x sizes[l+1], row-major) and then the biases b_l (sizes[l+1]).
-# A block's activations live in one flat work array: layer l's output for n rows starts at
-# n * (sizes[1] + ... + sizes[l]) and is (n x sizes[l+1]), row-major.
+# runs without the GIL. The layouts of the parameters, of a block's activations and of the
+# packed narrow weights are stated once, in cmlp/_layers.pxd, whose layer_at every walk over
+# the layers reads.
 #
 # Narrow layers (few outputs, many inputs; see is_narrow) run on their own kernels, which
 # read the weights from `packed` (pack_narrow_layers: transposed, one row per output) and
@@ -20,7 +19,8 @@ from cmlp._codes cimport (Activation, Loss, OptimizerKind, RELU, TANH, LOGISTIC,
                           CROSS_ENTROPY, SQUARED_ERROR, BINARY_CROSS_ENTROPY, POISSON,
                           SGD, MOMENTUM, NESTEROV, ADAM)
 from cmlp._regularization cimport Dropout
-from cmlp._workspace cimport Work, Workspace, cmlp_publish_rows, is_narrow
+from cmlp._layers cimport Layer, inputs_at, is_narrow, layer_at
+from cmlp._workspace cimport Work, Workspace, cmlp_publish_rows
 
 # Ctrl-C inside long loops without the GIL (see _src/interrupt.h).
 cdef extern from "interrupt.h" nogil:
@@ -61,10 +61,6 @@ cdef struct UpdateRule:   # one optimizer step
     double step_size      # ADAM: the learning rate with this step's bias corrections
     double epsilon        # ADAM: epsilon scaled to match
 
-cdef inline Py_ssize_t layer_size(const Net* net, int l) noexcept nogil:
-    """Parameters of layer l: weights and biases."""
-    return <Py_ssize_t> net.sizes[l] * net.sizes[l + 1] + net.sizes[l + 1]
-
 cdef void interrupt_start(cmlp_interrupt* interrupt) noexcept nogil
 
 cdef void interrupt_finish(const cmlp_interrupt* interrupt) noexcept nogil
@@ -99,8 +95,6 @@ cdef void pack_narrow_rows(const floating* W, int n_in, int n_out, Py_ssize_t fi
 
 cdef void pack_narrow_layers(const int* sizes, int n_layers, const floating* params,
                              floating* packed) noexcept nogil
-
-cdef Py_ssize_t packed_offset(const Net* net, int layer) noexcept nogil
 
 cdef bint forward(const Net* net, const floating* X, Py_ssize_t n, const floating* params,
                   const floating* packed, floating* acts, const Dropout* drop,

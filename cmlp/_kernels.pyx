@@ -291,25 +291,13 @@ cdef void pack_narrow_layers(const int* sizes, int n_layers, const floating* par
                              floating* packed) noexcept nogil:
     """packed gets each narrow layer's transposed weights (pack_narrow_rows), layer after
     layer, for a network of n_layers layers of sizes (params in the layout above)."""
-    cdef Py_ssize_t offset = 0
-    cdef int l, n_in, n_out
-    for l in range(n_layers):
-        n_in = sizes[l]
-        n_out = sizes[l + 1]
-        if is_narrow(n_in, n_out):
-            pack_narrow_rows(params + offset, n_in, n_out, 0, n_in, packed)
-            packed += <Py_ssize_t> n_in * n_out
-        offset += <Py_ssize_t> n_in * n_out + n_out
-
-
-cdef Py_ssize_t packed_offset(const Net* net, int layer) noexcept nogil:
-    """Where a narrow layer's weights start in the array pack_narrow_layers fills."""
-    cdef Py_ssize_t offset = 0
+    cdef Layer layer
     cdef int l
-    for l in range(layer):
-        if is_narrow(net.sizes[l], net.sizes[l + 1]):
-            offset += <Py_ssize_t> net.sizes[l] * net.sizes[l + 1]
-    return offset
+    for l in range(n_layers):
+        layer = layer_at(sizes, l)
+        if layer.narrow:
+            pack_narrow_rows(params + layer.weights, layer.n_in, layer.n_out, 0, layer.n_in,
+                             packed + layer.packed)
 
 
 cdef void narrow_forward(const floating* X, Py_ssize_t n, int K, const floating* WT,
@@ -343,32 +331,31 @@ cdef bint forward(const Net* net, const floating* X, Py_ssize_t n, const floatin
     packed holds the narrow layers' weights from pack_narrow_layers. With drop (training;
     NULL for prediction), hidden outputs go through drop_units, the rows being positions
     first_position.. of the epoch (dropout of the inputs is the caller's)."""
-    cdef const floating* inputs = X
+    cdef const floating* inputs
     cdef const floating* b
-    cdef floating* out = acts
-    cdef Py_ssize_t offset = 0, i
+    cdef floating* out
+    cdef Layer layer
+    cdef Py_ssize_t i
     cdef int l, n_in, n_out
     for l in range(net.n_layers):
         if cmlp_interrupt_poll(interrupt, caller):  # between long passes over wide blocks
             return True
-        n_in = net.sizes[l]
-        n_out = net.sizes[l + 1]
-        b = params + offset + <Py_ssize_t> n_in * n_out
-        if is_narrow(n_in, n_out):
-            narrow_forward(inputs, n, n_in, packed, b, n_out, out)
-            packed += <Py_ssize_t> n_in * n_out
+        layer = layer_at(net.sizes, l)
+        n_in, n_out = layer.n_in, layer.n_out
+        inputs = X if l == 0 else acts + n * inputs_at(&layer)
+        out = acts + n * layer.outputs
+        b = params + layer.biases
+        if layer.narrow:
+            narrow_forward(inputs, n, n_in, packed + layer.packed, b, n_out, out)
         else:
             for i in range(n):  # rows start as the bias; the product is added to them
                 memcpy(out + i * n_out, b, n_out * sizeof(floating))
-            if product(False, <int> n, n_out, n_in, inputs, n_in, params + offset, n_out,
-                       True, out, n_out, interrupt, caller):
+            if product(False, <int> n, n_out, n_in, inputs, n_in, params + layer.weights,
+                       n_out, True, out, n_out, interrupt, caller):
                 return True
         if l < net.n_layers - 1:
             activate(out, n * n_out, net.activation)
             drop_units(out, n, n_out, 0, n_out, drop, l + 1, first_position)
-        inputs = out
-        out += n * n_out
-        offset += layer_size(net, l)
     return False
 
 
@@ -548,35 +535,24 @@ cdef bint backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
     units are 0, kept ones scaled). Returns whether to stop for Ctrl-C (forward's interrupt
     and caller), grads then being incomplete.
     """
-    cdef Py_ssize_t param_offset = 0, output_offset = 0, narrow_offset = 0
+    cdef Layer layer
     cdef int l, n_in, n_out
-    cdef floating* delta
+    cdef floating* delta = acts + n * layer_at(net.sizes, net.n_layers - 1).outputs
     cdef floating* spare = delta_a
     cdef floating* inputs
     cdef const floating* W
     cdef floating* gW
 
-    # Walk to the last layer's offsets; the loop below steps back from there.
-    for l in range(net.n_layers):
-        if is_narrow(net.sizes[l], net.sizes[l + 1]):
-            narrow_offset += <Py_ssize_t> net.sizes[l] * net.sizes[l + 1]
-        if l < net.n_layers - 1:
-            param_offset += layer_size(net, l)
-            output_offset += n * net.sizes[l + 1]
-
-    delta = acts + output_offset
-
     for l in range(net.n_layers - 1, -1, -1):
         if cmlp_interrupt_poll(interrupt, caller):  # between long passes over wide blocks
             return True
-        n_in = net.sizes[l]
-        n_out = net.sizes[l + 1]
-        W = params + param_offset
-        gW = grads + param_offset
-        inputs = <floating*> X if l == 0 else acts + output_offset - n * n_in
-        if is_narrow(n_in, n_out):
-            narrow_offset -= <Py_ssize_t> n_in * n_out
-            _narrow_accumulate(inputs, n, n_in, delta, n_out, narrow_grads + narrow_offset,
+        layer = layer_at(net.sizes, l)
+        n_in, n_out = layer.n_in, layer.n_out
+        W = params + layer.weights
+        gW = grads + layer.weights
+        inputs = <floating*> X if l == 0 else acts + n * inputs_at(&layer)
+        if layer.narrow:
+            _narrow_accumulate(inputs, n, n_in, delta, n_out, narrow_grads + layer.packed,
                                X_next if l == 0 else NULL, n_next * n_in)
         elif product(True, n_in, n_out, <int> n, inputs, n_in, delta, n_out, True, gW, n_out,
                      interrupt, caller):
@@ -593,25 +569,25 @@ cdef bint backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
                 multiply_by_derivative(spare, inputs, n * n_in, net.activation)
             delta = spare
             spare = delta_b if delta == delta_a else delta_a
-            param_offset -= layer_size(net, l - 1)
-            output_offset -= n * n_in
     return False
 
 
 cdef void add_narrow_gradients(const Net* net, const floating* narrow_grads,
                                floating* grads) noexcept nogil:
     """grads += the narrow layers' weight gradients that backward_accumulate left transposed."""
-    cdef Py_ssize_t offset = 0, k
-    cdef int l, j, n_in, n_out
+    cdef const floating* dWT
+    cdef floating* dW
+    cdef Layer layer
+    cdef Py_ssize_t k
+    cdef int l, j
     for l in range(net.n_layers):
-        n_in = net.sizes[l]
-        n_out = net.sizes[l + 1]
-        if is_narrow(n_in, n_out):
-            for k in range(n_in):
-                for j in range(n_out):
-                    grads[offset + k * n_out + j] += narrow_grads[<Py_ssize_t> j * n_in + k]
-            narrow_grads += <Py_ssize_t> n_in * n_out
-        offset += layer_size(net, l)
+        layer = layer_at(net.sizes, l)
+        if layer.narrow:
+            dWT = narrow_grads + layer.packed
+            dW = grads + layer.weights
+            for k in range(layer.n_in):
+                for j in range(layer.n_out):
+                    dW[k * layer.n_out + j] += dWT[<Py_ssize_t> j * layer.n_in + k]
 
 
 cdef UpdateRule update_rule(const OptimizerConfig* config, long step) noexcept nogil:
@@ -767,15 +743,15 @@ cdef void _add_other_threads(const Net* net, const Work* work, int n_threads,
 cdef double _add_penalty(const Net* net, const floating* params, double l2,
                          floating* grads) noexcept nogil:
     """grads += l2 W for every weight (not bias); returns the penalty l2/2 sum W^2."""
-    cdef Py_ssize_t offset = 0
+    cdef Layer layer
     cdef double squares = 0
     cdef int l
     if l2 == 0:
         return 0
     for l in range(net.n_layers):
-        squares += add_l2(grads + offset, params + offset,
-                          <Py_ssize_t> net.sizes[l] * net.sizes[l + 1], l2)
-        offset += layer_size(net, l)
+        layer = layer_at(net.sizes, l)
+        squares += add_l2(grads + layer.weights, params + layer.weights,
+                          layer.biases - layer.weights, l2)
     return 0.5 * l2 * squares
 
 

@@ -16,6 +16,7 @@ from libc.math cimport sqrt
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 from cmlp._codes cimport RELU, TANH, LOGISTIC, IDENTITY
+from cmlp._layers cimport layer_at
 
 import numpy as np
 
@@ -132,14 +133,14 @@ cdef void max_norm_columns(floating* W, int n_in, int n_out, Py_ssize_t first,
 cdef void max_norm_share(const int* sizes, int n_layers, floating* params, double bound,
                          int n_threads, int t) noexcept nogil:
     """Thread t's share (of n_threads) of every hidden layer's columns, bounded."""
-    cdef Py_ssize_t offset = 0, first, stop
+    cdef Py_ssize_t first, stop
     cdef int l
     for l in range(n_layers - 1):
         first = <Py_ssize_t> sizes[l + 1] * t // n_threads
         stop = <Py_ssize_t> sizes[l + 1] * (t + 1) // n_threads
         if stop > first:
-            max_norm_columns(params + offset, sizes[l], sizes[l + 1], first, stop, bound)
-        offset += <Py_ssize_t> sizes[l] * sizes[l + 1] + sizes[l + 1]
+            max_norm_columns(params + layer_at(sizes, l).weights, sizes[l], sizes[l + 1],
+                             first, stop, bound)
 
 
 cdef Dropout dropout_config(object dropout) except *:

@@ -189,6 +189,18 @@ class _Fallback:
         return reversed(self._kept)
 
 
+def hold_out_rows(n_rows, n_held, rng):
+    """The one way Network.fit (validation_fraction) and the command line (--dev-size) hold
+    out validation rows: the first n_held of a permutation of the rows drawn from rng, as the
+    seed notebook did. Returns (held-out rows, training rows), index arrays.
+
+    (cmlp.sklearn's early stopping keeps scikit-learn's own stratified train_test_split, so
+    that an estimator holds out the rows scikit-learn's would for the same random_state.)
+    """
+    order = rng.permutation(n_rows)
+    return order[:n_held], order[n_held:]
+
+
 def _in_order(values, order):
     return None if values is None else np.ascontiguousarray(values[order])
 

@@ -33,10 +33,11 @@ from cmlp._kernels cimport (
     Net, OptimizerConfig, UpdateRule, activate, add_column_sums, add_l2, apply_update,
     batch_weight, cmlp_interrupt, cmlp_interrupt_poll, cmlp_interrupt_stopped,
     interrupt_finish, interrupt_start, inverse_weight,
-    layer_size, make_net, multiply_by_derivative, narrow_forward, optimizer_config,
+    make_net, multiply_by_derivative, narrow_forward, optimizer_config,
     output_step, pack_narrow_rows,
-    packed_offset, polled_gemm, product, raise_pending, set_objective, update_rule)
-from cmlp._workspace cimport Work, Workspace, cmlp_publish_rows, is_narrow
+    polled_gemm, product, raise_pending, set_objective, update_rule)
+from cmlp._layers cimport Layer, inputs_at, layer_at
+from cmlp._workspace cimport Work, Workspace, cmlp_publish_rows
 from cmlp._regularization cimport (
     Dropout, drop_derivative, drop_units, dropping, dropout_config, max_norm_share)
 
@@ -101,22 +102,26 @@ cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
     """Every layer's output for the batch (rows start.. of the epoch): own output units of
     wide layers, own rows of narrow ones, through dropout; a barrier after each layer."""
     cdef const Net* net = e.net
-    cdef const floating* inputs = xb
-    cdef floating* out = <floating*> e.work.acts
+    cdef floating* acts = <floating*> e.work.acts
+    cdef const floating* inputs
+    cdef floating* out
     cdef const floating* params = <floating*> e.params
     cdef const floating* b
-    cdef Py_ssize_t offset = 0, i
+    cdef Layer layer
+    cdef Py_ssize_t i
     cdef int l, n_in, n_out
     cdef Share mine
     for l in range(net.n_layers):
-        n_in = net.sizes[l]
-        n_out = net.sizes[l + 1]
-        b = params + offset + <Py_ssize_t> n_in * n_out
-        if is_narrow(n_in, n_out):
+        layer = layer_at(net.sizes, l)
+        n_in, n_out = layer.n_in, layer.n_out
+        inputs = xb if l == 0 else acts + rows * inputs_at(&layer)
+        out = acts + rows * layer.outputs
+        b = params + layer.biases
+        if layer.narrow:
             mine = _share(rows, T, t)
             if mine.stop > mine.first:
                 narrow_forward(inputs + mine.first * n_in, mine.stop - mine.first, n_in,
-                               <floating*> e.work.packed + packed_offset(net, l), b, n_out,
+                               <floating*> e.work.packed + layer.packed, b, n_out,
                                out + mine.first * n_out)
             if l < net.n_layers - 1:
                 activate(out + mine.first * n_out, (mine.stop - mine.first) * n_out,
@@ -130,7 +135,7 @@ cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
                     memcpy(out + i * n_out + mine.first, b + mine.first,
                            (mine.stop - mine.first) * sizeof(floating))
                 product(False, <int> rows, <int> (mine.stop - mine.first), n_in, inputs, n_in,
-                        params + offset + mine.first, n_out, True, out + mine.first, n_out,
+                        params + layer.weights + mine.first, n_out, True, out + mine.first, n_out,
                         <cmlp_interrupt*> e.work.interrupt, t == 0)
                 if l < net.n_layers - 1:
                     for i in range(rows):
@@ -139,11 +144,8 @@ cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
                     drop_units(out, rows, n_out, mine.first, mine.stop, e.drop, l + 1, start)
         # The output step reads own rows of the logits: a narrow last layer computed them
         # on this thread, so only a wide one needs the barrier.
-        if l < net.n_layers - 1 or not is_narrow(n_in, n_out):
+        if l < net.n_layers - 1 or not layer.narrow:
             cmlp_barrier_wait(e.barrier)
-        inputs = out
-        out += rows * n_out
-        offset += layer_size(net, l)
 
 
 cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int* yb,
@@ -162,15 +164,16 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
     cdef floating* swap
     cdef const floating* inputs
     cdef floating scale = <floating> inverse
-    cdef Py_ssize_t output_offset = 0, param_offset = 0, i
+    cdef floating* acts = <floating*> e.work.acts
+    cdef floating* gW
+    cdef const floating* W
+    cdef Layer layer
+    cdef Py_ssize_t i
     cdef int l, n_in, n_out, n_classes = net.sizes[net.n_layers]
     cdef double data_loss = 0
     cdef Share mine, ins, outs
 
-    for l in range(net.n_layers - 1):
-        output_offset += rows * net.sizes[l + 1]
-        param_offset += layer_size(net, l)
-    delta = <floating*> e.work.acts + output_offset
+    delta = acts + rows * layer_at(net.sizes, net.n_layers - 1).outputs
 
     # Output delta w_i (P - onehot(y)) / weight of own rows, in place over their logits.
     mine = _share(rows, T, t)
@@ -181,24 +184,25 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
     cmlp_barrier_wait(e.barrier)
 
     for l in range(net.n_layers - 1, -1, -1):
-        n_in = net.sizes[l]
-        n_out = net.sizes[l + 1]
-        inputs = xb if l == 0 else <floating*> e.work.acts + output_offset - rows * n_in
+        layer = layer_at(net.sizes, l)
+        n_in, n_out = layer.n_in, layer.n_out
+        inputs = xb if l == 0 else acts + rows * inputs_at(&layer)
+        W = params + layer.weights
+        gW = grads + layer.weights
         ins = _share(n_in, T, t)
         outs = _share(n_out, T, t)
         if ins.stop > ins.first:
             product(True, <int> (ins.stop - ins.first), n_out, <int> rows, inputs + ins.first,
-                    n_in, delta, n_out, False, grads + param_offset + ins.first * n_out, n_out,
+                    n_in, delta, n_out, False, gW + ins.first * n_out, n_out,
                     <cmlp_interrupt*> e.work.interrupt, t == 0)
         if outs.stop > outs.first:
-            memset(grads + param_offset + <Py_ssize_t> n_in * n_out + outs.first, 0,
+            memset(grads + layer.biases + outs.first, 0,
                    (outs.stop - outs.first) * sizeof(floating))
-            add_column_sums(delta, rows, n_out, outs.first, outs.stop,
-                            grads + param_offset + <Py_ssize_t> n_in * n_out)
+            add_column_sums(delta, rows, n_out, outs.first, outs.stop, grads + layer.biases)
         if l > 0:
             if ins.stop > ins.first:
                 polled_gemm(False, True, <int> rows, <int> (ins.stop - ins.first), n_out,
-                            delta, n_out, params + param_offset + ins.first * n_out, n_out,
+                            delta, n_out, W + ins.first * n_out, n_out,
                             <floating> 0, spare + ins.first, n_in,
                             <cmlp_interrupt*> e.work.interrupt, t == 0)
                 if dropping(e.drop, l):
@@ -213,8 +217,6 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
             swap = spare
             spare = other
             other = swap
-            output_offset -= rows * n_in
-            param_offset -= layer_size(net, l - 1)
             cmlp_barrier_wait(e.barrier)
 
 
@@ -225,42 +227,40 @@ cdef void _update_own(const Epoch* e, int T, int t, const UpdateRule* rule,
     thread t wrote."""
     cdef const Net* net = e.net
     cdef floating* kind = NULL
-    cdef Py_ssize_t offset = 0, first, size
+    cdef Py_ssize_t first, size
     cdef double squares = 0
+    cdef Layer layer
     cdef int l, n_in, n_out
     cdef Share ins, outs
     for l in range(net.n_layers):
-        n_in = net.sizes[l]
-        n_out = net.sizes[l + 1]
+        layer = layer_at(net.sizes, l)
+        n_in, n_out = layer.n_in, layer.n_out
         ins = _share(n_in, T, t)
         outs = _share(n_out, T, t)
-        first = offset + ins.first * n_out
+        first = layer.weights + ins.first * n_out
         size = (ins.stop - ins.first) * n_out
         if l2 != 0:
             squares += add_l2(grads + first, params + first, size, l2)
         apply_update(rule, params + first, grads + first, _at(e.state_a, first, kind),
                      _at(e.state_b, first, kind), size)
-        first = offset + <Py_ssize_t> n_in * n_out + outs.first
+        first = layer.biases + outs.first
         apply_update(rule, params + first, grads + first, _at(e.state_a, first, kind),
                      _at(e.state_b, first, kind), outs.stop - outs.first)
-        offset += layer_size(net, l)
     loss[0] += rows * 0.5 * l2 * squares  # the penalty, counted once per row like the loss
 
 
 cdef void _pack_own(const Epoch* e, int T, int t, const floating* params) noexcept nogil:
     """Own rows of every narrow layer's transposed weights (pack_narrow_rows), for the forward
     pass; each thread owns the same rows of W in the update."""
-    cdef Py_ssize_t offset = 0
-    cdef int l, n_in, n_out
+    cdef Layer layer
+    cdef int l
     cdef Share ins
     for l in range(e.net.n_layers):
-        n_in = e.net.sizes[l]
-        n_out = e.net.sizes[l + 1]
-        if is_narrow(n_in, n_out):
-            ins = _share(n_in, T, t)
-            pack_narrow_rows(params + offset, n_in, n_out, ins.first, ins.stop,
-                             <floating*> e.work.packed + packed_offset(e.net, l))
-        offset += layer_size(e.net, l)
+        layer = layer_at(e.net.sizes, l)
+        if layer.narrow:
+            ins = _share(layer.n_in, T, t)
+            pack_narrow_rows(params + layer.weights, layer.n_in, layer.n_out, ins.first,
+                             ins.stop, <floating*> e.work.packed + layer.packed)
 
 
 cdef void _gather(const Epoch* e, int T, int t, Py_ssize_t start, Py_ssize_t rows,

@@ -5,8 +5,7 @@
 # the buffers those choices need, owned by one Workspace object per (batch rows, threads).
 from libc.stdint cimport int64_t
 
-cdef extern from "simd.h" nogil:
-    int NARROW_MAX_OUTPUTS "CMLP_NARROW_MAX_OUTPUTS"
+from cmlp._layers cimport is_narrow
 
 # The rows of the epoch done, for a progress display in another thread (see _src/progress.h).
 cdef extern from "progress.h" nogil:
@@ -15,15 +14,8 @@ cdef extern from "progress.h" nogil:
 
 # Tuning limits the kernels and the block sizes share (why each: _workspace.pyx).
 cdef enum:
-    NARROW_MIN_INPUTS = 64
     TILE_MAX_ROWS = 256
     TILE_MAX_WIDTH = 256
-
-
-cdef inline bint is_narrow(int n_in, int n_out) noexcept nogil:
-    """Whether a layer of this shape runs on the narrow kernels (few outputs, many inputs:
-    BLAS gemm reaches a fraction of its peak there)."""
-    return n_out <= NARROW_MAX_OUTPUTS and n_in >= NARROW_MIN_INPUTS
 
 
 cdef struct Work:   # pointers into a Workspace's buffers

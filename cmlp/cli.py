@@ -41,6 +41,7 @@ from pathlib import Path
 from cmlp import __version__
 from cmlp.dropout import check_rates
 from cmlp.initializers import INITIALIZERS
+from cmlp._training import hold_out_rows
 from cmlp.network import ACTIVATIONS, Network, TrainingDiverged, progress_line
 from cmlp.optimizers import OPTIMIZERS, SCHEDULES
 from cmlp.plots import PlottingUnavailable  # matplotlib itself is imported only to draw
@@ -661,9 +662,7 @@ def _train(args):
         raise UserError(f"--dev-size {args.dev_size} leaves no training rows: {source} has "
                         f"{len(X):,} rows")
 
-    # The notebook's split: shuffle the rows, the first dev-size are the dev set.
-    order = np.random.default_rng(args.seed).permutation(len(X))
-    dev, rest = order[:args.dev_size], order[args.dev_size:]
+    dev, rest = hold_out_rows(len(X), args.dev_size, np.random.default_rng(args.seed))
     X_dev, y_dev, X_train, y_train = X[dev], y[dev], X[rest], y[rest]
 
     network = Network([X.shape[1], *args.hidden, N_CLASSES], dtype=args.dtype, seed=args.seed,

@@ -23,7 +23,8 @@ from cmlp import dropout as _dropout
 from cmlp.augment import make_augmenter
 from cmlp._codes import Activation, Loss
 from cmlp._guard import UseGuard, reads, writes
-from cmlp._training import Trainer, TrainingDiverged  # noqa: F401 (TrainingDiverged: public here)
+from cmlp._training import (  # noqa: F401 (TrainingDiverged: public here)
+    Trainer, TrainingDiverged, hold_out_rows)
 from cmlp._pool import WorkspacePool
 from cmlp._workspace import Workspace
 from cmlp._validation import (
@@ -903,8 +904,7 @@ class Network:
                 f"validation_fraction={fraction} of {X.shape[0]} rows leaves {n_val} "
                 "validation rows; expected at least one validation and one training row")
         # A spawned child stream: holding out rows does not shift the shuffling that follows.
-        order = self._rng.spawn(1)[0].permutation(X.shape[0])
-        val, train = order[:n_val], order[n_val:]
+        val, train = hold_out_rows(X.shape[0], n_val, self._rng.spawn(1)[0])
         weights = sample_weight[train] if sample_weight is not None else None
         return X[train], y[train], weights, X[val], y[val]
 

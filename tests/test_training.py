@@ -1,10 +1,12 @@
 """The private Trainer (cmlp._training): the epochs Network.fit runs, one call at a time."""
+import copy
 import threading
 
 import numpy as np
 import pytest
 
 from cmlp import Network, TrainingDiverged
+from cmlp._training import hold_out_rows
 from cmlp.optimizers import OptimizerState
 
 
@@ -94,3 +96,22 @@ def test_epoch_progress_counts_the_rows_of_the_running_epoch(batch_size, n_threa
     assert all(rows == n or rows % step == 0 for rows, _ in counts), counts[:20]
     if batch_size is not None:  # seen part-way through an epoch, not only at its ends
         assert any(0 < rows < n for rows, _ in counts)
+
+
+def test_held_out_rows_split_every_row_once():
+    held, kept = hold_out_rows(50, 7, np.random.default_rng(3))
+    assert len(held) == 7 and len(kept) == 43
+    assert sorted(np.concatenate([held, kept])) == list(range(50))
+    again, _ = hold_out_rows(50, 7, np.random.default_rng(3))
+    np.testing.assert_array_equal(held, again)
+
+
+def test_fit_holds_out_validation_rows_by_the_shared_rule():
+    X = np.random.default_rng(0).random((40, 6), dtype=np.float32)
+    y = np.arange(40) % 3
+    net = Network([6, 5, 3], seed=2)
+    rng = copy.deepcopy(net._rng)
+    X_train, y_train, _, X_val, y_val = net._split_validation(X, y, None, 0.25)
+    held, kept = hold_out_rows(40, 10, rng.spawn(1)[0])
+    np.testing.assert_array_equal(X_val, X[held])
+    np.testing.assert_array_equal(y_train, y[kept])
