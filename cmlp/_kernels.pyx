@@ -16,9 +16,9 @@ thread (OpenMP, single-threaded BLAS inside), and each chunk into blocks of rows
 through forward and backward while they are still in cache. Each thread sums its gradients
 privately; the chunks' sums are added in a fixed order, so a thread count always gives the
 same result. (Small mini-batches split each layer's units across threads instead:
-cmlp/_unit_split.pyx.) Layout: see _kernels.pxd. Matrix products go through product():
-the SIMD tile kernels of _src/simd.c, or cmlp._blas.gemm where those do not fit; narrow
-layers have kernels of their own in _src/simd.c as well.
+cmlp/_unit_split.pyx.) Layouts: see _layers.pxd; work buffers: _workspace.pyx. Matrix
+products go through product(): the SIMD tile kernels of _src/simd.c, or cmlp._blas.gemm
+where those do not fit; narrow layers have kernels of their own in _src/simd.c as well.
 """
 import threading
 
@@ -29,9 +29,9 @@ from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
 
 from cmlp._blas cimport gemm
-from cmlp._workspace cimport TILE_MAX_ROWS, TILE_MAX_WIDTH
 from cmlp._regularization cimport (
     Dropout, drop_derivative, drop_units, dropping, dropout_config, max_norm_share)
+from cmlp._workspace cimport TILE_MAX_ROWS, TILE_MAX_WIDTH
 
 cdef extern from "simd.h" nogil:
     void cmlp_narrow_forward_f32(const float* X, Py_ssize_t n, int K, const float* WT,
