@@ -47,6 +47,10 @@ EXTENSIONS = [
         ["cmlp/_blas.pyx"],
     ),
     Extension(
+        "cmlp._settings",
+        ["cmlp/_settings.pyx"],
+    ),
+    Extension(
         "cmlp._regularization",
         ["cmlp/_regularization.pyx"],
         include_dirs=["cmlp/_src"],  # cimports cmlp._layers (simd.h's narrow-layer limit)

@@ -18,7 +18,7 @@ from libc.stdint cimport int64_t
 from cmlp._codes cimport (Activation, Loss, OptimizerKind, RELU, TANH, LOGISTIC, IDENTITY,
                           CROSS_ENTROPY, SQUARED_ERROR, BINARY_CROSS_ENTROPY, POISSON,
                           SGD, MOMENTUM, NESTEROV, ADAM)
-from cmlp._regularization cimport Dropout
+from cmlp._settings cimport Dropout, DropoutPlan, Objective, OptimizerConfig, OptimizerSettings
 from cmlp._layers cimport Layer, inputs_at, is_narrow, layer_at
 from cmlp._workspace cimport Work, Workspace, cmlp_publish_rows
 
@@ -46,15 +46,6 @@ cdef struct Net:
     const void* targets   # all but CROSS_ENTROPY: n x sizes[n_layers] values of the params' type
     const void* weights   # per-row sample weights of the params' type, or NULL (all 1)
     bint l2_per_weight    # divide l2 by the batch's weight sum (scikit-learn's alpha)
-
-cdef struct OptimizerConfig:
-    int kind              # an OptimizerKind
-    double learning_rate
-    double momentum       # MOMENTUM and NESTEROV
-    double beta1          # ADAM
-    double beta2
-    double epsilon
-    long step             # updates done so far (ADAM's bias correction)
 
 cdef struct UpdateRule:   # one optimizer step
     const OptimizerConfig* config
@@ -142,6 +133,5 @@ cdef int raise_pending() except -1
 
 cdef Net make_net(const int[::1] sizes, int activation, Py_ssize_t n_params)
 
-cdef void set_objective(Net* net, dict objective, floating[::1] params) except *
+cdef void set_objective(Net* net, Objective objective, floating[::1] params) except *
 
-cdef OptimizerConfig optimizer_config(dict optimizer) except *

@@ -30,7 +30,7 @@ from libc.stdint cimport int64_t
 
 from cmlp._blas cimport gemm
 from cmlp._regularization cimport (
-    Dropout, drop_derivative, drop_units, dropping, dropout_config, max_norm_share)
+    drop_derivative, drop_units, dropping, dropout_config, max_norm_share)
 from cmlp._workspace cimport TILE_MAX_ROWS, TILE_MAX_WIDTH
 
 cdef extern from "simd.h" nogil:
@@ -904,45 +904,31 @@ cdef Net make_net(const int[::1] sizes, int activation, Py_ssize_t n_params):
     return net
 
 
-cdef void set_objective(Net* net, dict objective, floating[::1] params) except *:
-    """net's objective from a dict (None: unweighted cross-entropy) with "loss" (a Loss
-    code), "targets" ((n, n_outputs) C-contiguous array of the params' dtype, or None),
-    "sample_weight" ((n,) array of the params' dtype, or None) and "l2_per_weight". The
-    arrays must outlive the call that uses net: the dict holds them."""
+cdef void set_objective(Net* net, Objective objective, floating[::1] params) except *:
+    """net's objective (None: unweighted cross-entropy). Its arrays must outlive the call
+    that uses net: the objective holds them."""
     cdef const floating[:, ::1] targets
     cdef const floating[::1] weights
     if objective is None:
         return
-    net.loss = objective["loss"]
-    net.l2_per_weight = objective["l2_per_weight"]
-    if objective["targets"] is not None:
-        targets = objective["targets"]
+    net.loss = objective.loss
+    net.l2_per_weight = objective.l2_per_weight
+    if objective.targets is not None:
+        targets = objective.targets
         net.targets = &targets[0, 0]
-    if objective["sample_weight"] is not None:
-        weights = objective["sample_weight"]
+    if objective.sample_weight is not None:
+        weights = objective.sample_weight
         net.weights = &weights[0]
-
-
-cdef OptimizerConfig optimizer_config(dict optimizer) except *:
-    """The OptimizerConfig of cmlp.optimizers.OptimizerState.config."""
-    cdef OptimizerConfig config
-    config.kind = optimizer["kind"]
-    config.learning_rate = optimizer["learning_rate"]
-    config.momentum = optimizer["momentum"]
-    config.beta1 = optimizer["beta1"]
-    config.beta2 = optimizer["beta2"]
-    config.epsilon = optimizer["epsilon"]
-    config.step = optimizer["step"]
-    return config
 
 
 def loss_and_gradients(const floating[:, ::1] X, const int[::1] y, floating[::1] params,
                        const int[::1] sizes, int activation, double l2, Workspace workspace not None,
-                       floating[::1] grads, dict objective=None, dropout=None):
+                       floating[::1] grads, Objective objective=None,
+                       DropoutPlan dropout=None):
     """Mean loss (with penalty) and number of correct argmax predictions; gradients to grads.
 
-    y is None for SQUARED_ERROR; objective: see set_objective. dropout:
-    cmlp.dropout.kernel_config (X's rows are the epoch's first rows) or None."""
+    y is None for SQUARED_ERROR; objective None is the unweighted cross-entropy; dropout
+    (X's rows are the epoch's first rows) may be None."""
     cdef Net net = make_net(sizes, activation, params.shape[0])
     cdef Work work = workspace.view(sizeof(floating))
     cdef Dropout drop = dropout_config(dropout)
@@ -966,21 +952,21 @@ def loss_and_gradients(const floating[:, ::1] X, const int[::1] y, floating[::1]
 
 def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] order,
                 Py_ssize_t batch_size, floating[::1] params, const int[::1] sizes,
-                int activation, double l2, dict optimizer,
+                int activation, double l2, OptimizerSettings optimizer not None,
                 floating[::1] state_a, floating[::1] state_b, Workspace workspace not None,
-                floating[::1] grads, dict objective=None, dropout=None, double max_norm=0):
+                floating[::1] grads, Objective objective=None, DropoutPlan dropout=None,
+                double max_norm=0):
     """One pass over X in batches, updating params after each; all of it without the GIL.
 
     order is a permutation of the rows (each batch takes the next rows of it) or None
-    (rows in place, in order). optimizer holds the OptimizerConfig fields; its "step" is
-    advanced. y is None for SQUARED_ERROR; objective: see set_objective. dropout:
-    cmlp.dropout.kernel_config or None; max_norm > 0 bounds each hidden unit's incoming
-    weights after every update. Returns (mean loss over the epoch, each batch's counted by
+    (rows in place, in order). optimizer.step is advanced by the updates made. y is None
+    for SQUARED_ERROR; objective None is the unweighted cross-entropy; dropout may be None;
+    max_norm > 0 bounds each hidden unit's incoming weights after every update. Returns (mean loss over the epoch, each batch's counted by
     its rows; correct predictions).
     """
     cdef Net net = make_net(sizes, activation, params.shape[0])
     cdef Work work = workspace.view(sizeof(floating))
-    cdef OptimizerConfig config
+    cdef OptimizerConfig config = optimizer.config()
     cdef Py_ssize_t n = X.shape[0], start, rows, n_correct = 0
     cdef double loss_sum = 0
     cdef Dropout drop = dropout_config(dropout)
@@ -992,7 +978,6 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     cdef floating* state_b_data = &state_b[0] if state_b.shape[0] > 0 else NULL
     cdef const int* y_data = &y[0] if y is not None else NULL
     cdef cmlp_interrupt interrupt
-    config = optimizer_config(optimizer)
     set_objective(&net, objective, params)
     interrupt_start(&interrupt)
     work.interrupt = &interrupt
@@ -1016,7 +1001,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
             start += rows
             cmlp_publish_rows(work.rows_done, start)
     interrupt_finish(&interrupt)
+    optimizer.step = config.step  # Ctrl-C included: Adam's next bias correction follows on
     if cmlp_interrupt_stopped(&interrupt):
         raise_pending()
-    optimizer["step"] = config.step
     return loss_sum / n, n_correct

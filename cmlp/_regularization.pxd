@@ -2,16 +2,9 @@
 # cmlp._unit_split (cmlp/_regularization.pyx; the same math, readable, in cmlp/dropout.py
 # and cmlp/reference.py).
 from cython cimport floating
-from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t
 
-cdef struct Dropout:
-    uint64_t seed
-    int64_t epoch
-    int n_layers              # entries of thresholds and scales: the inputs, then each
-                              # hidden layer's outputs
-    const uint32_t* thresholds  # a unit is dropped when its hash is below this (0: none)
-    const double* scales        # 1 / (1 - rate): kept units are scaled up by this
-
+from cmlp._settings cimport Dropout, DropoutPlan
 
 cdef bint dropping(const Dropout* d, int layer) noexcept nogil
 
@@ -26,4 +19,4 @@ cdef void drop_derivative(floating* D, const floating* A, Py_ssize_t rows, Py_ss
 cdef void max_norm_share(const int* sizes, int n_layers, floating* params, double bound,
                          int n_threads, int t) noexcept nogil
 
-cdef Dropout dropout_config(object dropout) except *
+cdef Dropout dropout_config(DropoutPlan plan)

@@ -143,27 +143,17 @@ cdef void max_norm_share(const int* sizes, int n_layers, floating* params, doubl
                              first, stop, bound)
 
 
-cdef Dropout dropout_config(object dropout) except *:
-    """The Dropout of a dict made by cmlp.dropout.kernel_config (None: none); the dict's
-    arrays must outlive the Dropout."""
-    cdef Dropout d
-    cdef const uint32_t[::1] thresholds
-    cdef const double[::1] scales
-    d.n_layers = 0
-    d.seed = 0
-    d.epoch = 0
-    d.thresholds = NULL
-    d.scales = NULL
-    if dropout is None:
-        return d
-    thresholds = dropout["thresholds"]
-    scales = dropout["scales"]
-    d.seed = <uint64_t> dropout["seed"]
-    d.epoch = dropout["epoch"]
-    d.n_layers = thresholds.shape[0]
-    d.thresholds = &thresholds[0]
-    d.scales = &scales[0]
-    return d
+cdef Dropout dropout_config(DropoutPlan plan):
+    """The Dropout of an epoch's plan; None: no dropout (no layers)."""
+    cdef Dropout none
+    if plan is not None:
+        return plan.config()
+    none.seed = 0
+    none.epoch = 0
+    none.n_layers = 0
+    none.thresholds = NULL
+    none.scales = NULL
+    return none
 
 
 def max_norm(floating[::1] params, const int[::1] sizes, double bound):

@@ -16,7 +16,8 @@ ctypedef fused index_t:
     int32_t
     int64_t
 
-from cmlp._kernels cimport OptimizerConfig, optimizer_config, update
+from cmlp._kernels cimport update
+from cmlp._settings cimport OptimizerConfig, OptimizerSettings
 
 
 def csr_rows_times_dense(const floating[::1] data, const index_t[::1] indices,
@@ -56,13 +57,14 @@ def csr_rows_transpose_times_dense(const floating[::1] data, const index_t[::1] 
                     g[j] += value * d[j]
 
 
-def apply_update(floating[::1] params, const floating[::1] grads, dict optimizer,
-                 floating[::1] state_a, floating[::1] state_b):
+def apply_update(floating[::1] params, const floating[::1] grads,
+                 OptimizerSettings optimizer not None, floating[::1] state_a,
+                 floating[::1] state_b):
     """One optimizer step of the compiled kernels (cmlp._kernels.update, the formulas of
-    the dense training loop) on flat parameters; advances optimizer["step"]."""
-    cdef OptimizerConfig config = optimizer_config(optimizer)
+    the dense training loop) on flat parameters; advances optimizer.step."""
+    cdef OptimizerConfig config = optimizer.config()
     cdef floating* a = &state_a[0] if state_a.shape[0] > 0 else NULL
     cdef floating* b = &state_b[0] if state_b.shape[0] > 0 else NULL
     with nogil:
         update(&params[0], &grads[0], params.shape[0], &config, a, b, 1)
-    optimizer["step"] = config.step
+    optimizer.step = config.step

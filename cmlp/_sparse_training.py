@@ -156,7 +156,7 @@ class SparseTrainer:
 
     def epoch(self, learning_rate, index=0):
         network, opt = self.network, self.optimizer
-        opt.config["learning_rate"] = learning_rate
+        opt.config.learning_rate = learning_rate
         order = (network._rng.permutation(self.n) if self.shuffle
                  else np.arange(self.n)).astype(np.int64)
         np.copyto(self.epoch_start, network._params)

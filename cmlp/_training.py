@@ -12,6 +12,7 @@ from contextlib import ExitStack
 import numpy as np
 
 from cmlp import dropout as _dropout
+from cmlp._settings import Objective
 
 # Rows of _Fallback.check_rows a Ctrl-C looks at (see Trainer.epoch).
 _INTERRUPT_CHECK_ROWS = 16
@@ -124,7 +125,7 @@ class Trainer:
         weights are those of the last update, or restored likewise if they diverged.
         """
         network, opt = self.network, self.optimizer
-        opt.config["learning_rate"] = learning_rate
+        opt.config.learning_rate = learning_rate
         n = self.n
         order = network._rng.permutation(n).astype(np.int64) if self.gather else None
         X_in, labels_in, objective_in = self.X, self.labels, self.objective
@@ -142,7 +143,7 @@ class Trainer:
                 sizes=network._sizes, activation=network._activation_code(), l2=self.l2,
                 optimizer=opt.config, state_a=opt.state_a, state_b=opt.state_b,
                 workspace=self.work, grads=self.grads, objective=objective_in,
-                dropout=_dropout.kernel_config(self.rates, self.dropout_seed, index),
+                dropout=_dropout.epoch_plan(self.rates, self.dropout_seed, index),
                 max_norm=self.max_norm)
         except KeyboardInterrupt:
             # The kernels stop between updates; an epoch diverging meanwhile must not
@@ -206,8 +207,9 @@ def _in_order(values, order):
 
 
 def _objective_in_order(objective, order):
-    """The objective dict (see Network._kernel_args) with its per-row arrays in order."""
+    """The Objective (see Network._kernel_args) with its per-row arrays in order."""
     if objective is None:
         return None
-    return dict(objective, sample_weight=_in_order(objective["sample_weight"], order),
-                targets=_in_order(objective["targets"], order))
+    return Objective(objective.loss, _in_order(objective.targets, order),
+                     _in_order(objective.sample_weight, order),
+                     l2_per_weight=objective.l2_per_weight)

@@ -30,15 +30,16 @@ from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
 
 from cmlp._kernels cimport (
-    Net, OptimizerConfig, UpdateRule, activate, add_column_sums, add_l2, apply_update,
+    Net, UpdateRule, activate, add_column_sums, add_l2, apply_update,
     batch_weight, cmlp_interrupt, cmlp_interrupt_poll, cmlp_interrupt_stopped,
     interrupt_finish, interrupt_start, inverse_weight, make_net, multiply_by_derivative,
-    narrow_forward, optimizer_config, output_step, pack_narrow_rows, polled_gemm, product,
+    narrow_forward, output_step, pack_narrow_rows, polled_gemm, product,
     raise_pending, set_objective, update_rule)
 from cmlp._layers cimport Layer, inputs_at, layer_at
 from cmlp._workspace cimport Work, Workspace, cmlp_publish_rows
 from cmlp._regularization cimport (
-    Dropout, drop_derivative, drop_units, dropping, dropout_config, max_norm_share)
+    drop_derivative, drop_units, dropping, dropout_config, max_norm_share)
+from cmlp._settings cimport Dropout, DropoutPlan, Objective, OptimizerConfig, OptimizerSettings
 
 cdef extern from "denormals.h" nogil:
     unsigned int cmlp_flush_denormals()
@@ -89,6 +90,8 @@ cdef struct Epoch:
     cmlp_barrier_t* barrier # the team's (team.h)
     int* stop               # [before the batch, before its update]: thread 0's decision to
                             # stop for Ctrl-C, written before a barrier, read after it
+    long* steps_done        # the optimizer's step after the epoch (or after Ctrl-C stopped
+                            # it): written by thread 0
 
 
 cdef inline floating* _at(void* base, Py_ssize_t offset, floating* kind) noexcept nogil:
@@ -330,6 +333,8 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
             cmlp_publish_rows(e.work.rows_done, start)
     e.work.loss[t] = loss
     e.work.correct[t] = correct
+    if t == 0:
+        e.steps_done[0] = step
     cmlp_restore_denormals(fp_mode)
 
 
@@ -345,16 +350,18 @@ def barrier_spin_limit(nanoseconds=None):
 
 def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] order,
                 Py_ssize_t batch_size, floating[::1] params, const int[::1] sizes,
-                int activation, double l2, dict optimizer,
+                int activation, double l2, OptimizerSettings optimizer not None,
                 floating[::1] state_a, floating[::1] state_b, Workspace workspace not None,
-                floating[::1] grads, dict objective=None, dropout=None, double max_norm=0):
+                floating[::1] grads, Objective objective=None, DropoutPlan dropout=None,
+                double max_norm=0):
     """cmlp._kernels.train_epoch (same arguments, same results up to rounding) with each
     layer's units split across the workspace's threads; the workspace must hold a whole
     batch (n_threads x block_rows >= batch_size)."""
     cdef Net net = make_net(sizes, activation, params.shape[0])
-    cdef OptimizerConfig config = optimizer_config(optimizer)
+    cdef OptimizerConfig config = optimizer.config()
+    cdef long steps_done = config.step
     cdef Work work = workspace.view(sizeof(floating))  # per-thread buffers, used as one
-    cdef Py_ssize_t n = X.shape[0], n_batches = (n + batch_size - 1) // batch_size
+    cdef Py_ssize_t n = X.shape[0]
     cdef Epoch e
     cdef Dropout drop = dropout_config(dropout)
     cdef cmlp_interrupt interrupt
@@ -383,6 +390,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     e.barrier = &barrier
     stop[0] = stop[1] = 0
     e.stop = stop
+    e.steps_done = &steps_done
     for t in range(work.n_threads):
         work.loss[t] = 0
         work.correct[t] = 0
@@ -392,9 +400,9 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     with nogil, parallel(num_threads=work.n_threads):
         _run_thread(&e, kind)
     interrupt_finish(&interrupt)
+    optimizer.step = steps_done  # Ctrl-C included: Adam's next bias correction follows on
     if cmlp_interrupt_stopped(&interrupt):
         raise_pending()
-    optimizer["step"] = config.step + n_batches
     total_loss = 0.0
     total_correct = 0
     for t in range(work.n_threads):  # a thread the runtime did not start left its zeros

@@ -9,6 +9,8 @@ needed, so a mask never depends on the thread that computes it.
 """
 import numpy as np
 
+from cmlp._settings import DropoutPlan
+
 __all__ = ["masks"]
 
 _M64 = (1 << 64) - 1
@@ -36,15 +38,13 @@ def check_rates(dropout, layer_sizes):
     return rates
 
 
-def kernel_config(rates, seed, epoch):
-    """The dict the kernels read (see _regularization.dropout_config), or None without
-    dropout."""
+def epoch_plan(rates, seed, epoch):
+    """The epoch's DropoutPlan, as the kernels take it, or None without dropout."""
     if not any(rates):
         return None
     thresholds = np.array([min(round(r * 2**32), 2**32 - 1) for r in rates], dtype=np.uint32)
-    return {"thresholds": thresholds,
-            "scales": np.array([1 / (1 - r) for r in rates], dtype=np.float64),
-            "seed": int(seed) & _M64, "epoch": int(epoch)}
+    return DropoutPlan(thresholds, np.array([1 / (1 - r) for r in rates], dtype=np.float64),
+                       int(seed) & _M64, int(epoch))
 
 
 def _mix64(z):
@@ -102,16 +102,16 @@ def masks(rates, layer_sizes, seed, epoch, n_rows, first_row=0):
     (True, (3, 6))
     """
     rates = check_rates(rates, layer_sizes)
-    config = kernel_config(rates, seed, epoch)
+    config = epoch_plan(rates, seed, epoch)
     out = []
     for layer, rate in enumerate(rates):
         if rate == 0:
             out.append(None)
             continue
-        keys = _row_keys(config["seed"], epoch, layer,
+        keys = _row_keys(config.seed, epoch, layer,
                          range(first_row, first_row + n_rows))
         units = np.arange(layer_sizes[layer], dtype=np.uint32) * _GOLDEN32
         hashes = _mix32(keys[:, None] ^ units[None, :])
-        kept = hashes >= config["thresholds"][layer]
-        out.append(np.where(kept, config["scales"][layer], 0.0))
+        kept = hashes >= config.thresholds[layer]
+        out.append(np.where(kept, config.scales[layer], 0.0))
     return out

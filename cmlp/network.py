@@ -26,6 +26,7 @@ from cmlp._guard import UseGuard, reads, writes
 from cmlp._training import (  # noqa: F401 (TrainingDiverged: public here)
     Trainer, TrainingDiverged, hold_out_rows)
 from cmlp._pool import WorkspacePool
+from cmlp._settings import Objective
 from cmlp._workspace import Workspace
 from cmlp._validation import (
     check_choice, check_dtype, check_layer_sizes, check_positive_int, check_real,
@@ -328,13 +329,12 @@ class Network:
         return y
 
     def _kernel_args(self, y, sample_weight=None, l2_per_weight=False):
-        """The labels and the objective dict the kernels take (see _kernels.set_objective)
-        for validated y and weights; None for the plain mean cross-entropy."""
+        """The labels and the Objective the kernels take for validated y and weights; None
+        for the plain mean cross-entropy."""
         if self.is_classifier and sample_weight is None and not l2_per_weight:
             return y, None
-        objective = {"loss": Loss[self.loss.upper()], "sample_weight": sample_weight,
-                     "l2_per_weight": bool(l2_per_weight),
-                     "targets": None if self.is_classifier else y}
+        objective = Objective(Loss[self.loss.upper()], None if self.is_classifier else y,
+                              sample_weight, l2_per_weight=bool(l2_per_weight))
         return (y if self.is_classifier else None), objective
 
     # --- inference ---
@@ -641,7 +641,7 @@ class Network:
         l2 = check_real("l2", l2, low=0.0)
         sample_weight = check_sample_weight(sample_weight, X.shape[0], self.dtype)
         labels, objective = self._kernel_args(y, sample_weight, l2_per_weight)
-        drop = _dropout.kernel_config(_dropout.check_rates(dropout, self.layer_sizes),
+        drop = _dropout.epoch_plan(_dropout.check_rates(dropout, self.layer_sizes),
                                       dropout_seed, dropout_epoch)
         grads = np.empty_like(self._params)
         with self._threads(), self._workspace(X.shape[0]) as work:
@@ -866,7 +866,7 @@ class Network:
                 history["loss"].append(loss)
                 if self.is_classifier:
                     history["accuracy"].append(n_correct / n)
-                history["learning_rate"].append(opt.config["learning_rate"])
+                history["learning_rate"].append(opt.config.learning_rate)
                 if X_val is not None:
                     val_loss, val_score = self._evaluate(X_val, y_val)
                     history["val_loss"].append(val_loss)

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from cmlp._codes import OptimizerKind
+from cmlp._settings import OptimizerSettings
 from cmlp._validation import check_choice, check_real
 
 __all__ = ["SGD", "Momentum", "Adam", "Optimizer", "OptimizerState",
@@ -73,7 +74,7 @@ class Optimizer:
         >>> import numpy as np
         >>> from cmlp.optimizers import Momentum
         >>> state = Momentum(momentum=0.5).make_state(3, np.float64)
-        >>> state.config["momentum"], state.state_a
+        >>> state.config.momentum, state.state_a
         (0.5, array([0., 0., 0.]))
         """
         return OptimizerState(self.name, n_params, dtype, **self._hyperparameters())
@@ -281,15 +282,13 @@ class OptimizerState:
         self.n_params = n_params
         kind = {"sgd": OptimizerKind.SGD, "adam": OptimizerKind.ADAM,
                 "momentum": OptimizerKind.NESTEROV if nesterov else OptimizerKind.MOMENTUM}
-        self.config = {
-            "kind": kind[name],
-            "learning_rate": 0.0,  # set per epoch by the schedule
-            "momentum": check_real("momentum", momentum, low=0.0, high=1.0),
-            "beta1": check_real("beta1", beta1, low=0.0, high=1.0),
-            "beta2": check_real("beta2", beta2, low=0.0, high=1.0),
-            "epsilon": check_real("epsilon", epsilon, positive=True),
-            "step": 0,
-        }
+        self.config = OptimizerSettings(
+            kind[name],
+            learning_rate=0.0,  # set per epoch by the schedule
+            momentum=check_real("momentum", momentum, low=0.0, high=1.0),
+            beta1=check_real("beta1", beta1, low=0.0, high=1.0),
+            beta2=check_real("beta2", beta2, low=0.0, high=1.0),
+            epsilon=check_real("epsilon", epsilon, positive=True))
         n_state = {"sgd": 0, "momentum": 1, "adam": 2}[name]
         self.state_a = np.zeros(n_params if n_state >= 1 else 0, dtype=dtype)
         self.state_b = np.zeros(n_params if n_state >= 2 else 0, dtype=dtype)

@@ -25,7 +25,7 @@ def test_every_activation_and_loss_name_is_an_enum_member_in_order():
 def test_optimizer_state_carries_its_kind_code(name, nesterov, kind):
     assert name in OPTIMIZERS
     state = OptimizerState(name, 10, np.float64, nesterov=nesterov)
-    assert state.config["kind"] == kind
+    assert state.config.kind == kind
 
 
 @pytest.mark.parametrize("activation", reference.ACTIVATIONS)

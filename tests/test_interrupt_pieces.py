@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from cmlp import Network, _kernels
+from cmlp.optimizers import OptimizerState
 
 # Wider than the tiles (BLAS products), with widths and halves of widths (each thread's
 # share in the unit split) multiples of 8: cut products keep the bits of whole ones there.
@@ -79,7 +80,8 @@ def test_a_batch_of_a_wide_layer_looks_for_signals_between_pieces(settings, dtyp
 def test_ctrl_c_part_way_through_a_batch_drops_it_whole(settings, dtype, batch_size, n,
                                                         n_threads):
     """Ctrl-C in the middle of the third batch: KeyboardInterrupt, the weights as the
-    second update left them, and a network that trains on as before."""
+    second update left them, an optimizer state that counts those two updates (Adam's bias
+    correction of the next one follows on), and a network that trains on as before."""
     batch = batch_size or n
     X, y = _data(3 * batch, dtype)
     settings(interval=0, piece=SMALL_PIECES)
@@ -93,10 +95,12 @@ def test_ctrl_c_part_way_through_a_batch_drops_it_whole(settings, dtype, batch_s
 
     settings(interval=0, piece=SMALL_PIECES, interrupt_at=two + per_batch // 2)
     net = Network(SIZES, dtype=dtype, seed=0, n_threads=n_threads)
+    state = OptimizerState("adam", net.n_params, dtype)
     with pytest.raises(KeyboardInterrupt):
         net.fit(X, y, epochs=1, learning_rate=0.05, batch_size=batch, shuffle=False,
-                optimizer="adam")
+                optimizer=state)
     np.testing.assert_array_equal(net._params, two_updates._params)
+    assert state.config.step == 2
 
     settings(piece=SMALL_PIECES)
     net.fit(X, y, epochs=1, learning_rate=0.05, batch_size=batch, shuffle=False,

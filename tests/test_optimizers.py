@@ -154,5 +154,5 @@ def test_an_object_makes_a_fresh_state_and_reads_back():
     adam = Adam(1e-3, beta1=0.8)
     assert repr(adam) == "Adam(learning_rate=0.001, beta1=0.8, beta2=0.999, epsilon=1e-08)"
     state = adam.make_state(10, np.float32)
-    assert state.name == "adam" and state.config["beta1"] == 0.8
+    assert state.name == "adam" and state.config.beta1 == 0.8
     assert state.state_a.shape == (10,) and state.state_a.dtype == np.float32

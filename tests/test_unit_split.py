@@ -6,6 +6,8 @@ import pytest
 from numpy.testing import assert_allclose
 
 from cmlp import Network, _kernels, _unit_split, _workspace
+from cmlp._codes import OptimizerKind
+from cmlp._settings import OptimizerSettings
 
 from test_optimizers import CASES, TOL, _reference_training
 
@@ -92,8 +94,7 @@ def test_unit_split_refuses_a_workspace_smaller_than_the_batch():
     net = Network([12, 9, 4], n_threads=2)
     X = np.zeros((40, 12), np.float32)
     y = np.zeros(40, np.intc)
-    opt = {"kind": 0, "learning_rate": 0.1, "momentum": 0.0, "beta1": 0.9, "beta2": 0.999,
-           "epsilon": 1e-8, "step": 0}
+    opt = OptimizerSettings(OptimizerKind.SGD, learning_rate=0.1)
     empty = np.empty(0, np.float32)
     with pytest.raises(ValueError, match="whole batch"), net._workspace(10) as work:
         _unit_split.train_epoch(X, y, None, 40, net._params, net._sizes, 0, 0.0, opt, empty,

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from cmlp import Network, _kernels, _unit_split, _workspace
+from cmlp._codes import OptimizerKind
+from cmlp._settings import OptimizerSettings
 from cmlp._workspace import Workspace
 from cmlp.optimizers import SGD
 
@@ -54,8 +56,7 @@ def test_a_kernel_refuses_a_workspace_of_the_other_dtype(kernel):
     net = Network([12, 9, 4], dtype="float64", n_threads=1)
     X = np.zeros((8, 12))
     y = np.zeros(8, np.intc)
-    opt = {"kind": 0, "learning_rate": 0.1, "momentum": 0.0, "beta1": 0.9, "beta2": 0.999,
-           "epsilon": 1e-8, "step": 0}
+    opt = OptimizerSettings(OptimizerKind.SGD, learning_rate=0.1)
     empty = np.empty(0)
     work = Workspace(net.layer_sizes, "float32", 8, 1)
     before = net._params.copy()
