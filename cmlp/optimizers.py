@@ -257,6 +257,18 @@ class OptimizerState:
     epsilon : float, default=1e-8
         Adam's epsilon.
 
+    Attributes
+    ----------
+    name : str
+        The update rule.
+    config : object
+        What the kernels read: the attributes ``kind`` (its code), ``learning_rate`` (set
+        per epoch by the schedule), ``momentum``, ``beta1``, ``beta2``, ``epsilon``, and
+        ``step``, the updates made so far (an interrupted epoch counts those it made).
+    state_a, state_b : numpy.ndarray
+        The moments: momentum's velocity, Adam's first and second moments (empty where the
+        rule keeps none).
+
     Raises
     ------
     ValueError
@@ -273,6 +285,8 @@ class OptimizerState:
     >>> for epoch in range(2):  # the moments carry over between the calls
     ...     history = net.fit(X, y, epochs=1, learning_rate=1e-3, batch_size=100,
     ...                       optimizer=state)
+    >>> state.config.step  # 2 epochs of 100 batches of the 10,000-row sample
+    200
     """
 
     def __init__(self, name, n_params, dtype, *, momentum=0.9, nesterov=False,
