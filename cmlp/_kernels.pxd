@@ -87,6 +87,10 @@ cdef void pack_narrow_rows(const floating* W, int n_in, int n_out, Py_ssize_t fi
 cdef void pack_narrow_layers(const int* sizes, int n_layers, const floating* params,
                              floating* packed) noexcept nogil
 
+cdef bint wide_preactivations(const Layer* layer, const floating* inputs, Py_ssize_t rows,
+                              const floating* params, int first, int stop, floating* out,
+                              cmlp_interrupt* interrupt, bint caller) noexcept nogil
+
 cdef bint forward(const Net* net, const floating* X, Py_ssize_t n, const floating* params,
                   const floating* packed, floating* acts, const Dropout* drop,
                   int64_t first_position, cmlp_interrupt* interrupt,

@@ -320,6 +320,23 @@ cdef inline void _narrow_accumulate(const floating* X, Py_ssize_t n, int K,
 # ---------------------------------------------------------------------------------------
 # Forward, loss, backward, update
 
+cdef bint wide_preactivations(const Layer* layer, const floating* inputs, Py_ssize_t rows,
+                              const floating* params, int first, int stop, floating* out,
+                              cmlp_interrupt* interrupt, bint caller) noexcept nogil:
+    """Output units [first, stop) of a layer that is not narrow, before its activation,
+    into out (rows x layer.n_out): each row starts as the biases and the product of the
+    inputs (rows x layer.n_in) and W_l's columns is added to it. Returns whether to stop
+    for Ctrl-C (see product), out then being incomplete."""
+    cdef Py_ssize_t i
+    cdef int n_in = layer.n_in, n_out = layer.n_out
+    for i in range(rows):
+        memcpy(out + i * n_out + first, params + layer.biases + first,
+               (stop - first) * sizeof(floating))
+    return product(False, <int> rows, stop - first, n_in, inputs, n_in,
+                   params + layer.weights + first, n_out, True, out + first, n_out,
+                   interrupt, caller)
+
+
 cdef bint forward(const Net* net, const floating* X, Py_ssize_t n, const floating* params,
                   const floating* packed, floating* acts, const Dropout* drop,
                   int64_t first_position, cmlp_interrupt* interrupt,
@@ -332,27 +349,21 @@ cdef bint forward(const Net* net, const floating* X, Py_ssize_t n, const floatin
     NULL for prediction), hidden outputs go through drop_units, the rows being positions
     first_position.. of the epoch (dropout of the inputs is the caller's)."""
     cdef const floating* inputs
-    cdef const floating* b
     cdef floating* out
     cdef Layer layer
-    cdef Py_ssize_t i
-    cdef int l, n_in, n_out
+    cdef int l, n_out
     for l in range(net.n_layers):
         if cmlp_interrupt_poll(interrupt, caller):  # between long passes over wide blocks
             return True
         layer = layer_at(net.sizes, l)
-        n_in, n_out = layer.n_in, layer.n_out
+        n_out = layer.n_out
         inputs = X if l == 0 else acts + n * inputs_at(&layer)
         out = acts + n * layer.outputs
-        b = params + layer.biases
         if layer.narrow:
-            narrow_forward(inputs, n, n_in, packed + layer.packed, b, n_out, out)
-        else:
-            for i in range(n):  # rows start as the bias; the product is added to them
-                memcpy(out + i * n_out, b, n_out * sizeof(floating))
-            if product(False, <int> n, n_out, n_in, inputs, n_in, params + layer.weights,
-                       n_out, True, out, n_out, interrupt, caller):
-                return True
+            narrow_forward(inputs, n, layer.n_in, packed + layer.packed, params + layer.biases,
+                           n_out, out)
+        elif wide_preactivations(&layer, inputs, n, params, 0, n_out, out, interrupt, caller):
+            return True
         if l < net.n_layers - 1:
             activate(out, n * n_out, net.activation)
             drop_units(out, n, n_out, 0, n_out, drop, l + 1, first_position)

@@ -33,7 +33,7 @@ from cmlp._kernels cimport (
     Net, UpdateRule, activate, add_column_sums, add_l2, apply_update,
     batch_weight, cmlp_interrupt, cmlp_interrupt_poll, cmlp_interrupt_stopped,
     interrupt_finish, interrupt_start, inverse_weight, make_net, multiply_by_derivative,
-    narrow_forward, output_step, pack_narrow_rows, polled_gemm, product,
+    narrow_forward, output_step, wide_preactivations, pack_narrow_rows, polled_gemm, product,
     raise_pending, set_objective, update_rule)
 from cmlp._layers cimport Layer, inputs_at, layer_at
 from cmlp._workspace cimport Work, Workspace, cmlp_publish_rows
@@ -133,12 +133,9 @@ cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
         else:
             mine = _share(n_out, T, t)
             if mine.stop > mine.first:
-                for i in range(rows):  # rows start as the bias; the product is added
-                    memcpy(out + i * n_out + mine.first, b + mine.first,
-                           (mine.stop - mine.first) * sizeof(floating))
-                product(False, <int> rows, <int> (mine.stop - mine.first), n_in, inputs, n_in,
-                        params + layer.weights + mine.first, n_out, True, out + mine.first, n_out,
-                        <cmlp_interrupt*> e.work.interrupt, t == 0)
+                wide_preactivations(&layer, inputs, rows, params, <int> mine.first,
+                                    <int> mine.stop, out, <cmlp_interrupt*> e.work.interrupt,
+                                    t == 0)
                 if l < net.n_layers - 1:
                     for i in range(rows):
                         activate(out + i * n_out + mine.first, mine.stop - mine.first,
