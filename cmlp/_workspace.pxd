@@ -1,8 +1,8 @@
 # INTERNAL to cmlp (see cmlp/_kernels.pxd).
 #
 # The work memory of the training and gradient kernels (cmlp._kernels, cmlp._unit_split):
-# which layers run on the narrow kernels, how many rows a thread puts through at once, and
-# the buffers those choices need, owned by one Workspace object per (batch rows, threads).
+# how many rows a thread puts through at once, and the buffers that needs, owned by one
+# Workspace object per (layer sizes, dtype, batch rows, threads).
 from libc.stdint cimport int64_t
 
 from cmlp._layers cimport is_narrow
@@ -44,8 +44,6 @@ cdef class Workspace:
     cdef readonly object dtype        # numpy dtype of every floating buffer
     cdef readonly tuple layer_sizes
     cdef readonly Py_ssize_t batch_rows
-    cdef readonly int n_threads
-    cdef readonly Py_ssize_t block_rows
     cdef readonly Py_ssize_t act_width
     cdef tuple _buffers               # the arrays work points into, kept alive
 

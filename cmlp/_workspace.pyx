@@ -1,8 +1,8 @@
 """Work buffers of the training and gradient kernels, and the rules that size them.
 
 A Workspace holds every thread's buffers for batches of up to ``batch_rows`` rows of one
-network shape and dtype; a kernel takes one as its ``work`` argument and reads the pointers
-with ``Workspace.view``. Network keeps a few in a pool (cmlp._pool), lent one call at a time.
+network shape and dtype; a kernel takes one as its ``workspace`` argument and reads the
+pointers with ``Workspace.view``. Network keeps a few in a pool (cmlp._pool), lent one call at a time.
 
 The tuning limits live here, next to the block sizes they decide: rows a thread puts
 through forward and backward at once. A narrow first layer wants blocks small enough for
@@ -129,8 +129,17 @@ cdef class Workspace:
         self.work.interrupt = NULL
         self.work.rows_done = <int64_t*> _address(rows_done)
         self.dtype, self.layer_sizes = dtype, sizes
-        self.batch_rows, self.n_threads = batch_rows, n_threads
-        self.block_rows, self.act_width = block, act_width
+        self.batch_rows, self.act_width = batch_rows, act_width
+
+    @property
+    def n_threads(self):
+        """Threads that share the rows (no more than batch_rows)."""
+        return self.work.n_threads
+
+    @property
+    def block_rows(self):
+        """Rows each thread puts through forward and backward at once."""
+        return self.work.block_rows
 
     cdef Work view(self, size_t itemsize) except *:
         """The buffers' pointers, for a kernel computing in floats of itemsize bytes."""
