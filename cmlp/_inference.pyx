@@ -360,40 +360,26 @@ cdef int _label_status(const ModelData* m) noexcept nogil:
     return CMLP_NOT_A_CLASSIFIER
 
 
-cdef int _predict_proba_f32(const cmlp_model* model, const float* X, Py_ssize_t n,
-                            float* out) noexcept nogil:
-    cdef int status = _check_call(model, X, n, out, CMLP_FLOAT32)
+cdef inline int _dtype_code(const floating* kind) noexcept nogil:
+    return CMLP_FLOAT32 if floating is float else CMLP_FLOAT64
+
+
+cdef int _api_predict_proba(const cmlp_model* model, const floating* X, Py_ssize_t n,
+                            floating* out) noexcept nogil:
+    cdef int status = _check_call(model, X, n, out, _dtype_code(X))
     if status != CMLP_OK:
         return status
     return _predict(<const ModelData*> model, X, n, out, NULL, 1)
 
 
-cdef int _predict_proba_f64(const cmlp_model* model, const double* X, Py_ssize_t n,
-                            double* out) noexcept nogil:
-    cdef int status = _check_call(model, X, n, out, CMLP_FLOAT64)
-    if status != CMLP_OK:
-        return status
-    return _predict(<const ModelData*> model, X, n, out, NULL, 1)
-
-
-cdef int _predict_f32(const cmlp_model* model, const float* X, Py_ssize_t n,
+cdef int _api_predict(const cmlp_model* model, const floating* X, Py_ssize_t n,
                       int64_t* labels) noexcept nogil:
-    cdef int status = _check_call(model, X, n, labels, CMLP_FLOAT32)
+    cdef int status = _check_call(model, X, n, labels, _dtype_code(X))
     if status == CMLP_OK:
         status = _label_status(<const ModelData*> model)
     if status != CMLP_OK:
         return status
-    return _predict(<const ModelData*> model, X, n, <float*> NULL, labels, 1)
-
-
-cdef int _predict_f64(const cmlp_model* model, const double* X, Py_ssize_t n,
-                      int64_t* labels) noexcept nogil:
-    cdef int status = _check_call(model, X, n, labels, CMLP_FLOAT64)
-    if status == CMLP_OK:
-        status = _label_status(<const ModelData*> model)
-    if status != CMLP_OK:
-        return status
-    return _predict(<const ModelData*> model, X, n, <double*> NULL, labels, 1)
+    return _predict(<const ModelData*> model, X, n, <floating*> NULL, labels, 1)
 
 
 cdef const cmlp_model* _model_from_object(object obj) except NULL:
@@ -411,10 +397,10 @@ _api.model_from_object = _model_from_object
 _api.model_dtype = _model_dtype
 _api.model_n_features = _model_n_features
 _api.model_n_classes = _model_n_classes
-_api.predict_proba_f32 = _predict_proba_f32
-_api.predict_proba_f64 = _predict_proba_f64
-_api.predict_f32 = _predict_f32
-_api.predict_f64 = _predict_f64
+_api.predict_proba_f32 = _api_predict_proba[float]
+_api.predict_proba_f64 = _api_predict_proba[double]
+_api.predict_f32 = _api_predict[float]
+_api.predict_f64 = _api_predict[double]
 _C_API = PyCapsule_New(<void*> &_api, CMLP_INFERENCE_CAPSULE, NULL)
 
 
