@@ -495,9 +495,6 @@ def select_int8_path(str name):
                          f"{[p for p in ('vnni512', 'avx2', 'generic') if int8_available(p)]}")
 
 
-# The losses whose output layers the int8 kernels run (int8.h takes the Loss code).
-_INT8_OUTPUTS = ("cross_entropy", "squared_error", "binary_cross_entropy", "poisson")
-
 cdef object _FLOAT32 = np.dtype(np.float32)
 cdef object _FLOAT64 = np.dtype(np.float64)
 cdef object _INT64 = np.dtype(np.int64)
@@ -615,9 +612,6 @@ cdef class Model:
         """Turn this (frozen) model into an int8 one: weights quantized per output unit,
         layer inputs per row as they come (see cmlp/_int8.py); float32 inputs and outputs."""
         from cmlp._int8 import quantize_params
-        if self.loss not in _INT8_OUTPUTS:
-            raise ValueError(f"cannot quantize a {self.loss!r} network; int8 takes "
-                             f"{sorted(_INT8_OUTPUTS)}")
         cdef const int8_t[:, :, ::1] packed
         cdef const int32_t[::1] colsum
         cdef const float[::1] scale, bias
