@@ -182,3 +182,19 @@ def test_threads_share_one_quantized_model(mnist_net):
             got = list(pool.map(model.predict_proba, chunks))
             for a, b in zip(got, expected):
                 assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "squared_error", "binary_cross_entropy",
+                                  "poisson"])
+def test_an_int8_model_of_every_loss_keeps_its_output_layer(loss):
+    """The int8 kernels take every loss's output (softmax, identity, logistic, exp): the
+    quantized outputs stay near the float model's, in the output's own range."""
+    net = Network([20, 16, 3], seed=0, loss=loss)
+    X = np.random.default_rng(0).normal(size=(50, 20)).astype(np.float32)
+    exact = Model(net).outputs(X)
+    quantized = Model(net, quantize="int8").outputs(X)
+    assert_allclose(quantized, exact, rtol=0.05, atol=0.02)
+    if loss in ("cross_entropy", "binary_cross_entropy"):
+        assert ((quantized > 0) & (quantized < 1)).all()
+    if loss == "poisson":
+        assert (quantized > 0).all()
