@@ -933,8 +933,8 @@ cdef void set_objective(Net* net, Objective objective, floating[::1] params) exc
 
 
 def loss_and_gradients(const floating[:, ::1] X, const int[::1] y, floating[::1] params,
-                       const int[::1] sizes, int activation, double l2, Workspace workspace not None,
-                       floating[::1] grads, Objective objective=None,
+                       const int[::1] sizes, int activation, double l2,
+                       Workspace workspace not None, floating[::1] grads, Objective objective=None,
                        DropoutPlan dropout=None):
     """Mean loss (with penalty) and number of correct argmax predictions; gradients to grads.
 
@@ -972,8 +972,8 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     order is a permutation of the rows (each batch takes the next rows of it) or None
     (rows in place, in order). optimizer.step is advanced by the updates made. y is None
     for SQUARED_ERROR; objective None is the unweighted cross-entropy; dropout may be None;
-    max_norm > 0 bounds each hidden unit's incoming weights after every update. Returns (mean loss over the epoch, each batch's counted by
-    its rows; correct predictions).
+    max_norm > 0 bounds each hidden unit's incoming weights after every update. Returns
+    (mean loss over the epoch, each batch's counted by its rows; correct predictions).
     """
     cdef Net net = make_net(sizes, activation, params.shape[0])
     cdef Work work = workspace.view(sizeof(floating))

@@ -33,8 +33,8 @@ from cmlp._kernels cimport (
     Net, UpdateRule, activate, add_column_sums, add_l2, apply_update,
     batch_weight, cmlp_interrupt, cmlp_interrupt_poll, cmlp_interrupt_stopped,
     interrupt_finish, interrupt_start, inverse_weight, make_net, multiply_by_derivative,
-    narrow_forward, output_step, wide_preactivations, pack_narrow_rows, polled_gemm, product,
-    raise_pending, set_objective, update_rule)
+    narrow_forward, output_step, pack_narrow_rows, polled_gemm, product, raise_pending,
+    set_objective, update_rule, wide_preactivations)
 from cmlp._layers cimport Layer, inputs_at, layer_at
 from cmlp._workspace cimport Work, Workspace, cmlp_publish_rows
 from cmlp._regularization cimport (

@@ -2,7 +2,8 @@
 
 A Workspace holds every thread's buffers for batches of up to ``batch_rows`` rows of one
 network shape and dtype; a kernel takes one as its ``workspace`` argument and reads the
-pointers with ``Workspace.view``. Network keeps a few in a pool (cmlp._pool), lent one call at a time.
+pointers with ``Workspace.view``. Network keeps a few in a pool (cmlp._pool), lent one call
+at a time.
 
 The tuning limits live here, next to the block sizes they decide: rows a thread puts
 through forward and backward at once. A narrow first layer wants blocks small enough for
