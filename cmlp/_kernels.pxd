@@ -47,6 +47,11 @@ cdef struct Net:
     const void* weights   # per-row sample weights of the params' type, or NULL (all 1)
     bint l2_per_weight    # divide l2 by the batch's weight sum (scikit-learn's alpha)
 
+cdef struct Columns:       # a block's inputs without the columns zero in all its rows
+    const void* values    # rows x count values of the params' type: those kept, in order
+    const int* index      # count column numbers, rising
+    int count             # 0: nothing left out (values and index unused)
+
 cdef struct UpdateRule:   # one optimizer step
     const OptimizerConfig* config
     double step_size      # ADAM: the learning rate with this step's bias corrections
@@ -87,13 +92,28 @@ cdef void pack_narrow_rows(const floating* W, int n_in, int n_out, Py_ssize_t fi
 cdef void pack_narrow_layers(const int* sizes, int n_layers, const floating* params,
                              floating* packed) noexcept nogil
 
-cdef bint wide_preactivations(const Layer* layer, const floating* inputs, Py_ssize_t rows,
-                              const floating* params, int first, int stop, floating* out,
-                              cmlp_interrupt* interrupt, bint caller) noexcept nogil
+cdef bint compacts_inputs(const Net* net, const Work* work, Py_ssize_t rows) noexcept nogil
 
-cdef bint forward(const Net* net, const floating* X, Py_ssize_t n, const floating* params,
-                  const floating* packed, floating* acts, const Dropout* drop,
-                  int64_t first_position, cmlp_interrupt* interrupt,
+cdef void mark_nonzero_columns(const floating* X, Py_ssize_t rows, int n_features,
+                               int* marks) noexcept nogil
+
+cdef Columns gather_columns(const floating* X, Py_ssize_t rows, Py_ssize_t first,
+                            Py_ssize_t stop, int n_features, const int* marks, int n_marks,
+                            int* index, floating* values) noexcept nogil
+
+cdef bint input_weight_gradient(const Layer* layer, const floating* X,
+                                const Columns* columns, Py_ssize_t rows, int first, int stop,
+                                const floating* delta, bint accumulate, floating* gW,
+                                cmlp_interrupt* interrupt, bint caller) noexcept nogil
+
+cdef bint wide_preactivations(const Layer* layer, const floating* inputs,
+                              const Columns* columns, Py_ssize_t rows, const floating* params,
+                              int first, int stop, floating* out, cmlp_interrupt* interrupt,
+                              bint caller) noexcept nogil
+
+cdef bint forward(const Net* net, const floating* X, const Columns* columns, Py_ssize_t n,
+                  const floating* params, const floating* packed, floating* acts,
+                  const Dropout* drop, int64_t first_position, cmlp_interrupt* interrupt,
                   bint caller) noexcept nogil
 
 cdef void softmax_cross_entropy(floating* Z, const int* y, Py_ssize_t n, int n_classes,
@@ -113,8 +133,8 @@ cdef void output_step(const Net* net, floating* Z, const int* y, const int64_t* 
                       Py_ssize_t first, Py_ssize_t n, floating scale, double* loss_sum,
                       Py_ssize_t* n_correct) noexcept nogil
 
-cdef bint backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
-                              const floating* params, floating* acts,
+cdef bint backward_accumulate(const Net* net, const floating* X, const Columns* columns,
+                              Py_ssize_t n, const floating* params, floating* acts,
                               floating* delta_a, floating* delta_b, floating* grads,
                               floating* narrow_grads, const floating* X_next,
                               Py_ssize_t n_next, const Dropout* drop,

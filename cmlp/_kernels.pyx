@@ -51,11 +51,13 @@ cdef extern from "simd.h" nogil:
     int cmlp_openmp_enabled()
     void cmlp_exp_f32(float* x, Py_ssize_t n)
     void cmlp_tile_product_f32(int m, int n, int k, const float* A, Py_ssize_t a_row,
-                               Py_ssize_t a_col, const float* B, Py_ssize_t ldb, float* C,
-                               Py_ssize_t ldc, int accumulate)
+                               Py_ssize_t a_col, const float* B, Py_ssize_t ldb,
+                               const int* b_rows, float* C, Py_ssize_t ldc, const int* c_rows,
+                               int accumulate)
     void cmlp_tile_product_f64(int m, int n, int k, const double* A, Py_ssize_t a_row,
-                               Py_ssize_t a_col, const double* B, Py_ssize_t ldb, double* C,
-                               Py_ssize_t ldc, int accumulate)
+                               Py_ssize_t a_col, const double* B, Py_ssize_t ldb,
+                               const int* b_rows, double* C, Py_ssize_t ldc, const int* c_rows,
+                               int accumulate)
 
 cdef extern from "denormals.h" nogil:
     unsigned int cmlp_flush_denormals()
@@ -83,6 +85,7 @@ PIECE_FLOPS = 2.0 ** 30
 cdef double piece_flops = PIECE_FLOPS
 # The tests' settings of every training call's cmlp_interrupt (interrupt_test_settings),
 # and the checks the last one made.
+cdef bint skips_zero_columns = True  # see skip_zero_columns
 cdef double test_interval = -1  # < 0: the default interval
 cdef long test_interrupt_at = 0
 cdef long last_checks = 0
@@ -254,10 +257,7 @@ cdef bint product(bint trans_a, int m, int n, int k, const floating* A, int lda,
                            <floating> (1 if accumulate else 0), C, ldc, interrupt, caller)
     if cmlp_interrupt_poll(interrupt, caller):
         return True
-    if floating is float:
-        cmlp_tile_product_f32(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate)
-    else:
-        cmlp_tile_product_f64(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate)
+    on_tiles(m, n, k, A, a_row, a_col, B, ldb, NULL, C, ldc, NULL, accumulate)
     return False
 
 
@@ -266,10 +266,105 @@ cdef void simd_product(int m, int n, int k, const floating* A, int lda, const fl
     """C = A B, or C += A B, row-major, always on the tile kernels (never BLAS, whatever the
     sizes): for prediction (cmlp._inference), which must not depend on BLAS's process-wide
     thread pool."""
+    on_tiles(m, n, k, A, lda, 1, B, ldb, NULL, C, ldc, NULL, accumulate)
+
+
+cdef inline void on_tiles(int m, int n, int k, const floating* A, Py_ssize_t a_row,
+                          Py_ssize_t a_col, const floating* B, int ldb, const int* b_rows,
+                          floating* C, int ldc, const int* c_rows,
+                          bint accumulate) noexcept nogil:
+    """The tile kernels' product (_src/simd.h), B's and C's rows optionally picked."""
     if floating is float:
-        cmlp_tile_product_f32(m, n, k, A, lda, 1, B, ldb, C, ldc, accumulate)
+        cmlp_tile_product_f32(m, n, k, A, a_row, a_col, B, ldb, b_rows, C, ldc, c_rows,
+                              accumulate)
     else:
-        cmlp_tile_product_f64(m, n, k, A, lda, 1, B, ldb, C, ldc, accumulate)
+        cmlp_tile_product_f64(m, n, k, A, a_row, a_col, B, ldb, b_rows, C, ldc, c_rows,
+                              accumulate)
+
+
+# ---------------------------------------------------------------------------------------
+# The first layer on the non-zero columns of its inputs
+#
+# Inputs such as images are zero in many columns (MNIST's 784 pixels: over a third in every
+# batch of 32). A zero input adds exactly nothing to the first layer's sums (W is finite),
+# so its products may leave out the columns that are zero in every row of a block: the
+# same chains of FMAs over the other columns, in the same order, give the same results
+# bit for bit. Only the tile kernels can pick B's and C's rows, so only blocks they take.
+
+cdef bint compacts_inputs(const Net* net, const Work* work, Py_ssize_t rows) noexcept nogil:
+    """Whether the first layer's products of a block of rows may skip columns: the
+    workspace has room for it and the tile kernels run them."""
+    return (skips_zero_columns and work.x_columns != NULL
+            and not is_narrow(net.sizes[0], net.sizes[1])
+            and rows <= tile_max_rows and net.sizes[1] <= tile_max_width)
+
+
+cdef void mark_nonzero_columns(const floating* X, Py_ssize_t rows, int n_features,
+                               int* marks) noexcept nogil:
+    """marks[j] = 1 where column j of X (rows x n_features) holds a non-zero, else 0."""
+    cdef Py_ssize_t i
+    cdef int j
+    cdef const floating* x
+    memset(marks, 0, n_features * sizeof(int))
+    for i in range(rows):
+        x = X + i * n_features
+        for j in range(n_features):
+            marks[j] = marks[j] | (x[j] != 0)
+
+
+cdef Columns gather_columns(const floating* X, Py_ssize_t rows, Py_ssize_t first,
+                            Py_ssize_t stop, int n_features, const int* marks, int n_marks,
+                            int* index, floating* values) noexcept nogil:
+    """The columns marked in any of n_marks arrays of marks (n_features apart), listed in
+    index, and rows [first, stop) of X restricted to them into values (rows x count). Not
+    worth it (count 0 returned) when few columns are left out."""
+    cdef Columns columns
+    cdef Py_ssize_t i
+    cdef int j, p, t, count = 0, marked
+    for j in range(n_features):
+        marked = 0
+        for t in range(n_marks):
+            marked = marked | marks[t * n_features + j]
+        if marked:
+            index[count] = j
+            count += 1
+    columns.index = index
+    columns.values = values
+    columns.count = count if count * 8 <= n_features * 7 else 0
+    if columns.count:
+        for i in range(first, stop):
+            for p in range(count):
+                values[i * count + p] = X[i * n_features + index[p]]
+    return columns
+
+
+cdef bint input_weight_gradient(const Layer* layer, const floating* X,
+                                const Columns* columns, Py_ssize_t rows, int first, int stop,
+                                const floating* delta, bint accumulate, floating* gW,
+                                cmlp_interrupt* interrupt, bint caller) noexcept nogil:
+    """Rows [first, stop) of the first layer's weight gradient gW: X (rows x n_in)
+    transposed times delta (rows x n_out), or added to them. With columns (count > 0), X's
+    kept columns; the rows of gW of the others are zeroed (kept, with accumulate). Returns
+    whether to stop for Ctrl-C (see product)."""
+    cdef int n_in = layer.n_in, n_out = layer.n_out, lo = 0, hi, j
+    cdef const int* index
+    if columns == NULL or columns.count == 0:
+        return product(True, stop - first, n_out, <int> rows, X + first, n_in, delta, n_out,
+                       accumulate, gW + <Py_ssize_t> first * n_out, n_out, interrupt, caller)
+    if cmlp_interrupt_poll(interrupt, caller):
+        return True
+    index = columns.index
+    while lo < columns.count and index[lo] < first:
+        lo += 1
+    hi = lo
+    for j in range(first, stop):
+        if hi < columns.count and index[hi] == j:
+            hi += 1
+        elif not accumulate:
+            memset(gW + <Py_ssize_t> j * n_out, 0, n_out * sizeof(floating))
+    on_tiles(hi - lo, n_out, <int> rows, <const floating*> columns.values + lo, 1,
+             columns.count, delta, n_out, NULL, gW, n_out, index + lo, accumulate)
+    return False
 
 
 # ---------------------------------------------------------------------------------------
@@ -320,30 +415,38 @@ cdef inline void _narrow_accumulate(const floating* X, Py_ssize_t n, int K,
 # ---------------------------------------------------------------------------------------
 # Forward, loss, backward, update
 
-cdef bint wide_preactivations(const Layer* layer, const floating* inputs, Py_ssize_t rows,
-                              const floating* params, int first, int stop, floating* out,
-                              cmlp_interrupt* interrupt, bint caller) noexcept nogil:
+cdef bint wide_preactivations(const Layer* layer, const floating* inputs,
+                              const Columns* columns, Py_ssize_t rows, const floating* params,
+                              int first, int stop, floating* out, cmlp_interrupt* interrupt,
+                              bint caller) noexcept nogil:
     """Output units [first, stop) of a layer that is not narrow, before its activation,
     into out (rows x layer.n_out): each row starts as the biases and the product of the
-    inputs (rows x layer.n_in) and W_l's columns is added to it. Returns whether to stop
-    for Ctrl-C (see product), out then being incomplete."""
+    inputs (rows x layer.n_in) and W_l's columns is added to it; with columns (count > 0,
+    the first layer), of the inputs' kept columns and W's rows of them. Returns whether to
+    stop for Ctrl-C (see product), out then being incomplete."""
     cdef Py_ssize_t i
     cdef int n_in = layer.n_in, n_out = layer.n_out
+    cdef const floating* W = params + layer.weights + first
     for i in range(rows):
         memcpy(out + i * n_out + first, params + layer.biases + first,
                (stop - first) * sizeof(floating))
-    return product(False, <int> rows, stop - first, n_in, inputs, n_in,
-                   params + layer.weights + first, n_out, True, out + first, n_out,
-                   interrupt, caller)
+    if columns == NULL or columns.count == 0:
+        return product(False, <int> rows, stop - first, n_in, inputs, n_in, W, n_out, True,
+                       out + first, n_out, interrupt, caller)
+    if cmlp_interrupt_poll(interrupt, caller):
+        return True
+    on_tiles(<int> rows, stop - first, columns.count, <const floating*> columns.values,
+             columns.count, 1, W, n_out, columns.index, out + first, n_out, NULL, True)
+    return False
 
 
-cdef bint forward(const Net* net, const floating* X, Py_ssize_t n, const floating* params,
-                  const floating* packed, floating* acts, const Dropout* drop,
-                  int64_t first_position, cmlp_interrupt* interrupt,
+cdef bint forward(const Net* net, const floating* X, const Columns* columns, Py_ssize_t n,
+                  const floating* params, const floating* packed, floating* acts,
+                  const Dropout* drop, int64_t first_position, cmlp_interrupt* interrupt,
                   bint caller) noexcept nogil:
     """Fill acts with every layer's output; the last layer holds the logits (no softmax).
     Returns whether to stop for Ctrl-C (product's interrupt and caller), acts then being
-    incomplete.
+    incomplete. columns: X's non-zero columns (gather_columns), or NULL.
 
     packed holds the narrow layers' weights from pack_narrow_layers. With drop (training;
     NULL for prediction), hidden outputs go through drop_units, the rows being positions
@@ -362,7 +465,8 @@ cdef bint forward(const Net* net, const floating* X, Py_ssize_t n, const floatin
         if layer.narrow:
             narrow_forward(inputs, n, layer.n_in, packed + layer.packed, params + layer.biases,
                            n_out, out)
-        elif wide_preactivations(&layer, inputs, n, params, 0, n_out, out, interrupt, caller):
+        elif wide_preactivations(&layer, inputs, columns if l == 0 else NULL, n, params, 0,
+                                 n_out, out, interrupt, caller):
             return True
         if l < net.n_layers - 1:
             activate(out, n * n_out, net.activation)
@@ -527,8 +631,8 @@ cdef void output_step(const Net* net, floating* Z, const int* y, const int64_t* 
             loss_sum[0] += 0.5 * w * row_loss
 
 
-cdef bint backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
-                              const floating* params, floating* acts,
+cdef bint backward_accumulate(const Net* net, const floating* X, const Columns* columns,
+                              Py_ssize_t n, const floating* params, floating* acts,
                               floating* delta_a, floating* delta_b, floating* grads,
                               floating* narrow_grads, const floating* X_next,
                               Py_ssize_t n_next, const Dropout* drop,
@@ -542,8 +646,8 @@ cdef bint backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
     (output_step), which carries the scale and the weights. delta_a and delta_b each hold
     n x (widest hidden layer) values; the deltas of hidden layers alternate between them.
     X_next (NULL if none) is the next n_next rows the caller will pass: a narrow first layer
-    pulls them toward the cache while it works on these. drop: forward's (deltas of dropped
-    units are 0, kept ones scaled). Returns whether to stop for Ctrl-C (forward's interrupt
+    pulls them toward the cache while it works on these. drop and columns: forward's (deltas
+    of dropped units are 0, kept ones scaled). Returns whether to stop for Ctrl-C (forward's interrupt
     and caller), grads then being incomplete.
     """
     cdef Layer layer
@@ -565,6 +669,10 @@ cdef bint backward_accumulate(const Net* net, const floating* X, Py_ssize_t n,
         if layer.narrow:
             _narrow_accumulate(inputs, n, n_in, delta, n_out, narrow_grads + layer.packed,
                                X_next if l == 0 else NULL, n_next * n_in)
+        elif l == 0:
+            if input_weight_gradient(&layer, inputs, columns, n, 0, n_in, delta, True, gW,
+                                     interrupt, caller):
+                return True
         elif product(True, n_in, n_out, <int> n, inputs, n_in, delta, n_out, True, gW, n_out,
                      interrupt, caller):
             return True
@@ -688,6 +796,10 @@ cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* 
     cdef floating* x_block = <floating*> work.x_block + t * work.block_rows * n_features
     cdef floating* narrow_grads = <floating*> work.narrow_grads + t * work.narrow_size
     cdef int* y_block = work.y_block + t * work.block_rows
+    cdef floating* x_columns = (<floating*> work.x_columns + t * work.block_rows * n_features
+                                if work.x_columns != NULL else NULL)
+    cdef int* marks = work.column_marks + t * n_features
+    cdef Columns columns
     cdef const floating* xb
     cdef const int* yb
     cdef bint drop_inputs = dropping(drop, 0)
@@ -718,15 +830,20 @@ cdef void _thread_pass(const Net* net, const Work* work, int t, const floating* 
             yb = y + block_start if y != NULL else NULL
         if drop_inputs:
             drop_units(x_block, rows, n_features, 0, n_features, drop, 0, block_start)
-        if forward(net, xb, rows, params, <floating*> work.packed, acts, drop, block_start,
-                   <cmlp_interrupt*> work.interrupt, t == 0):
+        columns.count = 0
+        if compacts_inputs(net, work, rows):
+            mark_nonzero_columns(xb, rows, <int> n_features, marks)
+            columns = gather_columns(xb, rows, 0, rows, <int> n_features, marks, 1,
+                                     work.column_index + t * n_features, x_columns)
+        if forward(net, xb, &columns, rows, params, <floating*> work.packed, acts, drop,
+                   block_start, <cmlp_interrupt*> work.interrupt, t == 0):
             break
         output_step(net, acts + rows * (net.act_width - net.sizes[n_layers]), yb, order,
                     block_start, rows, scale, &work.loss[t], &work.correct[t])
         # The next block, pulled toward the cache meanwhile where its rows are contiguous.
         next_rows = (0 if order != NULL or drop_inputs
                      else min(work.block_rows, stop - block_start - rows))
-        if backward_accumulate(net, xb, rows, params, acts, delta_a, delta_b, grads,
+        if backward_accumulate(net, xb, &columns, rows, params, acts, delta_a, delta_b, grads,
                                narrow_grads, xb + rows * n_features if next_rows else NULL,
                                next_rows, drop, block_start, <cmlp_interrupt*> work.interrupt,
                                t == 0):
@@ -808,6 +925,18 @@ def use_tile_products(int max_rows=TILE_MAX_ROWS, int max_width=TILE_MAX_WIDTH):
         previous = (tile_max_rows, tile_max_width)
         tile_max_rows = max_rows
         tile_max_width = max_width
+    return previous
+
+
+def skip_zero_columns(enabled=None):
+    """Whether the first layer's products leave out the columns of a block's inputs that
+    are zero in all its rows (the results are the same bits either way); sets it when
+    given, returns the previous setting. For tests and benchmarks."""
+    global skips_zero_columns
+    with _settings_lock:
+        previous = bool(skips_zero_columns)
+        if enabled is not None:
+            skips_zero_columns = bool(enabled)
     return previous
 
 

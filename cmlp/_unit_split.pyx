@@ -30,9 +30,10 @@ from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
 
 from cmlp._kernels cimport (
-    Net, UpdateRule, activate, add_column_sums, add_l2, apply_update,
+    Columns, Net, UpdateRule, activate, add_column_sums, add_l2, apply_update,
     batch_weight, cmlp_interrupt, cmlp_interrupt_poll, cmlp_interrupt_stopped,
-    interrupt_finish, interrupt_start, inverse_weight, make_net, multiply_by_derivative,
+    compacts_inputs, gather_columns, input_weight_gradient, interrupt_finish,
+    interrupt_start, inverse_weight, make_net, mark_nonzero_columns, multiply_by_derivative,
     narrow_forward, output_step, pack_narrow_rows, polled_gemm, product, raise_pending,
     set_objective, update_rule, wide_preactivations)
 from cmlp._layers cimport Layer, inputs_at, layer_at
@@ -81,11 +82,15 @@ cdef struct Epoch:
     void* state_a           # NULL for optimizers without state
     void* state_b
     const Work* work        # the workspace's per-thread buffers, each used as one buffer for
-                            # the whole batch: acts, delta_a/b, x_block/y_block; loss and
-                            # correct per thread for the whole epoch; the packed weights
+                            # the whole batch: acts, delta_a/b, x_block/y_block, x_columns;
+                            # per thread: loss and correct for the whole epoch, the column
+                            # marks of its rows and its copy of their index; the packed
+                            # weights
     const OptimizerConfig* config
     double l2
     const Dropout* drop     # NULL without dropout
+    bint skips_columns      # the first layer leaves out zero columns (compacts_inputs):
+                            # decided once, so that every thread crosses the same barriers
     double max_norm         # 0: none
     cmlp_barrier_t* barrier # the team's (team.h)
     int* stop               # [before the batch, before its update]: thread 0's decision to
@@ -100,9 +105,10 @@ cdef inline floating* _at(void* base, Py_ssize_t offset, floating* kind) noexcep
 
 
 cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
-                   Py_ssize_t rows, Py_ssize_t start) noexcept nogil:
+                   const Columns* columns, Py_ssize_t rows, Py_ssize_t start) noexcept nogil:
     """Every layer's output for the batch (rows start.. of the epoch): own output units of
-    wide layers, own rows of narrow ones, through dropout; a barrier after each layer."""
+    wide layers, own rows of narrow ones, through dropout; a barrier after each layer.
+    columns: the batch's non-zero columns (see _columns)."""
     cdef const Net* net = e.net
     cdef floating* acts = <floating*> e.work.acts
     cdef const floating* inputs
@@ -133,9 +139,9 @@ cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
         else:
             mine = _share(n_out, T, t)
             if mine.stop > mine.first:
-                wide_preactivations(&layer, inputs, rows, params, <int> mine.first,
-                                    <int> mine.stop, out, <cmlp_interrupt*> e.work.interrupt,
-                                    t == 0)
+                wide_preactivations(&layer, inputs, columns if l == 0 else NULL, rows, params,
+                                    <int> mine.first, <int> mine.stop, out,
+                                    <cmlp_interrupt*> e.work.interrupt, t == 0)
                 if l < net.n_layers - 1:
                     for i in range(rows):
                         activate(out + i * n_out + mine.first, mine.stop - mine.first,
@@ -147,9 +153,9 @@ cdef void _forward(const Epoch* e, int T, int t, const floating* xb,
             cmlp_barrier_wait(e.barrier)
 
 
-cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int* yb,
-                    Py_ssize_t start, Py_ssize_t rows, double inverse, double* loss,
-                    Py_ssize_t* correct) noexcept nogil:
+cdef void _backward(const Epoch* e, int T, int t, const floating* xb,
+                    const Columns* columns, const int* yb, Py_ssize_t start, Py_ssize_t rows,
+                    double inverse, double* loss, Py_ssize_t* correct) noexcept nogil:
     """Output step (loss and delta) of own rows of the batch at position start, whose
     weights sum to 1 / inverse (inverse_weight), then every layer's gradients for own
     units, into e.grads (params layout); a barrier after each step but the last (the
@@ -190,7 +196,11 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb, const int*
         gW = grads + layer.weights
         ins = _share(n_in, T, t)
         outs = _share(n_out, T, t)
-        if ins.stop > ins.first:
+        if ins.stop > ins.first and l == 0 and not layer.narrow:
+            input_weight_gradient(&layer, inputs, columns, rows, <int> ins.first,
+                                  <int> ins.stop, delta, False, gW,
+                                  <cmlp_interrupt*> e.work.interrupt, t == 0)
+        elif ins.stop > ins.first:
             product(True, <int> (ins.stop - ins.first), n_out, <int> rows, inputs + ins.first,
                     n_in, delta, n_out, False, gW + ins.first * n_out, n_out,
                     <cmlp_interrupt*> e.work.interrupt, t == 0)
@@ -278,6 +288,17 @@ cdef void _gather(const Epoch* e, int T, int t, Py_ssize_t start, Py_ssize_t row
                n_features, 0, n_features, e.drop, 0, start + mine.first)
 
 
+cdef Columns _columns(const Epoch* e, int T, int t, const floating* xb,
+                      Py_ssize_t rows) noexcept nogil:
+    """The batch's non-zero columns, from every thread's marks of its own rows: each thread
+    lists them in its own index (the same list everywhere) and copies its own rows' values.
+    Called between two barriers: after the marks, before the first layer."""
+    cdef int n_features = e.net.sizes[0]
+    cdef Share mine = _share(rows, T, t)
+    return gather_columns(xb, rows, mine.first, mine.stop, n_features, e.work.column_marks, T,
+                          e.work.column_index + t * n_features, <floating*> e.work.x_columns)
+
+
 cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
     """One thread's part of the whole epoch."""
     cdef int T = cmlp_team_size(), t = cmlp_thread_number()
@@ -288,6 +309,9 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
     cdef const floating* xb
     cdef const int* yb
     cdef UpdateRule rule
+    cdef Columns columns
+    cdef Share mine
+    cdef int n_features = e.net.sizes[0]
     cdef unsigned int fp_mode = cmlp_flush_denormals()
     cmlp_barrier_start(e.barrier)
     _pack_own(e, T, t, <floating*> e.params)
@@ -302,14 +326,23 @@ cdef void _run_thread(const Epoch* e, floating* kind) noexcept nogil:
         else:
             xb = <const floating*> e.X + start * e.net.sizes[0]
             yb = e.y + start if e.y != NULL else NULL
+        if e.skips_columns:
+            mine = _share(rows, T, t)
+            mark_nonzero_columns(xb + mine.first * n_features, mine.stop - mine.first,
+                                 n_features, e.work.column_marks + t * n_features)
         # Every thread sums the same weights in the same order: the same S everywhere.
         inverse = inverse_weight(batch_weight(<const floating*> e.net.weights, e.order,
                                               start, rows))
-        cmlp_barrier_wait(e.barrier)  # the batch's rows and the packed weights are complete
+        cmlp_barrier_wait(e.barrier)  # the batch's rows, marks and packed weights are complete
         if e.stop[0]:
             break  # every thread, after the same barrier: the last update stays whole
-        _forward(e, T, t, xb, rows, start)
-        _backward(e, T, t, xb, yb, start, rows, inverse, &loss, &correct)
+        columns.count = 0
+        if e.skips_columns:
+            columns = _columns(e, T, t, xb, rows)
+            if columns.count:
+                cmlp_barrier_wait(e.barrier)  # every row's kept columns are copied
+        _forward(e, T, t, xb, &columns, rows, start)
+        _backward(e, T, t, xb, &columns, yb, start, rows, inverse, &loss, &correct)
         if t == 0:  # set once some product stopped part-way: the gradients are incomplete
             e.stop[1] = cmlp_interrupt_stopped(<cmlp_interrupt*> e.work.interrupt)
         cmlp_barrier_wait(e.barrier)  # every gradient is complete (or abandoned)
@@ -383,6 +416,7 @@ def train_epoch(const floating[:, ::1] X, const int[::1] y, const int64_t[::1] o
     e.config = &config
     e.l2 = l2
     e.drop = &drop if drop.n_layers > 0 else NULL
+    e.skips_columns = compacts_inputs(&net, &work, min(batch_size, n))
     e.max_norm = max_norm
     e.barrier = &barrier
     stop[0] = stop[1] = 0

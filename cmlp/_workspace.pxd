@@ -29,6 +29,11 @@ cdef struct Work:   # pointers into a Workspace's buffers
     Py_ssize_t narrow_size
     void* x_block         # block_rows * n_features (rows gathered in shuffled order)
     int* y_block          # block_rows
+    # The non-zero columns of a block (cmlp._kernels.gather_columns); x_columns is NULL
+    # where the first layer does not run on the tile kernels.
+    void* x_columns       # block_rows * n_features: a block's rows, those columns only
+    int* column_marks     # n_features
+    int* column_index     # n_features
     double* loss          # one per thread
     Py_ssize_t* correct   # one per thread
     void* packed          # shared: narrow layers' weights as pack_narrow_layers lays them out

@@ -107,12 +107,19 @@ cdef class Workspace:
         narrow_grads = _aligned((n_threads, narrow_size), dtype)
         x_block = _aligned((n_threads, block * sizes[0]), dtype)
         y_block = np.empty((n_threads, block), dtype=np.intc)
+        # Room to skip the first layer's zero columns where the tile kernels run it.
+        skips = (not is_narrow(sizes[0], sizes[1]) and sizes[1] <= TILE_MAX_WIDTH
+                 and block <= TILE_MAX_ROWS)
+        x_columns = _aligned((n_threads, block * sizes[0]) if skips else 1, dtype)
+        column_marks = np.zeros((n_threads, sizes[0]), dtype=np.intc)
+        column_index = np.zeros((n_threads, sizes[0]), dtype=np.intc)
         loss = np.empty(n_threads, dtype=np.float64)
         correct = np.empty(n_threads, dtype=np.intp)
         packed = _aligned(narrow_size, dtype, 0)
         rows_done = np.zeros(1, dtype=np.int64)
-        self._buffers = (acts, delta_a, delta_b, grads, narrow_grads, x_block, y_block, loss,
-                         correct, packed, rows_done)
+        self._buffers = (acts, delta_a, delta_b, grads, narrow_grads, x_block, y_block,
+                         x_columns, column_marks, column_index, loss, correct, packed,
+                         rows_done)
         self.work.acts = _address(acts)
         self.work.delta_a = _address(delta_a)
         self.work.delta_b = _address(delta_b)
@@ -121,6 +128,9 @@ cdef class Workspace:
         self.work.narrow_size = narrow_size
         self.work.x_block = _address(x_block)
         self.work.y_block = <int*> _address(y_block)
+        self.work.x_columns = _address(x_columns) if skips else NULL
+        self.work.column_marks = <int*> _address(column_marks)
+        self.work.column_index = <int*> _address(column_index)
         self.work.loss = <double*> _address(loss)
         self.work.correct = <Py_ssize_t*> _address(correct)
         self.work.packed = _address(packed)

@@ -21,9 +21,9 @@ typedef struct {
                            const void *, ptrdiff_t);
     void (*exp_f32)(float *, ptrdiff_t);
     void (*product_f32)(int, int, int, const float *, ptrdiff_t, ptrdiff_t, const float *,
-                        ptrdiff_t, float *, ptrdiff_t, int);
+                        ptrdiff_t, const int *, float *, ptrdiff_t, const int *, int);
     void (*product_f64)(int, int, int, const double *, ptrdiff_t, ptrdiff_t, const double *,
-                        ptrdiff_t, double *, ptrdiff_t, int);
+                        ptrdiff_t, const int *, double *, ptrdiff_t, const int *, int);
 } simd_path;
 
 static const simd_path PATHS[] = {
@@ -130,13 +130,15 @@ void cmlp_narrow_accumulate_f64(const double *X, ptrdiff_t n, int K, const doubl
 void cmlp_exp_f32(float *x, ptrdiff_t n) { CURRENT()->exp_f32(x, n); }
 
 void cmlp_tile_product_f32(int m, int n, int k, const float *A, ptrdiff_t a_row,
-                           ptrdiff_t a_col, const float *B, ptrdiff_t ldb, float *C,
-                           ptrdiff_t ldc, int accumulate) {
-    CURRENT()->product_f32(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate);
+                           ptrdiff_t a_col, const float *B, ptrdiff_t ldb, const int *b_rows,
+                           float *C, ptrdiff_t ldc, const int *c_rows, int accumulate) {
+    CURRENT()->product_f32(m, n, k, A, a_row, a_col, B, ldb, b_rows, C, ldc, c_rows,
+                           accumulate);
 }
 
 void cmlp_tile_product_f64(int m, int n, int k, const double *A, ptrdiff_t a_row,
-                           ptrdiff_t a_col, const double *B, ptrdiff_t ldb, double *C,
-                           ptrdiff_t ldc, int accumulate) {
-    CURRENT()->product_f64(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate);
+                           ptrdiff_t a_col, const double *B, ptrdiff_t ldb, const int *b_rows,
+                           double *C, ptrdiff_t ldc, const int *c_rows, int accumulate) {
+    CURRENT()->product_f64(m, n, k, A, a_row, a_col, B, ldb, b_rows, C, ldc, c_rows,
+                           accumulate);
 }

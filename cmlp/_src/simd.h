@@ -30,13 +30,15 @@ void cmlp_narrow_accumulate_f64(const double *X, ptrdiff_t n, int K, const doubl
                                 double *dWT, const void *ahead, ptrdiff_t ahead_bytes);
 
 /* C (m x n) = op(A) B, or C += op(A) B if accumulate: B (k x n) and C row-major with row
- * strides ldb and ldc, op(A)[r, p] = A[r * a_row + p * a_col] (A, or A transposed). */
+ * strides ldb and ldc, op(A)[r, p] = A[r * a_row + p * a_col] (A, or A transposed). Row p
+ * of B is row b_rows[p] of the B given, row r of C row c_rows[r] of the C given (either
+ * NULL: in order). */
 void cmlp_tile_product_f32(int m, int n, int k, const float *A, ptrdiff_t a_row,
-                           ptrdiff_t a_col, const float *B, ptrdiff_t ldb, float *C,
-                           ptrdiff_t ldc, int accumulate);
+                           ptrdiff_t a_col, const float *B, ptrdiff_t ldb, const int *b_rows,
+                           float *C, ptrdiff_t ldc, const int *c_rows, int accumulate);
 void cmlp_tile_product_f64(int m, int n, int k, const double *A, ptrdiff_t a_row,
-                           ptrdiff_t a_col, const double *B, ptrdiff_t ldb, double *C,
-                           ptrdiff_t ldc, int accumulate);
+                           ptrdiff_t a_col, const double *B, ptrdiff_t ldb, const int *b_rows,
+                           double *C, ptrdiff_t ldc, const int *c_rows, int accumulate);
 
 /* x[i] = exp(x[i]) for the softmax, vectorised (relative error ~1e-7; see narrow_impl.h). */
 void cmlp_exp_f32(float *x, ptrdiff_t n);

@@ -23,11 +23,13 @@
                                      ptrdiff_t ahead_bytes);                                \
     void cmlp_exp_inplace_##ISA##_f32(float *x, ptrdiff_t n);                               \
     void cmlp_product_##ISA##_f32(int m, int n, int k, const float *A, ptrdiff_t a_row,     \
-                                  ptrdiff_t a_col, const float *B, ptrdiff_t ldb, float *C, \
-                                  ptrdiff_t ldc, int accumulate);                           \
+                                  ptrdiff_t a_col, const float *B, ptrdiff_t ldb,           \
+                                  const int *b_rows, float *C, ptrdiff_t ldc,               \
+                                  const int *c_rows, int accumulate);                       \
     void cmlp_product_##ISA##_f64(int m, int n, int k, const double *A, ptrdiff_t a_row,    \
                                   ptrdiff_t a_col, const double *B, ptrdiff_t ldb,          \
-                                  double *C, ptrdiff_t ldc, int accumulate);
+                                  const int *b_rows, double *C, ptrdiff_t ldc,              \
+                                  const int *c_rows, int accumulate);
 
 CMLP_DECLARE_PATH(generic)
 #if CMLP_X86
