@@ -2,10 +2,13 @@
 
     python benchmarks/inference.py                  # float32, the table and the goals
     python benchmarks/inference.py --dtype float64 --json out.json
+    python benchmarks/inference.py --data mnist     # MNIST test rows (CMLP_DATA)
 
 One process, one thread for everyone (numpy's BLAS limited by threadpoolctl, which is fine
 here: this process is a benchmark; torch.set_num_threads(1); onnxruntime with one intra-op
-thread; cmlp with n_threads=1), the same random weights and rows for all. The peers take
+thread; cmlp with n_threads=1), the same random weights and rows for all: uniform random
+rows, dense, or with --data mnist MNIST's test images, zero in most pixels (cmlp's first
+layer leaves out the columns that are zero in every row of a block). The peers take
 turns within each repeat, so a disturbance of the shared machine hits them alike; each
 figure is the median over the repeats of the mean time per call in a timed block.
 
@@ -118,7 +121,17 @@ def make_peers(dtype, sizes, tmpdir):
     return peers, versions
 
 
-def measure(dtype="float32", sizes=(784, 128, 10), repeats=15, block_s=0.02, rows=ROWS):
+def _rows(data, n, n_features, dtype):
+    """n rows of the benchmark's data: uniform random, or MNIST's test images."""
+    if data == "mnist":
+        from cmlp.datasets import load_mnist
+        X = load_mnist("test", os.environ.get("CMLP_DATA"))[0]
+        return np.ascontiguousarray(np.asarray(X)[:n], dtype=dtype)
+    return np.random.default_rng(3).random((n, n_features)).astype(dtype)
+
+
+def measure(dtype="float32", sizes=(784, 128, 10), repeats=15, block_s=0.02, rows=ROWS,
+            data="random"):
     import tempfile
 
     from threadpoolctl import threadpool_info, threadpool_limits
@@ -126,7 +139,8 @@ def measure(dtype="float32", sizes=(784, 128, 10), repeats=15, block_s=0.02, row
     import cmlp
     from cmlp import _kernels
 
-    results = {"dtype": dtype, "sizes": list(sizes), "repeats": repeats, "block_s": block_s,
+    results = {"dtype": dtype, "sizes": list(sizes), "data": data, "repeats": repeats,
+               "block_s": block_s,
                "threads": 1, "simd": _kernels.simd_path(), "cmlp": cmlp.__version__,
                "python": platform.python_version(), "machine": platform.processor(),
                "figures_us": {}}
@@ -135,9 +149,9 @@ def measure(dtype="float32", sizes=(784, 128, 10), repeats=15, block_s=0.02, row
         results["versions"] = versions
         results["blas"] = [f"{lib['internal_api']} {lib['version']} "
                            f"({lib['num_threads']} thread)" for lib in threadpool_info()]
-        data = np.random.default_rng(3).random((max(rows), sizes[0])).astype(dtype)
+        all_rows = _rows(data, max(rows), sizes[0], dtype)
         for n in rows:
-            X = np.ascontiguousarray(data[:n])
+            X = np.ascontiguousarray(all_rows[:n])
             calls = {name: setup(X) for name, setup in peers.items()}
             loops = {}
             for name, call in calls.items():  # warm up; loops per block of about block_s
@@ -188,7 +202,8 @@ def goals(results):
 def render(results):
     fig = results["figures_us"]
     peers = [p for p in PEERS if any(p in fig[n] for n in fig)]
-    lines = [f"Inference, {'-'.join(map(str, results['sizes']))} {results['dtype']}, one "
+    lines = [f"Inference, {'-'.join(map(str, results['sizes']))} {results['dtype']}, "
+             f"{results.get('data', 'random')} rows, one "
              f"thread each, us per call (median of {results['repeats']} repeats; "
              f"SIMD {results['simd']}; {', '.join(f'{k} {v}' for k, v in results['versions'].items())}):",
              "",
@@ -215,9 +230,12 @@ def main(argv=None):
     ap.add_argument("--hidden", type=int, nargs="*", default=[128])
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--block-s", type=float, default=0.02, help="seconds per timed block")
+    ap.add_argument("--data", choices=("random", "mnist"), default="random",
+                    help="uniform random rows (dense), or MNIST's test images")
     ap.add_argument("--json", help="write the figures here ('-': to stdout, no table)")
     args = ap.parse_args(argv)
-    results = measure(args.dtype, (784, *args.hidden, 10), args.repeats, args.block_s)
+    results = measure(args.dtype, (784, *args.hidden, 10), args.repeats, args.block_s,
+                      data=args.data)
     if args.json == "-":
         print("@@RESULT " + json.dumps(results))
         return 0

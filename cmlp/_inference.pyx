@@ -30,7 +30,8 @@ from cpython.pythread cimport (PyThread_acquire_lock, PyThread_allocate_lock, Py
                                PyThread_release_lock, PyThread_type_lock, WAIT_LOCK)
 
 from cmlp._codes cimport BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOGISTIC, POISSON
-from cmlp._kernels cimport (activate, narrow_forward, pack_narrow_layers, simd_product,
+from cmlp._kernels cimport (Columns, activate, gather_columns, mark_nonzero_columns,
+                            narrow_forward, pack_narrow_layers, simd_product,
                             softmax_cross_entropy)
 from cmlp._layers cimport Layer, is_narrow, layer_at
 
@@ -101,7 +102,7 @@ cdef enum:
     # tile kernels take up to 256 rows.
     BLOCK_ROWS = 128
     # Work memory up to this size lives on the stack (a call of a few rows allocates nothing).
-    STACK_BYTES = 8192
+    STACK_BYTES = 16384
     # Network calls cut rows across threads from this many rows per thread on.
     MIN_ROWS_PER_THREAD = 64
     MAX_THREADS = 256
@@ -167,12 +168,15 @@ cdef bint _narrow_weights_match(const ModelData* m, const floating* params,
 
 
 cdef bint _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
-                   const floating* packed, floating* hidden, floating* probs,
-                   unsigned char* overflowed) noexcept nogil:
+                   const floating* packed, floating* hidden, floating* kept, int* index,
+                   floating* probs, unsigned char* overflowed) noexcept nogil:
     """Class probabilities of rows of X (at most BLOCK_ROWS) into probs (rows x classes).
 
     hidden holds 2 x rows x max_hidden values: the hidden layers' outputs alternate between
-    its halves. packed is NULL or the narrow layers' packed weights. Returns whether some
+    its halves. packed is NULL or the narrow layers' packed weights. A first layer on the
+    tile kernels leaves out the columns of X that are zero in every row (the same bits: see
+    cmlp._kernels.gather_columns), given room for their values (kept, rows x n_features)
+    and numbers (index, n_features); kept NULL reads every column. Returns whether some
     row's pre-activations overflowed in a layer, and marks those rows in overflowed (rows
     flags): tanh, logistic and relu (of -inf) would turn the overflow into finite outputs
     that are wrong, so the caller must not trust them."""
@@ -180,6 +184,7 @@ cdef bint _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
     cdef const floating* inputs = X
     cdef floating* dest
     cdef Layer layer
+    cdef Columns columns
     cdef Py_ssize_t i, half = rows * m.max_hidden
     cdef int l, n_in, n_out
     cdef bint any_overflow = False
@@ -195,8 +200,16 @@ cdef bint _forward(const ModelData* m, const floating* X, Py_ssize_t rows,
         else:
             for i in range(rows):  # rows start as the bias; the product is added to them
                 memcpy(dest + i * n_out, params + layer.biases, n_out * sizeof(floating))
-            simd_product(<int> rows, n_out, n_in, inputs, n_in, params + layer.weights, n_out,
-                         True, dest, n_out)
+            columns.count = 0
+            if l == 0 and kept != NULL:
+                mark_nonzero_columns(X, rows, n_in, index)
+                columns = gather_columns(X, rows, 0, rows, n_in, index, 1, index, kept)
+            if columns.count:
+                simd_product(<int> rows, n_out, columns.count, kept, columns.count,
+                             params + layer.weights, n_out, columns.index, True, dest, n_out)
+            else:
+                simd_product(<int> rows, n_out, n_in, inputs, n_in, params + layer.weights,
+                             n_out, NULL, True, dest, n_out)
         if _nonfinite(dest, rows * n_out):  # rare: find the rows
             any_overflow = True
             for i in range(rows):
@@ -221,11 +234,14 @@ cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
     or, if out is NULL, labels into labels. Returns a CMLP_ status."""
     cdef int n_classes = m.sizes[m.n_layers], j, best
     cdef Py_ssize_t n_features = m.sizes[0], first, rows, i, values, block
-    cdef double stack[1024]  # STACK_BYTES
+    cdef double stack[2048]  # STACK_BYTES
     cdef unsigned char overflowed[BLOCK_ROWS]
     cdef void* heap = NULL
     cdef floating* work
     cdef floating* hidden
+    cdef floating* kept = NULL
+    cdef int* index = NULL
+    cdef Py_ssize_t kept_at = 0, kept_values = 0
     cdef floating* probs
     cdef floating* p
     cdef int status = CMLP_OK
@@ -237,6 +253,10 @@ cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
             return cmlp_int8_predict(m.int8, X, n, out, labels)
     block = min(n, <Py_ssize_t> BLOCK_ROWS)
     values = 2 * block * m.max_hidden + (block * n_classes if out == NULL else 0)
+    if packed == NULL or not is_narrow(m.sizes[0], m.sizes[1]):  # on the tile kernels
+        kept_at = values
+        kept_values = block * n_features
+        values += kept_values + n_features  # the column numbers as ints: n_features is room
     if values * sizeof(floating) <= sizeof(stack):
         work = <floating*> stack
     else:
@@ -245,6 +265,9 @@ cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
             return CMLP_NO_MEMORY
         work = <floating*> ((<uintptr_t> heap + 63) & ~(<uintptr_t> 63))  # a cache line
     hidden = work
+    if kept_values:
+        kept = work + kept_at
+        index = <int*> (kept + kept_values)
     fp_mode = cmlp_flush_denormals()
     first = 0
     while first < n:
@@ -253,7 +276,8 @@ cdef int _predict_rows(const ModelData* m, const floating* X, Py_ssize_t n,
             status = CMLP_NONFINITE_INPUT
             break
         probs = out + first * n_classes if out != NULL else work + 2 * block * m.max_hidden
-        if _forward(m, X + first * n_features, rows, packed, hidden, probs, overflowed):
+        if _forward(m, X + first * n_features, rows, packed, hidden, kept, index, probs,
+                    overflowed):
             for i in range(rows):  # an overflowed row's outputs are NaN, whatever came out
                 if overflowed[i]:
                     for j in range(n_classes):

@@ -70,7 +70,8 @@ cdef bint product(bint trans_a, int m, int n, int k, const floating* A, int lda,
                   int ldc, cmlp_interrupt* interrupt, bint caller) noexcept nogil
 
 cdef void simd_product(int m, int n, int k, const floating* A, int lda, const floating* B,
-                       int ldb, bint accumulate, floating* C, int ldc) noexcept nogil
+                       int ldb, const int* b_rows, bint accumulate, floating* C,
+                       int ldc) noexcept nogil
 
 cdef void add_column_sums(const floating* D, Py_ssize_t n, int stride, Py_ssize_t first,
                           Py_ssize_t stop, floating* out) noexcept nogil

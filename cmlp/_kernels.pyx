@@ -262,11 +262,12 @@ cdef bint product(bint trans_a, int m, int n, int k, const floating* A, int lda,
 
 
 cdef void simd_product(int m, int n, int k, const floating* A, int lda, const floating* B,
-                       int ldb, bint accumulate, floating* C, int ldc) noexcept nogil:
+                       int ldb, const int* b_rows, bint accumulate, floating* C,
+                       int ldc) noexcept nogil:
     """C = A B, or C += A B, row-major, always on the tile kernels (never BLAS, whatever the
     sizes): for prediction (cmlp._inference), which must not depend on BLAS's process-wide
-    thread pool."""
-    on_tiles(m, n, k, A, lda, 1, B, ldb, NULL, C, ldc, NULL, accumulate)
+    thread pool. Row p of B is row b_rows[p] of the B given (NULL: in order)."""
+    on_tiles(m, n, k, A, lda, 1, B, ldb, b_rows, C, ldc, NULL, accumulate)
 
 
 cdef inline void on_tiles(int m, int n, int k, const floating* A, Py_ssize_t a_row,
@@ -316,25 +317,38 @@ cdef Columns gather_columns(const floating* X, Py_ssize_t rows, Py_ssize_t first
                             Py_ssize_t stop, int n_features, const int* marks, int n_marks,
                             int* index, floating* values) noexcept nogil:
     """The columns marked in any of n_marks arrays of marks (n_features apart), listed in
-    index, and rows [first, stop) of X restricted to them into values (rows x count). Not
-    worth it (count 0 returned) when few columns are left out."""
+    index (which may be marks itself when n_marks is 1), and rows [first, stop) of X
+    restricted to them into values (rows x count). Not worth it (count 0 returned) when
+    fewer than an eighth of the columns are left out."""
     cdef Columns columns
     cdef Py_ssize_t i
     cdef int j, p, t, count = 0, marked
-    for j in range(n_features):
+    columns.index = index
+    columns.values = values
+    columns.count = 0
+    if n_marks == 1:  # first only count them (vectorised): dense rows stop there
+        for j in range(n_features):
+            count += marks[j]
+    else:
+        for j in range(n_features):
+            marked = 0
+            for t in range(n_marks):
+                marked = marked | marks[t * n_features + j]
+            count += marked
+    if count * 8 > n_features * 7:
+        return columns
+    count = 0
+    for j in range(n_features):  # index may be marks itself: index[count] follows marks[j]
         marked = 0
         for t in range(n_marks):
             marked = marked | marks[t * n_features + j]
         if marked:
             index[count] = j
             count += 1
-    columns.index = index
-    columns.values = values
-    columns.count = count if count * 8 <= n_features * 7 else 0
-    if columns.count:
-        for i in range(first, stop):
-            for p in range(count):
-                values[i * count + p] = X[i * n_features + index[p]]
+    columns.count = count
+    for i in range(first, stop):
+        for p in range(count):
+            values[i * count + p] = X[i * n_features + index[p]]
     return columns
 
 
@@ -647,8 +661,8 @@ cdef bint backward_accumulate(const Net* net, const floating* X, const Columns* 
     n x (widest hidden layer) values; the deltas of hidden layers alternate between them.
     X_next (NULL if none) is the next n_next rows the caller will pass: a narrow first layer
     pulls them toward the cache while it works on these. drop and columns: forward's (deltas
-    of dropped units are 0, kept ones scaled). Returns whether to stop for Ctrl-C (forward's interrupt
-    and caller), grads then being incomplete.
+    of dropped units are 0, kept ones scaled). Returns whether to stop for Ctrl-C
+    (forward's interrupt and caller), grads then being incomplete.
     """
     cdef Layer layer
     cdef int l, n_in, n_out

@@ -1,11 +1,12 @@
 """The first layer leaves out the input columns that are zero in every row of a block
 (cmlp._kernels.gather_columns): the same results bit for bit, on every SIMD path, in the
-row split and the unit split, and the left-out weights are never read."""
+row split, the unit split and prediction, and the left-out weights are never read."""
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
 from cmlp import Network, _kernels, _workspace
+from cmlp.inference import Model
 from cmlp._codes import Activation, OptimizerKind
 from cmlp._settings import OptimizerSettings
 
@@ -110,3 +111,29 @@ def test_nearly_dense_inputs_keep_every_column(skipping):
     y = rng.integers(0, 4, 64).astype(np.intc)
     params = _epoch_with_an_infinite_weight(X, y, 1, 16, 0, True)
     assert np.isnan(params).any()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("sizes", [[150, 40, 5], [150, 300, 12]], ids=str)
+def test_prediction_gives_each_row_the_same_bits_alone_or_in_a_batch(simd_path, dtype,
+                                                                    sizes):
+    """A row alone is zero in more columns than the batch it sits in: its prediction leaves
+    out more, and still equals the batch's bit for bit (and the frozen Model's)."""
+    rng = np.random.default_rng(14)
+    X = _windowed(rng, 300, sizes[0], dtype)
+    net = Network(sizes, dtype=dtype, seed=5)
+    whole = net.predict_proba(X)
+    alone = np.vstack([net.predict_proba(X[i:i + 1]) for i in range(0, len(X), 7)])
+    assert_array_equal(alone, whole[::7])
+    assert_array_equal(Model(net).predict_proba(X), whole)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_prediction_does_not_read_the_weights_of_zero_columns(simd_path, dtype):
+    rng = np.random.default_rng(15)
+    X = _windowed(rng, 200, 120, dtype)
+    column = np.flatnonzero(~X.any(axis=0))[0]
+    net = Network([120, 48, 4], dtype=dtype, seed=2, activation="tanh")
+    net.weights[0][column, 0] = np.inf
+    assert np.isfinite(net.predict_proba(X)).all()
+    assert np.isfinite(Model(net).predict_proba(X[:1])).all()

@@ -52,13 +52,14 @@
 #define ROW_VECS 8
 #define PRODUCT_ROW(NV)                                                                     \
     static void FN(product_row_##NV)(int k, const T *A, ptrdiff_t a_col, const T *B,       \
-                                     ptrdiff_t ldb, T *C, int accumulate) {                \
+                                     ptrdiff_t ldb, const int *b_rows, T *C,               \
+                                     int accumulate) {                                     \
         VEC acc[NV];                                                                       \
         for (int v = 0; v < NV; v++) acc[v] = accumulate ? VLOADU(C + v * VW) : VZERO();   \
         for (int p = 0; p < k; p++) {                                                      \
             VEC a = VSET1(A[p * a_col]);                                                   \
-            for (int v = 0; v < NV; v++)                                                   \
-                acc[v] = VFMA(a, VLOADU(B + p * ldb + v * VW), acc[v]);                    \
+            const T *row = B + (ptrdiff_t)(b_rows ? b_rows[p] : p) * ldb;                  \
+            for (int v = 0; v < NV; v++) acc[v] = VFMA(a, VLOADU(row + v * VW), acc[v]);  \
         }                                                                                  \
         for (int v = 0; v < NV; v++) VSTOREU(C + v * VW, acc[v]);                          \
     }
@@ -69,16 +70,16 @@ PRODUCT_ROW(1)
 
 /* Row 0 of C, columns [0, width) (a multiple of VW). */
 static void FN(product_row)(int width, int k, const T *A, ptrdiff_t a_col, const T *B,
-                            ptrdiff_t ldb, T *C, int accumulate) {
+                            ptrdiff_t ldb, const int *b_rows, T *C, int accumulate) {
     int j = 0;
     for (; j + ROW_VECS * VW <= width; j += ROW_VECS * VW)
-        FN(product_row_8)(k, A, a_col, B + j, ldb, C + j, accumulate);
+        FN(product_row_8)(k, A, a_col, B + j, ldb, b_rows, C + j, accumulate);
     for (; j + 4 * VW <= width; j += 4 * VW)
-        FN(product_row_4)(k, A, a_col, B + j, ldb, C + j, accumulate);
+        FN(product_row_4)(k, A, a_col, B + j, ldb, b_rows, C + j, accumulate);
     for (; j + 2 * VW <= width; j += 2 * VW)
-        FN(product_row_2)(k, A, a_col, B + j, ldb, C + j, accumulate);
+        FN(product_row_2)(k, A, a_col, B + j, ldb, b_rows, C + j, accumulate);
     for (; j < width; j += VW)
-        FN(product_row_1)(k, A, a_col, B + j, ldb, C + j, accumulate);
+        FN(product_row_1)(k, A, a_col, B + j, ldb, b_rows, C + j, accumulate);
 }
 
 /* Every row of one panel: whole tiles of R rows, then the rows below them in tiles of 4, 2
@@ -176,14 +177,15 @@ static void FN(product_tail)(int m, int k, int width, const T *A, ptrdiff_t a_ro
     }
 }
 
-/* Panel by panel, or for a single row across all its columns at once (B's rows in order);
- * then the last columns (< VW), every row. */
+/* Panel by panel, or for a single row across all its columns at once; then the last
+ * columns (< VW), every row. */
 void ENTRY(product)(int m, int n, int k, const T *A, ptrdiff_t a_row, ptrdiff_t a_col,
                     const T *B, ptrdiff_t ldb, const int *b_rows, T *C, ptrdiff_t ldc,
                     const int *c_rows, int accumulate) {
     const int wide_end = n - n % (TILE_VECS * VW), slim_end = n - n % VW;
-    if (m == 1 && !b_rows) {
-        FN(product_row)(slim_end, k, A, a_col, B, ldb, C_ROW(C, ldc, c_rows, 0), accumulate);
+    if (m == 1) {
+        FN(product_row)(slim_end, k, A, a_col, B, ldb, b_rows, C_ROW(C, ldc, c_rows, 0),
+                        accumulate);
     } else {
         for (int j = 0; j < wide_end; j += TILE_VECS * VW)
             FN(CAT(product_columns, TILE_VECS))(m, k, A, a_row, a_col, B + j, ldb, b_rows,
