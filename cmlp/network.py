@@ -858,7 +858,7 @@ class Network:
         best_epoch: Any = None
         n = X.shape[0]
         start = time.perf_counter()
-        with trainer, self._publishing(trainer):
+        with trainer, self._publishing(trainer), _whole_epochs(history):
             for epoch in range(epochs):
                 rate = scheduled_learning_rate(lr_schedule, learning_rate, epoch, epochs,
                                                lr_decay)
@@ -1010,6 +1010,19 @@ def _blas_controller():
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()  # inspecting the loaded libraries is slow: do it once
+
+
+@contextmanager
+def _whole_epochs(history):
+    """On KeyboardInterrupt, drop an epoch recorded only in some of history's lists (Ctrl-C
+    between two appends), so that every list holds the same epochs."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        done = min(len(values) for values in history.values())
+        for values in history.values():
+            del values[done:]
+        raise
 
 
 def _mean_elementwise_loss(loss, outputs, y):
