@@ -2,6 +2,7 @@
 
     python benchmarks/busy_core.py                       # idle, busy, one core (~2-3 min)
     python benchmarks/busy_core.py --env OMP_WAIT_POLICY=passive --conditions busy
+    python benchmarks/busy_core.py --data mnist           # MNIST's first rows (CMLP_DATA)
 
 A thread team is only worth it when every member gets a core: with another process spinning
 on one of two cores, each barrier waits for a descheduled partner. This starts such a
@@ -40,8 +41,13 @@ def worker(config):
     from cmlp import Network
 
     rng = np.random.default_rng(0)
-    X = rng.random((config["rows"], config["sizes"][0]), dtype=np.float32)
-    y = rng.integers(0, config["sizes"][-1], config["rows"])
+    if config["data"] == "mnist":  # zero in many columns, which the first layer skips
+        from cmlp.datasets import load_mnist
+        X, y = load_mnist("train", os.environ.get("CMLP_DATA"))[:2]
+        X, y = np.asarray(X[:config["rows"]], np.float32), np.asarray(y[:config["rows"]])
+    else:
+        X = rng.random((config["rows"], config["sizes"][0]), dtype=np.float32)
+        y = rng.integers(0, config["sizes"][-1], config["rows"])
     net = Network(config["sizes"], seed=0, n_threads=config["threads"])
     rates, start = [], time.perf_counter()
     net.fit(X, y, epochs=1, learning_rate=1e-3, batch_size=config["batch"])  # warm-up
@@ -62,6 +68,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="784-128-10")
     parser.add_argument("--rows", type=int, default=12000)
+    parser.add_argument("--data", choices=("random", "mnist"), default="random",
+                        help="uniform random rows (dense), or MNIST's first rows")
     parser.add_argument("--seconds", type=float, default=4.0, help="per measurement")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--conditions", default=",".join(CONDITIONS))
@@ -77,7 +85,8 @@ def main():
     env.update(item.split("=", 1) for item in args.env)
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
     sizes = [int(s) for s in args.sizes.split("-")]
-    print(f"{args.sizes}, {args.rows} rows float32, CPUs {cpus}, env {args.env or 'default'}; "
+    print(f"{args.sizes}, {args.rows} {args.data} rows float32, CPUs {cpus}, "
+          f"env {args.env or 'default'}; "
           f"examples/s, median over epochs (default threads / n_threads=1 = ratio)")
     print("| condition | mode | default (threads) | n_threads=1 | default / 1 |")
     print("|---|---|---|---|---|")
@@ -92,7 +101,8 @@ def main():
             for mode, batch in MODES.items():
                 results = {}
                 for threads in (None, 1):
-                    config = {"sizes": sizes, "rows": args.rows, "batch": batch,
+                    config = {"sizes": sizes, "rows": args.rows, "data": args.data,
+                              "batch": batch,
                               "threads": threads, "seconds": args.seconds,
                               "cpu": cpus[0] if condition == "one core" else None}
                     runs = [measure(config, env) for _ in range(args.repeats)]
