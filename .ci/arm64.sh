@@ -70,7 +70,8 @@ pytest_arm64() {  # pytest_arm64 BUILD TEST_FILE...
         /usr/bin/python3.14 -m pytest -q -p no:cacheprovider --rootdir "/ci/$build" \
         "${@/#//ci/$build/tests/}"
 }
-pytest_arm64 neon test_kernels.py test_parallel_and_simd.py test_network.py test_inference.py
-pytest_arm64 scalar test_kernels.py test_parallel_and_simd.py
+pytest_arm64 neon test_kernels.py test_parallel_and_simd.py test_network.py test_inference.py \
+    test_zero_columns.py
+pytest_arm64 scalar test_kernels.py test_parallel_and_simd.py test_zero_columns.py
 TREE_ENV="PYTHONPATH=/ci/neon:/ci/downstream" in_tree_exec "$arm" /usr/bin/python3.14 \
     /ci/downstream/check.py

@@ -14,7 +14,7 @@ repo=$PWD
 . .ci/lib.sh
 
 tests=(test_kernels.py test_parallel_and_simd.py test_network.py test_unit_split.py
-       test_optimizers.py test_blas.py test_int8.py)
+       test_optimizers.py test_blas.py test_int8.py test_zero_columns.py)
 root=$(unpack_sdist "$CI_WORK/sanitizers")
 fresh_venv "$CI_WORK/sanitizers-venv"
 sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"

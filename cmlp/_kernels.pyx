@@ -76,6 +76,8 @@ _settings_lock = threading.Lock()
 # defaults are cmlp._workspace's, which sizes the blocks of rows by them.
 cdef int tile_max_rows = TILE_MAX_ROWS
 cdef int tile_max_width = TILE_MAX_WIDTH
+# Whether the first layer leaves out zero input columns (skip_zero_columns; compacts_inputs).
+cdef bint skips_zero_columns = True
 
 # Long BLAS products are cut into pieces of about this much work in float64, twice as much
 # in float32 (multiply-adds counted as two flops), with a look for Ctrl-C between them
@@ -85,7 +87,6 @@ PIECE_FLOPS = 2.0 ** 30
 cdef double piece_flops = PIECE_FLOPS
 # The tests' settings of every training call's cmlp_interrupt (interrupt_test_settings),
 # and the checks the last one made.
-cdef bint skips_zero_columns = True  # see skip_zero_columns
 cdef double test_interval = -1  # < 0: the default interval
 cdef long test_interrupt_at = 0
 cdef long last_checks = 0
@@ -286,8 +287,8 @@ cdef inline void on_tiles(int m, int n, int k, const floating* A, Py_ssize_t a_r
 # ---------------------------------------------------------------------------------------
 # The first layer on the non-zero columns of its inputs
 #
-# Inputs such as images are zero in many columns (MNIST's 784 pixels: over a third in every
-# batch of 32). A zero input adds exactly nothing to the first layer's sums (W is finite),
+# Inputs such as images are zero in many columns (MNIST's 784 pixels: about 40% of them in
+# a batch of 32). A zero input adds exactly nothing to the first layer's sums (W is finite),
 # so its products may leave out the columns that are zero in every row of a block: the
 # same chains of FMAs over the other columns, in the same order, give the same results
 # bit for bit. Only the tile kernels can pick B's and C's rows, so only blocks they take.
