@@ -196,7 +196,7 @@ cdef void _backward(const Epoch* e, int T, int t, const floating* xb,
         gW = grads + layer.weights
         ins = _share(n_in, T, t)
         outs = _share(n_out, T, t)
-        if ins.stop > ins.first and l == 0 and not layer.narrow:
+        if ins.stop > ins.first and l == 0:
             input_weight_gradient(&layer, inputs, columns, rows, <int> ins.first,
                                   <int> ins.stop, delta, False, gW,
                                   <cmlp_interrupt*> e.work.interrupt, t == 0)

@@ -13,11 +13,11 @@
  *
  * Row p of B may be row b_rows[p] of the matrix given, and row r of C row c_rows[r] (either
  * NULL: the rows in order): the first layer's products skip the inputs that are zero in
- * every row of a block that way (cmlp._kernels.nonzero_columns).
+ * every row of a block that way (cmlp._kernels.gather_columns).
  */
 
-/* Row r of C: the r-th of c_rows, or the r-th in order. */
-#define C_ROW(C, ldc, c_rows, r) ((C) + (ptrdiff_t)((c_rows) ? (c_rows)[r] : (r)) * (ldc))
+/* Row r of matrix M (row stride ld) as picked: the r-th of rows, or the r-th in order. */
+#define PICKED_ROW(M, ld, rows, r) ((M) + (ptrdiff_t)((rows) ? (rows)[r] : (r)) * (ld))
 
 #define PRODUCT_TILE(R, NV)                                                                 \
     static void FN(product_tile_##R##x##NV)(int k, const T *A, ptrdiff_t a_row,            \
@@ -27,7 +27,7 @@
         VEC acc[R][NV];                                                                    \
         for (int r = 0; r < R; r++)                                                        \
             for (int v = 0; v < NV; v++)                                                   \
-                acc[r][v] = accumulate ? VLOADU(C_ROW(C, ldc, c_rows, r) + v * VW)         \
+                acc[r][v] = accumulate ? VLOADU(PICKED_ROW(C, ldc, c_rows, r) + v * VW)    \
                                        : VZERO();                                          \
         for (int p = 0; p < k; p++) {                                                      \
             VEC b[NV];                                                                     \
@@ -39,7 +39,7 @@
         }                                                                                  \
         for (int r = 0; r < R; r++)                                                        \
             for (int v = 0; v < NV; v++)                                                   \
-                VSTOREU(C_ROW(C, ldc, c_rows, r) + v * VW, acc[r][v]);                     \
+                VSTOREU(PICKED_ROW(C, ldc, c_rows, r) + v * VW, acc[r][v]);                \
     }
 
 /* Every value of C is one chain of FMAs down p, from C's value or zero, whatever the shape
@@ -58,7 +58,7 @@
         for (int v = 0; v < NV; v++) acc[v] = accumulate ? VLOADU(C + v * VW) : VZERO();   \
         for (int p = 0; p < k; p++) {                                                      \
             VEC a = VSET1(A[p * a_col]);                                                   \
-            const T *row = B + (ptrdiff_t)(b_rows ? b_rows[p] : p) * ldb;                  \
+            const T *row = PICKED_ROW(B, ldb, b_rows, p);                                  \
             for (int v = 0; v < NV; v++) acc[v] = VFMA(a, VLOADU(row + v * VW), acc[v]);  \
         }                                                                                  \
         for (int v = 0; v < NV; v++) VSTOREU(C + v * VW, acc[v]);                          \
@@ -135,8 +135,7 @@ PRODUCT_PANEL(SLIM_ROWS, 1)
             ptrdiff_t stride = ldb;                                                        \
             if (m > R || b_rows) {                                                         \
                 for (int p = 0; p < depth; p++) {                                          \
-                    const T *row = b_rows ? B + (ptrdiff_t)b_rows[p0 + p] * ldb             \
-                                          : panel + p * ldb;                               \
+                    const T *row = PICKED_ROW(B, ldb, b_rows, p0 + p);                     \
                     for (int v = 0; v < NV; v++)                                           \
                         VSTORE(packed + (p * NV + v) * VW, VLOADU(row + v * VW));          \
                 }                                                                          \
@@ -161,7 +160,7 @@ static void FN(product_tail)(int m, int k, int width, const T *A, ptrdiff_t a_ro
         int depth = k - p0 < TILE_DEPTH ? k - p0 : TILE_DEPTH;
         int add = accumulate || p0 > 0;
         for (int p = 0; p < depth; p++) {
-            const T *row = B + (ptrdiff_t)(b_rows ? b_rows[p0 + p] : p0 + p) * ldb;
+            const T *row = PICKED_ROW(B, ldb, b_rows, p0 + p);
             for (int c = 0; c < VW; c++) packed[p * VW + c] = c < width ? row[c] : 0;
         }
         for (int i = 0; i < m; i += SLIM_ROWS) {
@@ -169,7 +168,7 @@ static void FN(product_tail)(int m, int k, int width, const T *A, ptrdiff_t a_ro
             const T *a = A + (ptrdiff_t)i * a_row + (ptrdiff_t)p0 * a_col;
             FN(product_panel_1)(rows, depth, a, a_row, a_col, packed, VW, tile, VW, NULL, 0);
             for (int r = 0; r < rows; r++) {
-                T *c_row = C_ROW(C, ldc, c_rows, i + r);
+                T *c_row = PICKED_ROW(C, ldc, c_rows, i + r);
                 for (int c = 0; c < width; c++)
                     c_row[c] = add ? c_row[c] + tile[r * VW + c] : tile[r * VW + c];
             }
@@ -184,8 +183,8 @@ void ENTRY(product)(int m, int n, int k, const T *A, ptrdiff_t a_row, ptrdiff_t 
                     const int *c_rows, int accumulate) {
     const int wide_end = n - n % (TILE_VECS * VW), slim_end = n - n % VW;
     if (m == 1) {
-        FN(product_row)(slim_end, k, A, a_col, B, ldb, b_rows, C_ROW(C, ldc, c_rows, 0),
-                        accumulate);
+        FN(product_row)(slim_end, k, A, a_col, B, ldb, b_rows,
+                        PICKED_ROW(C, ldc, c_rows, 0), accumulate);
     } else {
         for (int j = 0; j < wide_end; j += TILE_VECS * VW)
             FN(CAT(product_columns, TILE_VECS))(m, k, A, a_row, a_col, B + j, ldb, b_rows,
@@ -199,7 +198,7 @@ void ENTRY(product)(int m, int n, int k, const T *A, ptrdiff_t a_row, ptrdiff_t 
                          C + slim_end, ldc, c_rows, accumulate);
 }
 
-#undef C_ROW
+#undef PICKED_ROW
 #undef PANEL_C
 #undef PANEL_ROWS
 #undef PRODUCT_TILE
