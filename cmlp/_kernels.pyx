@@ -246,11 +246,11 @@ cdef bint product(bint trans_a, int m, int n, int k, const floating* A, int lda,
     costs about as much as the arithmetic. Measured on one core of a Xeon with AVX-512
     (784 inputs, 128-800 outputs, float32): up to 128 rows the tile kernels run at 110-140
     GFLOP/s where OpenBLAS sgemm reaches 65-125; at 2048 rows OpenBLAS is level or ahead.
-    Over whole epochs the tiles win for products up to tile_max_width columns (784-256-10
-    Adam, 1 thread, batch 32: 0.81 s against 0.98; batch 128: 0.42 against 0.49; 784-512-10
-    batch 128 on 2 threads, 256 columns each: 0.53 against 0.57) but lost on wider ones
-    (784-512-10 on the tiles whole: 0.77-0.87 s against 0.67-0.69), where BLAS's packed
-    copy of A, reused across all columns, pays off."""
+    Up to tile_max_width columns the tiles win over whole epochs, by more where the first
+    layer leaves out zero input columns, which BLAS cannot; on dense inputs they are level
+    with BLAS up to about 1024 columns (float64 full batches lose up to a tenth), beyond
+    which BLAS's packed copy of A, reused across all columns, pays off. Which blocks run at
+    all on the tiles is _workspace.block_rows's choice."""
     cdef Py_ssize_t a_row = 1 if trans_a else lda
     cdef Py_ssize_t a_col = lda if trans_a else 1
     if (k if trans_a else m) > tile_max_rows or n > tile_max_width:

@@ -15,7 +15,7 @@ cdef extern from "progress.h" nogil:
 # Tuning limits the kernels and the block sizes share (why each: _workspace.pyx).
 cdef enum:
     TILE_MAX_ROWS = 256
-    TILE_MAX_WIDTH = 256
+    TILE_MAX_WIDTH = 1024
 
 
 cdef struct Work:   # pointers into a Workspace's buffers

@@ -11,9 +11,12 @@ X's rows to stay in cache between its forward and weight-gradient passes; layers
 TILE_MAX_WIDTH units run fastest on the tile kernels (cmlp._kernels.product), in blocks
 they take (up to TILE_MAX_ROWS rows), and best in blocks of TILE_BLOCK_ROWS, whose rows of
 X stay in L2 for the weight gradient. float64 rows take twice the bytes, so half the rows.
-Mini-batches the unit split takes whole keep one block per thread. Wider layers want BLAS's
-long gemms (784-800-10 is slower on the tiles); MAX_BLOCK_ROWS bounds the work memory of
-full-batch runs. (The measurements behind these choices are in the commits that made them.)
+Mini-batches the unit split takes whole keep one block per thread. Short blocks suit a wide
+first layer (its products leave out X's zero columns) but not a wide layer after it: its
+whole weight gradient is read and written again for every block, so a network with a layer
+after the first wider than TILE_BLOCK_MAX_WIDTH takes BLAS's long gemms in blocks of
+MAX_BLOCK_ROWS, which bounds the work memory of full-batch runs. (The measurements behind
+these choices are in the commits that made them.)
 """
 import numpy as np
 
@@ -21,6 +24,9 @@ import numpy as np
 NARROW_BLOCK_ROWS = 120
 # By itemsize: the same bytes of X in every block.
 TILE_BLOCK_ROWS = {4: 128, 8: 64}
+TILE_BLOCK_MAX_WIDTH = 256
+# The tile kernels' limits (_workspace.pxd) as Python sees them: (rows, columns).
+TILE_LIMITS = (TILE_MAX_ROWS, TILE_MAX_WIDTH)
 MAX_BLOCK_ROWS = 2048
 # Mini-batches up to this size are split across threads by units, not rows (_unit_split):
 # a row split makes each thread a private copy of the gradients to zero and sum, passes
@@ -48,7 +54,8 @@ def block_rows(layer_sizes, dtype, Py_ssize_t batch_rows, int n_threads):
     if max(layer_sizes[1:]) <= TILE_MAX_WIDTH:
         if batch_rows <= UNIT_SPLIT_MAX_ROWS:
             return min(per_thread, TILE_MAX_ROWS)
-        return min(per_thread, TILE_BLOCK_ROWS[np.dtype(dtype).itemsize])
+        if max(layer_sizes[2:], default=0) <= TILE_BLOCK_MAX_WIDTH:
+            return min(per_thread, TILE_BLOCK_ROWS[np.dtype(dtype).itemsize])
     return min(per_thread, MAX_BLOCK_ROWS)
 
 

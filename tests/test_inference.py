@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import cmlp
 from cmlp import Network, reference
-from cmlp import _inference, _kernels
+from cmlp import _inference, _kernels, _workspace
 from cmlp.inference import API_VERSION, ABI_VERSION, Model
 
 TOL = {"float32": dict(rtol=2e-5, atol=1e-6), "float64": dict(rtol=1e-11, atol=1e-14)}
@@ -259,7 +259,7 @@ def test_prediction_changes_no_process_wide_setting():
              for lib in threadpoolctl.threadpool_info()]
     assert after == before
     assert _kernels.simd_path() == simd
-    assert _kernels.use_tile_products() == (256, 256)  # the defaults, untouched
+    assert _kernels.use_tile_products() == _workspace.TILE_LIMITS  # the defaults, untouched
 
 
 def test_the_c_api_is_exported_with_its_versions():

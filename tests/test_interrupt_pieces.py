@@ -16,7 +16,7 @@ from cmlp.optimizers import OptimizerState
 
 # Wider than the tiles (BLAS products), with widths and halves of widths (each thread's
 # share in the unit split) multiples of 8: cut products keep the bits of whole ones there.
-SIZES = [304, 528, 272, 10]
+SIZES = [304, 2096, 272, 10]
 SMALL_PIECES = 2.0e6    # a few 64-row pieces per product of these sizes
 PATHS = [pytest.param(None, 600, id="row-split-full-batch"),
          pytest.param(1000, 2000, id="row-split-batches"),

@@ -30,7 +30,7 @@ NETWORKS = [
     [67, 13, 3],          # a narrow first layer with a partial vector of inputs
     [130, 16, 100, 5],    # a narrow layer, then a narrow-sized one that is not (16 inputs)
     [100, 7],             # no hidden layer
-    [30, 300, 7],         # wider than a tile panel and than the tile product's limit
+    [30, 300, 7],         # wider than a tile panel
     [9, 200, 17, 3],
     [784, 128, 10],
     [2, 300, 257, 2],

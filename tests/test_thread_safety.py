@@ -2,8 +2,8 @@
 
 The kernels release the GIL, so the threads really run inside them at once; every call
 borrows work buffers of its own (cmlp._pool.WorkspacePool). The shapes cover every path a
-batch can take: narrow layers (784-10-10), the tile kernels (784-128-10), BLAS's wide
-layers (784-300-10) and a deep network, with 1, 7, 100 and 3,000 rows. fit on a Network
+batch can take: narrow layers (784-10-10), the tile kernels (784-128-10, 784-300-10),
+BLAS's wide layers (300-1040-10) and a deep network, with 1, 7, 100 and 3,000 rows. fit on a Network
 that another thread is using raises RuntimeError at once (cmlp._guard).
 """
 import threading
@@ -13,14 +13,15 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from cmlp import Network
+from cmlp import Network, _workspace
 
 N_THREADS = 8
 ROWS = (1, 7, 100, 3000)
 SHAPES = [
     pytest.param([784, 10, 10], "float32", id="narrow-784-10-10"),
     pytest.param([784, 128, 10], "float32", id="tiles-784-128-10"),
-    pytest.param([784, 300, 10], "float64", id="blas-784-300-10"),
+    pytest.param([784, 300, 10], "float64", id="wide-tiles-784-300-10"),
+    pytest.param([300, 1040, 10], "float64", id="blas-300-1040-10"),
     pytest.param([784, 64, 48, 32, 10], "float32", id="deep"),
 ]
 
@@ -68,7 +69,8 @@ def _same(a, b, blas):
 def test_many_threads_get_what_a_lone_call_returns(sizes, dtype, n_threads):
     net = Network(sizes, dtype=dtype, seed=3, n_threads=n_threads)
     X, y = _data(sizes[0], sizes[-1], dtype)
-    blas = max(sizes[1:]) > 256  # wider layers' gradients run on BLAS (_kernels.product)
+    # Layers wider than the tiles take have their gradients on BLAS (_kernels.product).
+    blas = max(sizes[1:]) > _workspace.TILE_LIMITS[1]
     calls = _calls(net, X, y)
     expected = [function() for _, _, function in calls]
     start = threading.Barrier(N_THREADS)

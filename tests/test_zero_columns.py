@@ -36,7 +36,8 @@ def _train(X, y, sizes, dtype, n_threads, batch_size, skip, **options):
     return net._params.copy(), history
 
 
-SHAPES = [[150, 40, 30, 5], [100, 64, 10]]  # wide layers only; a narrow last layer
+# Wide layers only; a narrow last layer; a first layer wider than TILE_BLOCK_MAX_WIDTH.
+SHAPES = [[150, 40, 30, 5], [100, 64, 10], [60, 270, 5]]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
