@@ -4,7 +4,7 @@
     python benchmarks/accuracy.py --only 784-10-10 notebook-he
     python benchmarks/accuracy.py --threads 2 --json /tmp/acc.json
     python benchmarks/accuracy.py --validate             # the model-selection run (see below)
-    python benchmarks/accuracy.py --only best-mlp --save-model best.npz   # ~20 min, 2 threads
+    python benchmarks/accuracy.py --only best-mlp --save-model best.npz   # ~80 s, 2 threads
 
 Recipes are data (``RECIPES`` below), chosen without the test set: each was picked by
 training on the first training rows and comparing the accuracy of the *last* epoch on the
