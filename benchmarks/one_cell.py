@@ -22,9 +22,6 @@ import types
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import numpy as np  # noqa: E402
-
-import mnist_idx  # noqa: E402
 import run  # noqa: E402
 
 
@@ -50,10 +47,7 @@ def main(argv=None):
     kind = "minibatch" if "batch" in config else "fullbatch"
     cache = tempfile.mkdtemp(prefix="cmlp-cell-")
     try:
-        X, y = mnist_idx.load("train")
-        Xt, yt = mnist_idx.load("test")
-        for name, a in (("train_X", X), ("train_y", y), ("test_X", Xt), ("test_y", yt)):
-            np.save(os.path.join(cache, name + ".npy"), a)
+        run.cache_mnist(cache)
         env = types.SimpleNamespace(openblas_env="native")
         for r in range(args.rounds):
             for peer in peers:

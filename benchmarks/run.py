@@ -151,6 +151,16 @@ def measure(spec, threads, args, timeout, label):
     return best
 
 
+def cache_mnist(folder):
+    """MNIST's training and test arrays as .npy files in folder, the workers' data_cache
+    (each worker loads them instead of parsing the IDX files again)."""
+    import numpy as np
+    X, y = mnist_idx.load("train")
+    Xt, yt = mnist_idx.load("test")
+    for name, a in (("train_X", X), ("train_y", y), ("test_X", Xt), ("test_y", yt)):
+        np.save(os.path.join(folder, name + ".npy"), a)
+
+
 def run_worker(spec, threads, args, timeout):
     cmd = [sys.executable, os.path.join(HERE, "worker.py"), json.dumps(spec)]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
@@ -241,12 +251,7 @@ def main(argv=None):
     started = time.perf_counter()
     cache = tempfile.mkdtemp(prefix="cmlp-bench-")
     try:
-        import numpy as np
-        X, y = mnist_idx.load("train")
-        Xt, yt = mnist_idx.load("test")
-        for name, a in (("train_X", X), ("train_y", y), ("test_X", Xt), ("test_y", yt)):
-            np.save(os.path.join(cache, name + ".npy"), a)
-        del X, y, Xt, yt
+        cache_mnist(cache)
         results = {"meta": {"args": vars(args), "started": datetime.datetime.now().isoformat(
             timespec="seconds"), "repeats": repeats, "block_s": block_s, "recipe": recipe,
             "openblas_env": args.openblas_env,
