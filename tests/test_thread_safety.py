@@ -3,8 +3,8 @@
 The kernels release the GIL, so the threads really run inside them at once; every call
 borrows work buffers of its own (cmlp._pool.WorkspacePool). The shapes cover every path a
 batch can take: narrow layers (784-10-10), the tile kernels (784-128-10, 784-300-10),
-BLAS's wide layers (300-1040-10) and a deep network, with 1, 7, 100 and 3,000 rows. fit on a Network
-that another thread is using raises RuntimeError at once (cmlp._guard).
+BLAS's wide layers (300-1040-10) and a deep network, with 1, 7, 100 and 3,000 rows. fit on
+a Network that another thread is using raises RuntimeError at once (cmlp._guard).
 """
 import threading
 import time

@@ -21,7 +21,7 @@ from cmlp.optimizers import SGD
     ([784, 800, 800, 10], "float32", 10_000, 2, _workspace.MAX_BLOCK_ROWS),  # BLAS: a wide
     ([784, 128, 300], "float64", 10_000, 1, _workspace.MAX_BLOCK_ROWS),      # later layer
     ([784, 2048, 10], "float32", 10_000, 2, _workspace.MAX_BLOCK_ROWS),      # too wide for tiles
-    ([784, 800, 800, 10], "float32", 128, 2, 64),  # the unit split: tiles whatever the widths
+    ([784, 800, 800, 10], "float32", 128, 2, 64),  # the unit split: one block per thread
     ([784, 800, 10], "float64", 3, 2, 2),
 ])
 def test_block_rows_follow_the_layer_shapes(sizes, dtype, batch_rows, n_threads, block):
