@@ -51,9 +51,8 @@ def main(argv=None):
         env = types.SimpleNamespace(openblas_env="native")
         for r in range(args.rounds):
             for peer in peers:
-                spec = {"data_cache": cache, "seed": 0, "repeats": args.repeats, "lr": 0.1,
-                        "kind": kind, "n": 60000 if kind == "minibatch" else 10000,
-                        "block_s": 0.25, **config, "peer": peer}
+                spec = run.timed_spec(kind, dict(config, peer=peer), cache, args.repeats,
+                                      block_s=0.25)  # run.py's, without --quick
                 res = run.run_worker(spec, config["threads"], env, 900)
                 if "error" in res:
                     print(f"round {r + 1} {peer}: {res['error']}", flush=True)

@@ -151,6 +151,16 @@ def measure(spec, threads, args, timeout, label):
     return best
 
 
+def timed_spec(section, config, cache, repeats, block_s):
+    """The worker's spec for one configuration of the grid: a full-batch step timed over
+    10,000 rows in blocks of about block_s seconds, or a mini-batch epoch over all 60,000."""
+    spec = {"data_cache": cache, "seed": 0, "repeats": repeats, "lr": 0.1, "kind": section,
+            "n": 10000 if section == "fullbatch" else 60000, **config}
+    if section == "fullbatch":
+        spec["block_s"] = block_s
+    return spec
+
+
 def cache_mnist(folder):
     """MNIST's training and test arrays as .npy files in folder, the workers' data_cache
     (each worker loads them instead of parsing the IDX files again)."""
@@ -264,14 +274,12 @@ def main(argv=None):
                                              "quick": args.quick or args.quick_machine},
                                             2, args, 600)
         fb, mb, ta = plan(args.quick, peers, [d for d in args.dtypes.split(",") if d])
-        common = {"data_cache": cache, "seed": 0, "repeats": repeats, "lr": 0.1}
-        for section, configs, extra in (("fullbatch", fb, {"n": 10000, "block_s": block_s}),
-                                        ("minibatch", mb, {"n": 60000})):
+        for section, configs in (("fullbatch", fb), ("minibatch", mb)):
             if section not in only:
                 continue
             out = results[section] = []
             for i, c in enumerate(configs):
-                spec = dict(common, kind=section, **extra, **c)
+                spec = timed_spec(section, c, cache, repeats, block_s)
                 res = measure(spec, c["threads"], args, args.timeout, report.describe(c))
                 out.append({"config": c, **res})
                 progress(f"{section} {i + 1}/{len(configs)} {report.describe(c)}: "

@@ -110,7 +110,7 @@ def test_a_rows_product_does_not_depend_on_the_rows_beside_it(simd_path, tiles_e
 @pytest.mark.parametrize("n, sizes", [(300, [50, 70, 9]), (37, [784, 128, 33, 10]),
                                       (256, [20, 129, 7]), (100, [40, 257, 200, 3]),
                                       (600, [30, 300, 6])])
-@pytest.mark.parametrize("limits", [(256, 1024), (0, 0)], ids=["tiles", "blas"])
+@pytest.mark.parametrize("limits", [_workspace.TILE_LIMITS, (0, 0)], ids=["tiles", "blas"])
 def test_tile_and_blas_products_match_reference(simd_path, dtype, n, sizes, limits):
     previous = _kernels.use_tile_products(*limits)
     try:
