@@ -10,12 +10,14 @@ import signal
 
 import numpy as np
 import pytest
+from scipy.linalg import blas
 
 from cmlp import Network, _kernels
 from cmlp.optimizers import OptimizerState
 
 # Wider than the tiles (BLAS products), with widths and halves of widths (each thread's
-# share in the unit split) multiples of 8: cut products keep the bits of whole ones there.
+# share in the unit split) multiples of 8: cut products keep the bits of whole ones there,
+# where the BLAS itself does (_blas_keeps_bits_when_cut).
 SIZES = [304, 2096, 272, 10]
 SMALL_PIECES = 2.0e6    # a few 64-row pieces per product of these sizes
 PATHS = [pytest.param(None, 600, id="row-split-full-batch"),
@@ -40,11 +42,25 @@ def _data(n, dtype):
     return rng.random((n, SIZES[0])).astype(dtype), rng.integers(0, SIZES[-1], n)
 
 
-def _trained(X, y, dtype, batch_size, n_threads=2, epochs=1):
+def _trained(X, y, dtype, batch_size, n_threads=2, epochs=1, optimizer="adam"):
     net = Network(SIZES, dtype=dtype, seed=0, n_threads=n_threads)
     net.fit(X, y, epochs=epochs, learning_rate=0.05, batch_size=batch_size, shuffle=False,
-            optimizer="adam")
+            optimizer=optimizer)
     return net
+
+
+def _blas_keeps_bits_when_cut(dtype):
+    """Whether this BLAS gives the products of SIZES, cut into 64-wide bands of rows or of
+    columns (what polled_gemm does), the bits of the whole ones. OpenBLAS's dgemm does, and
+    its sgemm on AVX-512; its sgemm on AVX2 hosts (the Haswell/Zen kernels) does not."""
+    gemm = blas.sgemm if dtype == "float32" else blas.dgemm
+    rng = np.random.default_rng(1)
+    a = np.asfortranarray(rng.standard_normal((SIZES[1], SIZES[0])), dtype)
+    b = np.asfortranarray(rng.standard_normal((SIZES[0], 600)), dtype)
+    whole = gemm(1, a, b)
+    by_rows = np.vstack([gemm(1, a[i:i + 64], b) for i in range(0, a.shape[0], 64)])
+    by_columns = np.hstack([gemm(1, a, b[:, j:j + 64]) for j in range(0, b.shape[1], 64)])
+    return np.array_equal(whole, by_rows) and np.array_equal(whole, by_columns)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -52,11 +68,20 @@ def _trained(X, y, dtype, batch_size, n_threads=2, epochs=1):
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_products_cut_in_pieces_train_to_the_same_bits(settings, dtype, batch_size, n,
                                                        n_threads):
+    """Bit for bit where the BLAS keeps bits across cuts; elsewhere the pieces must still
+    cover each product once (a band missed or done twice is far off), checked with plain
+    SGD: Adam's first steps turn a last-bit difference of a gradient near zero into a
+    different sign of its update."""
     X, y = _data(n, dtype)
-    whole = _trained(X, y, dtype, batch_size, n_threads)
+    exact = _blas_keeps_bits_when_cut(dtype)
+    optimizer = "adam" if exact else "sgd"
+    whole = _trained(X, y, dtype, batch_size, n_threads, optimizer=optimizer)
     settings(piece=SMALL_PIECES)
-    pieces = _trained(X, y, dtype, batch_size, n_threads)
-    np.testing.assert_array_equal(pieces._params, whole._params)
+    pieces = _trained(X, y, dtype, batch_size, n_threads, optimizer=optimizer)
+    if exact:
+        np.testing.assert_array_equal(pieces._params, whole._params)
+    else:
+        np.testing.assert_allclose(pieces._params, whole._params, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -119,7 +144,7 @@ def test_ctrl_c_stops_a_gradient_part_way(settings, dtype):
     settings(interval=0, piece=SMALL_PIECES, interrupt_at=3)
     with pytest.raises(KeyboardInterrupt):
         net.gradients(X, y)
-    settings()
+    settings(interval=0, piece=SMALL_PIECES)  # cut as the first call was
     again = net.gradients(X, y)
     assert again[0] == loss
     for a, b in zip(again[1] + again[2], gw + gb):
