@@ -204,7 +204,8 @@ cdef bint polled_gemm(bint trans_a, bint trans_b, int m, int n, int k, const flo
     Pieces are bands of rows or of columns of C, never a cut of k (that would change the
     sums), 64 wide or a multiple of it, the last one taking the rest: so each element goes
     through the micro-kernel that the whole product gives it (no edge made in the middle,
-    no piece small enough for OpenBLAS's small-matrix kernels)."""
+    no piece small enough for OpenBLAS's small-matrix kernels). OpenBLAS's dgemm and its
+    AVX-512 sgemm then give the whole product's bits; its AVX2 sgemm does not."""
     cdef double work = 2.0 * m * n * k
     cdef double budget = piece_flops * (2 if floating is float else 1)
     cdef bint by_rows
