@@ -6,10 +6,12 @@
  * (passive). Spinning collapses training when another process keeps one of the cores busy
  * (a waiter burns the core its partner needs); sleeping at once costs a futex wake-up at
  * every barrier, and a mini-batch step crosses several: on two idle cores, batch 32 ran at
- * half the speed of one thread. This barrier spins while its waits are short and falls back
- * to sleeping as soon as one is not (the partner was descheduled), then earns its spinning
- * back wait by wait (see cmlp_barrier_wait). Without OpenMP the team is one thread and the
- * barrier does nothing; on Windows (MSVC's OpenMP 2.0, no GCC atomics) it is OpenMP's.
+ * half the speed of one thread. This barrier spins while its waits are short; a wait that
+ * outlasts its spin budget sleeps, and when the process's threads are being preempted (the
+ * machine has more runnable threads than cores) it also drops the budget to a microsecond,
+ * then earns its spinning back wait by wait (see cmlp_barrier_wait). Without OpenMP the team
+ * is one thread and the barrier does nothing; on Windows (MSVC's OpenMP 2.0, no GCC
+ * atomics) it is OpenMP's.
  */
 #ifndef CMLP_TEAM_H
 #define CMLP_TEAM_H
@@ -35,13 +37,30 @@ static inline int cmlp_max_threads(void) { return 1; }
 #define CMLP_OWN_BARRIER 0
 #endif
 
-/* Spin budget of a wait, in nanoseconds: a wait that ends within it doubles it (up to the
- * maximum), one that outlasts it (the last thread was not running) resets it to the
- * minimum. On two idle cores a step's waits last a few microseconds and every one ends
+/* Spin budget of a wait, in nanoseconds. While the machine is contended
+ * (cmlp_team_contended), a wait that outlasts the budget resets it to the minimum and one
+ * that ends within it leaves it there: the last thread was likely descheduled, and a
+ * spinning waiter would keep its core looking busy so that the scheduler does not move the
+ * partner onto it. Otherwise a wait that ends within the budget doubles it (up to the
+ * maximum) and one that outlasts it leaves it: on idle cores a long wait is a partner with
+ * more work, and a smaller budget would make the next waits of a few microseconds sleep
+ * too, each wake-up on the critical path. So on two idle cores a step's waits end
  * spinning; with a core busy, most sleep after a microsecond, which is about what the
  * passive policy costs. */
 #define CMLP_SPIN_MIN_NS 1000
 #define CMLP_SPIN_MAX_NS 100000
+
+/* Contended: since the last look, the process's threads were preempted (involuntary
+ * context switches) at least CMLP_PREEMPTIONS_MIN times, and more than
+ * CMLP_PREEMPTIONS_PER_S times a second. On an idle machine they are a few dozen a second
+ * (timer and kernel work); with another process on one of two cores, thousands. A look
+ * that finds neither starts a new count once CMLP_PREEMPTIONS_WINDOW_NS has passed. A
+ * verdict of contended holds for CMLP_CONTENDED_HOLD_NS before the next look, so a busy
+ * machine costs one getrusage per hold. */
+#define CMLP_PREEMPTIONS_MIN 4
+#define CMLP_PREEMPTIONS_PER_S 500
+#define CMLP_PREEMPTIONS_WINDOW_NS 20000000LL
+#define CMLP_CONTENDED_HOLD_NS 50000000LL
 
 /* The maximum in use (0: sleep at once, as the passive policy): for benchmarks. Each
  * extension module including this header has its own; _unit_split's is the one used. */
@@ -65,6 +84,7 @@ typedef struct {
 #if defined(__linux__)
 #include <limits.h>
 #include <linux/futex.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
@@ -105,6 +125,45 @@ static inline void cmlp_team_wake(unsigned* word)
 #endif
 }
 
+/* The machine's state as the barrier last saw it, shared by every team of the process. */
+static long cmlp_preemptions_seen;       /* ru_nivcsw of the process at the last look */
+static long long cmlp_preemptions_seen_ns; /* when */
+static long long cmlp_contended_until_ns;  /* a verdict of contended holds until then */
+
+/* Whether the process's threads are being preempted (see CMLP_PREEMPTIONS_PER_S); asked
+ * only by a wait that outlasted its budget. Threads may ask at once: a look reads the
+ * count and its time apart, so the worst a race does is count a window from a slightly
+ * different start. Where the count is not available the answer is always yes, which is the
+ * plain spin-then-sleep policy. */
+static inline int cmlp_team_contended(long long now)
+{
+#if defined(__linux__)
+    struct rusage usage;
+    long preempted;
+    long long elapsed;
+    int contended;
+    if (now < __atomic_load_n(&cmlp_contended_until_ns, __ATOMIC_RELAXED))
+        return 1;
+    if (getrusage(RUSAGE_SELF, &usage) != 0)
+        return 1;
+    preempted = usage.ru_nivcsw - __atomic_load_n(&cmlp_preemptions_seen, __ATOMIC_RELAXED);
+    elapsed = now - __atomic_load_n(&cmlp_preemptions_seen_ns, __ATOMIC_RELAXED);
+    contended = preempted >= CMLP_PREEMPTIONS_MIN
+                && preempted * (1000000000LL / CMLP_PREEMPTIONS_PER_S) > elapsed;
+    if (!contended && elapsed < CMLP_PREEMPTIONS_WINDOW_NS)
+        return 0;  /* too few yet: keep counting from the same start */
+    __atomic_store_n(&cmlp_preemptions_seen, usage.ru_nivcsw, __ATOMIC_RELAXED);
+    __atomic_store_n(&cmlp_preemptions_seen_ns, now, __ATOMIC_RELAXED);
+    if (contended)
+        __atomic_store_n(&cmlp_contended_until_ns, now + CMLP_CONTENDED_HOLD_NS,
+                         __ATOMIC_RELAXED);
+    return contended;
+#else
+    (void)now;
+    return 1;
+#endif
+}
+
 /* Every thread of the team calls it once, before its first cmlp_barrier_wait. */
 static inline void cmlp_barrier_start(cmlp_barrier_t* b)
 {
@@ -124,7 +183,7 @@ static inline void cmlp_barrier_start(cmlp_barrier_t* b)
 static inline void cmlp_barrier_wait(cmlp_barrier_t* b)
 {
     unsigned generation = __atomic_load_n(&b->generation, __ATOMIC_ACQUIRE);
-    long long start, budget;
+    long long start, now, budget;
     int spins;
     if (__atomic_add_fetch(&b->arrived, 1, __ATOMIC_ACQ_REL) == b->size) {
         /* the last to arrive: reset the count, then let the others go */
@@ -139,7 +198,8 @@ static inline void cmlp_barrier_wait(cmlp_barrier_t* b)
     do {
         for (spins = 0; spins < 32; spins++) {
             if (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) != generation) {
-                if (budget < cmlp_spin_max_ns)
+                if (budget < cmlp_spin_max_ns
+                        && start >= __atomic_load_n(&cmlp_contended_until_ns, __ATOMIC_RELAXED))
                     __atomic_store_n(&b->spin_ns, (int)(2 * budget < cmlp_spin_max_ns
                                                         ? 2 * budget : cmlp_spin_max_ns),
                                      __ATOMIC_RELAXED);
@@ -147,9 +207,11 @@ static inline void cmlp_barrier_wait(cmlp_barrier_t* b)
             }
             CMLP_CPU_RELAX();
         }
-    } while (cmlp_team_ns() - start < budget);
-    __atomic_store_n(&b->spin_ns, budget < CMLP_SPIN_MIN_NS ? (int)budget : CMLP_SPIN_MIN_NS,
-                     __ATOMIC_RELAXED);
+    } while ((now = cmlp_team_ns()) - start < budget);
+    if (cmlp_team_contended(now))
+        __atomic_store_n(&b->spin_ns,
+                         budget < CMLP_SPIN_MIN_NS ? (int)budget : CMLP_SPIN_MIN_NS,
+                         __ATOMIC_RELAXED);
     /* Sleep. The releaser bumps generation, then reads sleepers; we bump sleepers, then
      * read generation (all sequentially consistent): one of us sees the other's write, and
      * the futex itself returns at once if generation moved in between. */
