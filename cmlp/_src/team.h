@@ -41,12 +41,11 @@ static inline int cmlp_max_threads(void) { return 1; }
  * (cmlp_team_contended), a wait that outlasts the budget resets it to the minimum and one
  * that ends within it leaves it there: the last thread was likely descheduled, and a
  * spinning waiter would keep its core looking busy so that the scheduler does not move the
- * partner onto it. Otherwise a wait that ends within the budget doubles it (up to the
- * maximum) and one that outlasts it leaves it: on idle cores a long wait is a partner with
- * more work, and a smaller budget would make the next waits of a few microseconds sleep
- * too, each wake-up on the critical path. So on two idle cores a step's waits end
- * spinning; with a core busy, most sleep after a microsecond, which is about what the
- * passive policy costs. */
+ * partner onto it. Otherwise every wait doubles it, up to the maximum: on idle cores a long
+ * wait is a partner with more work, and a small budget would make the next waits of a few
+ * microseconds sleep too, each wake-up on the critical path. So on two idle cores a step's
+ * waits end spinning; with a core busy, most sleep after a microsecond, which is about
+ * what the passive policy costs. */
 #define CMLP_SPIN_MIN_NS 1000
 #define CMLP_SPIN_MAX_NS 100000
 
@@ -211,6 +210,10 @@ static inline void cmlp_barrier_wait(cmlp_barrier_t* b)
     if (cmlp_team_contended(now))
         __atomic_store_n(&b->spin_ns,
                          budget < CMLP_SPIN_MIN_NS ? (int)budget : CMLP_SPIN_MIN_NS,
+                         __ATOMIC_RELAXED);
+    else if (budget < cmlp_spin_max_ns)  /* contention has passed: earn the budget back */
+        __atomic_store_n(&b->spin_ns, (int)(2 * budget < cmlp_spin_max_ns
+                                            ? 2 * budget : cmlp_spin_max_ns),
                          __ATOMIC_RELAXED);
     /* Sleep. The releaser bumps generation, then reads sleepers; we bump sleepers, then
      * read generation (all sequentially consistent): one of us sees the other's write, and
