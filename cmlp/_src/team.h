@@ -125,9 +125,11 @@ static inline void cmlp_team_wake(unsigned* word)
 }
 
 /* The machine's state as the barrier last saw it, shared by every team of the process. */
-static long cmlp_preemptions_seen;       /* ru_nivcsw of the process at the last look */
-static long long cmlp_preemptions_seen_ns; /* when */
 static long long cmlp_contended_until_ns;  /* a verdict of contended holds until then */
+#if defined(__linux__)
+static long cmlp_preemptions_seen;         /* ru_nivcsw of the process at the last look */
+static long long cmlp_preemptions_seen_ns; /* when */
+#endif
 
 /* Whether the process's threads are being preempted (see CMLP_PREEMPTIONS_PER_S); asked
  * only by a wait that outlasted its budget. Threads may ask at once: a look reads the
