@@ -6,6 +6,7 @@ run Python's signal handlers (interval 0), cuts products into small pieces, and 
 Ctrl-C came just before a given check; interrupt_checks counts the checks of the last call.
 (How fast Ctrl-C stops real trainings: benchmarks/interrupt_latency.py.)
 """
+import functools
 import signal
 
 import numpy as np
@@ -49,6 +50,7 @@ def _trained(X, y, dtype, batch_size, n_threads=2, epochs=1, optimizer="adam"):
     return net
 
 
+@functools.lru_cache(maxsize=None)
 def _blas_keeps_bits_when_cut(dtype):
     """Whether this BLAS gives the products of SIZES, cut into 64-wide bands of rows or of
     columns (what polled_gemm does), the bits of the whole ones. OpenBLAS's dgemm does, and

@@ -165,6 +165,15 @@ static inline int cmlp_team_contended(long long now)
 #endif
 }
 
+/* Doubles the team's spin budget (last seen as budget), up to the maximum in use. */
+static inline void cmlp_barrier_grow(cmlp_barrier_t* b, long long budget)
+{
+    if (budget < cmlp_spin_max_ns)
+        __atomic_store_n(&b->spin_ns, (int)(2 * budget < cmlp_spin_max_ns
+                                            ? 2 * budget : cmlp_spin_max_ns),
+                         __ATOMIC_RELAXED);
+}
+
 /* Every thread of the team calls it once, before its first cmlp_barrier_wait. */
 static inline void cmlp_barrier_start(cmlp_barrier_t* b)
 {
@@ -199,11 +208,8 @@ static inline void cmlp_barrier_wait(cmlp_barrier_t* b)
     do {
         for (spins = 0; spins < 32; spins++) {
             if (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) != generation) {
-                if (budget < cmlp_spin_max_ns
-                        && start >= __atomic_load_n(&cmlp_contended_until_ns, __ATOMIC_RELAXED))
-                    __atomic_store_n(&b->spin_ns, (int)(2 * budget < cmlp_spin_max_ns
-                                                        ? 2 * budget : cmlp_spin_max_ns),
-                                     __ATOMIC_RELAXED);
+                if (start >= __atomic_load_n(&cmlp_contended_until_ns, __ATOMIC_RELAXED))
+                    cmlp_barrier_grow(b, budget);
                 return;
             }
             CMLP_CPU_RELAX();
@@ -213,10 +219,8 @@ static inline void cmlp_barrier_wait(cmlp_barrier_t* b)
         __atomic_store_n(&b->spin_ns,
                          budget < CMLP_SPIN_MIN_NS ? (int)budget : CMLP_SPIN_MIN_NS,
                          __ATOMIC_RELAXED);
-    else if (budget < cmlp_spin_max_ns)  /* contention has passed: earn the budget back */
-        __atomic_store_n(&b->spin_ns, (int)(2 * budget < cmlp_spin_max_ns
-                                            ? 2 * budget : cmlp_spin_max_ns),
-                         __ATOMIC_RELAXED);
+    else
+        cmlp_barrier_grow(b, budget);  /* contention has passed: earn the budget back */
     /* Sleep. The releaser bumps generation, then reads sleepers; we bump sleepers, then
      * read generation (all sequentially consistent): one of us sees the other's write, and
      * the futex itself returns at once if generation moved in between. */
